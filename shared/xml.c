@@ -96,6 +96,14 @@ xml_parse(const void *buf, size_t len, const struct xml_limits *lim,
 		xmlFreeParserCtxt(ctx);
 		return (NULL);
 	}
+	/* An undeclared prefix leaves "a:Action" as a plain name: refuse. */
+	if (!ctx->nsWellFormed) {
+		xasprintf(cause, "XML uses a namespace prefix it does not "
+		    "declare");
+		xmlFreeParserCtxt(ctx);
+		xmlFreeDoc(doc);
+		return (NULL);
+	}
 	xmlFreeParserCtxt(ctx);
 	if (xmlDocGetRootElement(doc) == NULL) {
 		xasprintf(cause, "XML document has no root element");
@@ -333,4 +341,48 @@ xml_escape_value(struct dbuf *b, const char *s)
 		s++;
 	}
 	return (0);
+}
+
+/* Length of the valid XML character starting at p, or 0. */
+static size_t
+xml_char_len(const unsigned char *p)
+{
+	size_t	n, i;
+
+	if (p[0] < 0x80)
+		return (p[0] >= 0x20 || p[0] == '\t' || p[0] == '\n' ||
+		    p[0] == '\r' ? 1 : 0);
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return (0);
+	for (i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return (0);
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+		return (0);
+	if (p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
+		return (0);
+	return (n);
+}
+
+/* Text that will be written into XML must be XML characters. */
+void
+xml_sanitize(char *s)
+{
+	unsigned char	*p = (unsigned char *)s;
+	size_t		 n;
+
+	while (*p != '\0') {
+		if ((n = xml_char_len(p)) == 0) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
 }

@@ -61,5 +61,10 @@ int		 xml_escape(struct dbuf *, const char *);
  * attribute value or text survives a re-parse byte for byte.
  */
 int		 xml_escape_value(struct dbuf *, const char *);
+/*
+ * Replace in place every byte that cannot start valid XML 1.0 character
+ * data (bad UTF-8, C0 controls but TAB, LF and CR, U+FFFE, U+FFFF) with '?'.
+ */
+void		 xml_sanitize(char *);
 
 #endif

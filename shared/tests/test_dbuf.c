@@ -29,6 +29,11 @@ main(void)
 	is_int(b.len, 0, "take empties the buffer");
 	free(p);
 
+	p = dbuf_take(&b, &len);
+	ok(p != NULL && len == 0 && p[0] == '\0',
+	    "take of a buffer that never held bytes gives an empty string");
+	free(p);
+
 	dbuf_init(&b, sizeof(big) * 4);
 	memset(big, 'a', sizeof(big));
 	ok(dbuf_add(&b, big, sizeof(big)) == 0 &&

@@ -46,6 +46,10 @@ test_refusals(void)
 	doc = parse("<a><b><c/></b></a>", &lim, &cause);
 	ok(doc != NULL, "nesting at the depth limit is fine");
 	xml_free(doc);
+	doc = parse("<s:Envelope><a:Action/></s:Envelope>", NULL, &cause);
+	is_str(cause, "XML uses a namespace prefix it does not declare",
+	    "undeclared namespace prefixes are refused");
+	free(cause);
 	doc = parse("", NULL, &cause);
 	ok(doc == NULL && cause != NULL, "empty input is refused");
 	free(cause);
