@@ -30,7 +30,8 @@ static const struct phrc_cmd phrc_cmds[] = {
 	{ "rsna-id",
 	  "rsna-id [--scheme isn2|rsna-token|rsna-access-code]\n"
 	  "\t\t[--token T | --access-code C] --dob YYYY-MM-DD\n"
-	  "\t\t[--password P | --password-file FILE] [--show-key] "
+	  "\t\t[--password P | --password-file FILE | --password-env VAR]\n"
+	  "\t\t[--show-key] "
 	  "[--cx [--oid OID]]",
 	  "compute the RSNA-ID from what the patient knows",
 	  phrc_rsna_id },
@@ -114,6 +115,7 @@ phrc_rsna_id(int argc, char **argv)
 		{ "dob", required_argument, NULL, 'd' },
 		{ "password", required_argument, NULL, 'p' },
 		{ "password-file", required_argument, NULL, 'P' },
+		{ "password-env", required_argument, NULL, 'E' },
 		{ "show-key", no_argument, NULL, 'k' },
 		{ "cx", no_argument, NULL, 'c' },
 		{ "oid", required_argument, NULL, 'o' },
@@ -123,7 +125,8 @@ phrc_rsna_id(int argc, char **argv)
 	enum rsnaid_scheme	 scheme = RSNAID_ISN2;
 	struct rsnaid		 r;
 	const char		*token = NULL, *code = NULL, *dob = NULL;
-	const char		*pwfile = NULL, *oid = RSNAID_DEFAULT_OID;
+	const char		*pwfile = NULL, *pwenv = NULL;
+	const char		*oid = RSNAID_DEFAULT_OID;
 	char			*password = NULL, *cause = NULL, cx[256];
 	int			 ch, show_key = 0, want_cx = 0, rc, i;
 
@@ -154,6 +157,9 @@ phrc_rsna_id(int argc, char **argv)
 		case 'P':
 			pwfile = optarg;
 			break;
+		case 'E':
+			pwenv = optarg;
+			break;
 		case 'k':
 			show_key = 1;
 			break;
@@ -183,15 +189,24 @@ phrc_rsna_id(int argc, char **argv)
 		rc = phrc_error("the %s scheme takes --token (and no "
 		    "--access-code)", rsnaid_scheme_name(scheme));
 	else if (scheme == RSNAID_RSNA_ACCESS_CODE &&
-	    (password != NULL || pwfile != NULL))
+	    (password != NULL || pwfile != NULL || pwenv != NULL))
 		rc = phrc_error("the rsna-access-code scheme takes no password");
-	else if (password != NULL && pwfile != NULL)
-		rc = phrc_error("give --password or --password-file, not both");
+	else if ((password != NULL) + (pwfile != NULL) + (pwenv != NULL) > 1)
+		rc = phrc_error("give one of --password, --password-file and "
+		    "--password-env");
 	else
 		rc = 0;
 	if (rc != 0)
 		goto out;
 
+	if (pwenv != NULL) {
+		if (getenv(pwenv) == NULL || *getenv(pwenv) == '\0') {
+			rc = phrc_error("the environment variable %s is not "
+			    "set", pwenv);
+			goto out;
+		}
+		password = xstrdup(getenv(pwenv));
+	}
 	if (scheme != RSNAID_RSNA_ACCESS_CODE && password == NULL) {
 		password = phrc_read_secret(pwfile != NULL ? pwfile : "-",
 		    "patient password: ");

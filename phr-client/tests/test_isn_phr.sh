@@ -42,6 +42,12 @@ expect "password from a file, newline dropped" 0 83f59bf2b530007175cd5fb00f8dfc7
 out=$(printf 'quackquack\n' | "$phr" rsna-id --token abcd-efgh --dob 1946-02-01 --password-file -)
 [ "$out" = 83f59bf2b530007175cd5fb00f8dfc7f ] && ok "password from standard input" || nok "password from standard input"
 rm -f "$pwf"
+out=$(ISN_PW=quackquack "$phr" rsna-id --token abcd-efgh --dob 1946-02-01 --password-env ISN_PW)
+[ "$out" = 83f59bf2b530007175cd5fb00f8dfc7f ] && ok "password from an environment variable" || nok "password from an environment variable"
+expect_err "an unset password variable" "the environment variable ISN_NO_SUCH is not set" \
+	rsna-id --token abcd-efgh --dob 1946-02-01 --password-env ISN_NO_SUCH
+expect_err "two password sources" "give one of --password, --password-file and --password-env" \
+	rsna-id --token abcd-efgh --dob 1946-02-01 --password x --password-env ISN_PW
 
 expect_err "a date that is not a date" \
 	"date of birth must be a real date written YYYY-MM-DD or YYYYMMDD" \
