@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,20 +73,6 @@ enum envelope_at {
 	ENVELOPE_AT_FINAL	/* the stream ended */
 };
 
-/* Set the cause for the caller, who may pass NULL when it needs none. */
-static void printflike(2, 3)
-envelope_fail(char **cause, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (cause == NULL)
-		return;
-	va_start(ap, fmt);
-	if (xvasprintf(cause, fmt, ap) == -1)
-		*cause = NULL;
-	va_end(ap);
-}
-
 /* Wipe secrets even where the compiler would drop a plain memset. */
 static void
 envelope_wipe(void *p, size_t len)
@@ -102,18 +87,18 @@ envelope_check_uniqueid(const char *uniqueid, char **cause)
 	size_t	len, i;
 
 	if (uniqueid == NULL || *uniqueid == '\0') {
-		envelope_fail(cause, "empty document uniqueId");
+		xcause(cause, "empty document uniqueId");
 		return (-1);
 	}
 	len = strnlen(uniqueid, ENVELOPE_UNIQUEID_MAX + 1);
 	if (len > ENVELOPE_UNIQUEID_MAX) {
-		envelope_fail(cause, "document uniqueId longer than %d bytes",
+		xcause(cause, "document uniqueId longer than %d bytes",
 		    ENVELOPE_UNIQUEID_MAX);
 		return (-1);
 	}
 	for (i = 0; i < len; i++) {
 		if (uniqueid[i] < 0x20 || uniqueid[i] > 0x7e) {
-			envelope_fail(cause,
+			xcause(cause,
 			    "document uniqueId is not printable ASCII");
 			return (-1);
 		}
@@ -141,13 +126,13 @@ envelope_derive(const uint8_t *key, const char *uniqueid, const uint8_t *salt,
 	infolen = sizeof(ENVELOPE_INFO) + idlen;
 
 	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL) {
-		envelope_fail(cause, "HKDF is not available (OpenSSL)");
+		xcause(cause, "HKDF is not available (OpenSSL)");
 		return (-1);
 	}
 	kctx = EVP_KDF_CTX_new(kdf);
 	EVP_KDF_free(kdf);
 	if (kctx == NULL) {
-		envelope_fail(cause, "HKDF is not available (OpenSSL)");
+		xcause(cause, "HKDF is not available (OpenSSL)");
 		return (-1);
 	}
 	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
@@ -162,7 +147,7 @@ envelope_derive(const uint8_t *key, const char *uniqueid, const uint8_t *salt,
 	rc = EVP_KDF_derive(kctx, okm, ENVELOPE_OKM_LEN, params) == 1 ? 0 : -1;
 	EVP_KDF_CTX_free(kctx);
 	if (rc == -1)
-		envelope_fail(cause, "HKDF failed (OpenSSL)");
+		xcause(cause, "HKDF failed (OpenSSL)");
 	return (rc);
 }
 
@@ -192,7 +177,7 @@ envelope_cipher(const uint8_t *dockey, int enc, char **cause)
 	    ENVELOPE_NONCE_LEN, NULL) != 1 ||
 	    EVP_CipherInit_ex(ctx, NULL, NULL, dockey, NULL, enc) != 1) {
 		EVP_CIPHER_CTX_free(ctx);
-		envelope_fail(cause, "AES-256-GCM is not available (OpenSSL)");
+		xcause(cause, "AES-256-GCM is not available (OpenSSL)");
 		return (NULL);
 	}
 	return (ctx);
@@ -241,7 +226,7 @@ envelope_enc_new(const uint8_t key[ENVELOPE_KEY_LEN], const char *uniqueid,
 	uint8_t	rnd[ENVELOPE_SALT_LEN + ENVELOPE_PREFIX_LEN];
 
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		envelope_fail(cause, "no random bytes for the envelope salt");
+		xcause(cause, "no random bytes for the envelope salt");
 		return (NULL);
 	}
 	return (envelope_enc_create(key, uniqueid, rnd, rnd + ENVELOPE_SALT_LEN,
@@ -265,7 +250,7 @@ envelope_enc_usable(struct envelope_enc *e, char **cause)
 {
 	if (e->state == ENVELOPE_S_OPEN)
 		return (0);
-	envelope_fail(cause, "envelope encoder already %s",
+	xcause(cause, "envelope encoder already %s",
 	    e->state == ENVELOPE_S_DONE ? "finished" : "failed");
 	return (-1);
 }
@@ -278,7 +263,7 @@ envelope_enc_seal(struct envelope_enc *e, int last, char **cause)
 	int	n;
 
 	if (!last && e->index == UINT32_MAX) {
-		envelope_fail(cause, "document too large for one envelope");
+		xcause(cause, "document too large for one envelope");
 		return (-1);
 	}
 	envelope_nonce(e->hdr, e->index, last, nonce);
@@ -289,7 +274,7 @@ envelope_enc_seal(struct envelope_enc *e, int last, char **cause)
 	    EVP_EncryptFinal_ex(e->ctx, e->buf + e->len, &n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(e->ctx, EVP_CTRL_GCM_GET_TAG,
 	    ENVELOPE_TAG_LEN, e->buf + e->len) != 1) {
-		envelope_fail(cause, "AES-256-GCM failed (OpenSSL)");
+		xcause(cause, "AES-256-GCM failed (OpenSSL)");
 		return (-1);
 	}
 	if (!e->hdr_sent) {
@@ -305,7 +290,7 @@ envelope_enc_seal(struct envelope_enc *e, int last, char **cause)
 	return (0);
 
 sinkfail:
-	envelope_fail(cause, "could not write the envelope: output failed");
+	xcause(cause, "could not write the envelope: output failed");
 	return (-1);
 }
 
@@ -391,18 +376,18 @@ envelope_dec_header(struct envelope_dec *d, char **cause)
 	int		 same;
 
 	if (memcmp(h, ENVELOPE_MAGIC, n < 4 ? n : 4) != 0) {
-		envelope_fail(cause, "not an isn2 envelope (bad magic)");
+		xcause(cause, "not an isn2 envelope (bad magic)");
 		return (-1);
 	}
 	if (n > ENVELOPE_H_VERSION &&
 	    h[ENVELOPE_H_VERSION] != ENVELOPE_VERSION) {
-		envelope_fail(cause, "unsupported envelope version %u",
+		xcause(cause, "unsupported envelope version %u",
 		    h[ENVELOPE_H_VERSION]);
 		return (-1);
 	}
 	if (n > ENVELOPE_H_CHUNK &&
 	    h[ENVELOPE_H_CHUNK] != ENVELOPE_CHUNK_LOG2) {
-		envelope_fail(cause, "unsupported envelope chunk size 2^%u "
+		xcause(cause, "unsupported envelope chunk size 2^%u "
 		    "(version 1 uses 2^%u)", h[ENVELOPE_H_CHUNK],
 		    ENVELOPE_CHUNK_LOG2);
 		return (-1);
@@ -410,7 +395,7 @@ envelope_dec_header(struct envelope_dec *d, char **cause)
 	if ((n > ENVELOPE_H_RESERVED && h[ENVELOPE_H_RESERVED] != 0) ||
 	    (n > ENVELOPE_H_RESERVED + 1 && h[ENVELOPE_H_RESERVED + 1] != 0) ||
 	    (n > ENVELOPE_H_ZERO && h[ENVELOPE_H_ZERO] != 0)) {
-		envelope_fail(cause, "envelope header has reserved bits set");
+		xcause(cause, "envelope header has reserved bits set");
 		return (-1);
 	}
 	if (n < ENVELOPE_HEADER_LEN)
@@ -424,7 +409,7 @@ envelope_dec_header(struct envelope_dec *d, char **cause)
 	    ENVELOPE_COMMIT_LEN) == 0;
 	if (!same) {
 		envelope_wipe(okm, sizeof(okm));
-		envelope_fail(cause, "wrong key or document uniqueId");
+		xcause(cause, "wrong key or document uniqueId");
 		return (-1);
 	}
 	d->ctx = envelope_cipher(okm, 0, cause);
@@ -462,7 +447,7 @@ envelope_dec_release(struct envelope_dec *d, size_t len, char **cause)
 	int	rc = 0;
 
 	if (len != 0 && d->sink(d->arg, d->out, len) == -1) {
-		envelope_fail(cause,
+		xcause(cause,
 		    "could not write the plaintext: output failed");
 		rc = -1;
 	}
@@ -534,7 +519,7 @@ envelope_dec_diagnose(struct envelope_dec *d, enum envelope_at at,
 		if (at == ENVELOPE_AT_FINAL &&
 		    envelope_dec_open(d, d->len, d->index, 0) == 0) {
 			envelope_wipe(d->out, ENVELOPE_CHUNK);
-			envelope_fail(cause, "envelope truncated: the stream "
+			xcause(cause, "envelope truncated: the stream "
 			    "ended after chunk %u, before the final chunk",
 			    d->index);
 			return;
@@ -542,21 +527,21 @@ envelope_dec_diagnose(struct envelope_dec *d, enum envelope_at at,
 		if (at == ENVELOPE_AT_UPDATE &&
 		    envelope_dec_open(d, d->len, d->index, 1) == 0) {
 			envelope_wipe(d->out, ENVELOPE_CHUNK);
-			envelope_fail(cause, "trailing data after the final "
+			xcause(cause, "trailing data after the final "
 			    "chunk of the envelope");
 			return;
 		}
 	}
 	if (envelope_dec_search(d) != 0) {
-		envelope_fail(cause, "trailing data after the final chunk of "
+		xcause(cause, "trailing data after the final chunk of "
 		    "the envelope");
 		return;
 	}
 	if (at == ENVELOPE_AT_FINAL && d->len < ENVELOPE_SEALED)
-		envelope_fail(cause, "chunk %u failed authentication: the "
+		xcause(cause, "chunk %u failed authentication: the "
 		    "document was altered or truncated", d->index);
 	else
-		envelope_fail(cause, "chunk %u failed authentication: the "
+		xcause(cause, "chunk %u failed authentication: the "
 		    "document was altered", d->index);
 }
 
@@ -566,7 +551,7 @@ envelope_dec_usable(struct envelope_dec *d, char **cause)
 {
 	if (d->state == ENVELOPE_S_OPEN)
 		return (0);
-	envelope_fail(cause, "envelope decoder already %s",
+	xcause(cause, "envelope decoder already %s",
 	    d->state == ENVELOPE_S_DONE ? "finished" : "failed");
 	return (-1);
 }
@@ -576,7 +561,7 @@ static int
 envelope_dec_chunk(struct envelope_dec *d, char **cause)
 {
 	if (d->index == UINT32_MAX) {
-		envelope_fail(cause, "envelope has more than 2^32 chunks");
+		xcause(cause, "envelope has more than 2^32 chunks");
 		return (-1);
 	}
 	if (envelope_dec_open(d, d->len, d->index, 0) == -1) {
@@ -637,16 +622,16 @@ envelope_dec_final(struct envelope_dec *d, char **cause)
 		return (-1);
 	d->state = ENVELOPE_S_FAILED;
 	if (d->hdrlen == 0) {
-		envelope_fail(cause, "not an isn2 envelope (empty input)");
+		xcause(cause, "not an isn2 envelope (empty input)");
 		return (-1);
 	}
 	if (d->hdrlen < ENVELOPE_HEADER_LEN) {
-		envelope_fail(cause, "envelope truncated: the stream ended "
+		xcause(cause, "envelope truncated: the stream ended "
 		    "inside the header");
 		return (-1);
 	}
 	if (d->len < ENVELOPE_TAG_LEN) {
-		envelope_fail(cause, "envelope truncated: the stream ended "
+		xcause(cause, "envelope truncated: the stream ended "
 		    "%s chunk %u", d->len == 0 ? "before" : "inside", d->index);
 		return (-1);
 	}
@@ -722,7 +707,7 @@ envelope_fd_cause(struct envelope_fdout *o, char **cause)
 	if (o->error == 0 || cause == NULL)
 		return;
 	free(*cause);
-	envelope_fail(cause, "write: %s", strerror(o->error));
+	xcause(cause, "write: %s", strerror(o->error));
 }
 
 /* Pump a descriptor through an encoder or a decoder until end of file. */
@@ -740,7 +725,7 @@ envelope_fd_pump(int in, struct envelope_enc *e, struct envelope_dec *d,
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			envelope_fail(cause, "read: %s", strerror(errno));
+			xcause(cause, "read: %s", strerror(errno));
 			break;
 		}
 		if (n == 0) {

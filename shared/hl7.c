@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,21 +84,6 @@ static const struct {
 };
 
 static const char hl7_empty[] = "";
-
-static void	hl7_error(char **, const char *, ...) printflike(2, 3);
-
-/* Fill *cause when the caller wants it (cause may be NULL). */
-static void
-hl7_error(char **cause, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (cause == NULL)
-		return;
-	va_start(ap, fmt);
-	xvasprintf(cause, fmt, ap);
-	va_end(ap);
-}
 
 /* The defaults every caller gets unless it passes its own limits. */
 void
@@ -221,26 +205,26 @@ hl7_check_encoding(const char *enc, size_t len, char **cause)
 	size_t	i, j;
 
 	if (enc[0] < 0x21 || enc[0] > 0x7e || isalnum((unsigned char)enc[0])) {
-		hl7_error(cause, "invalid encoding characters: separator 1 is "
+		xcause(cause, "invalid encoding characters: separator 1 is "
 		    "a letter, digit, space or control character");
 		return (-1);
 	}
 	if (len != 5 && len != 6) {
-		hl7_error(cause, "invalid encoding characters: MSH-2 has %zu "
+		xcause(cause, "invalid encoding characters: MSH-2 has %zu "
 		    "characters, 4 or 5 expected", len - 1);
 		return (-1);
 	}
 	for (i = 0; i < len; i++) {
 		if (enc[i] < 0x21 || enc[i] > 0x7e ||
 		    isalnum((unsigned char)enc[i])) {
-			hl7_error(cause, "invalid encoding characters: "
+			xcause(cause, "invalid encoding characters: "
 			    "separator %zu is a letter, digit, space or "
 			    "control character", i + 1);
 			return (-1);
 		}
 		for (j = 0; j < i; j++) {
 			if (enc[i] == enc[j]) {
-				hl7_error(cause, "invalid encoding characters:"
+				xcause(cause, "invalid encoding characters:"
 				    " '%c' used twice", enc[i]);
 				return (-1);
 			}
@@ -288,12 +272,12 @@ hl7_parse_segment(struct hl7_msg *m, const char *line, size_t len, size_t nseg,
 
 	if ((len != 3 && (len < 3 || line[3] != m->fs)) ||
 	    !hl7_valid_id(line, 3)) {
-		hl7_error(cause, "segment %zu: segment id is not 3 letters or "
+		xcause(cause, "segment %zu: segment id is not 3 letters or "
 		    "digits followed by the field separator", nseg);
 		return (-1);
 	}
 	if (m->nsegs >= m->limits.max_segments) {
-		hl7_error(cause, "more than %zu segments",
+		xcause(cause, "more than %zu segments",
 		    m->limits.max_segments);
 		return (-1);
 	}
@@ -302,7 +286,7 @@ hl7_parse_segment(struct hl7_msg *m, const char *line, size_t len, size_t nseg,
 	    memcmp(line, "FHS", 3) == 0) && nsep > 0)
 		nsep++;		/* MSH-1 is the separator itself */
 	if (nsep > m->limits.max_fields) {
-		hl7_error(cause, "segment %zu (%.3s): more than %zu fields",
+		xcause(cause, "segment %zu (%.3s): more than %zu fields",
 		    nseg, line, m->limits.max_fields);
 		return (-1);
 	}
@@ -319,7 +303,7 @@ hl7_parse_segment(struct hl7_msg *m, const char *line, size_t len, size_t nseg,
 		s->fields[f].len = q - p;
 		if ((f != 2 || !s->hdr) && hl7_count_char(p, q - p, m->rs) >=
 		    m->limits.max_reps) {
-			hl7_error(cause, "segment %zu (%s) field %d: more than "
+			xcause(cause, "segment %zu (%s) field %d: more than "
 			    "%zu repetitions", nseg, s->id, f,
 			    m->limits.max_reps);
 			return (-1);
@@ -348,12 +332,12 @@ hl7_parse(const void *data, size_t len, const struct hl7_limits *limits,
 	else
 		hl7_limits_default(&lim);
 	if (len > lim.max_size) {
-		hl7_error(cause, "message too large (%zu bytes, limit %zu)",
+		xcause(cause, "message too large (%zu bytes, limit %zu)",
 		    len, lim.max_size);
 		return (NULL);
 	}
 	if (len > 0 && (nul = memchr(in, '\0', len)) != NULL) {
-		hl7_error(cause, "NUL byte at offset %zu", (size_t)(nul - in));
+		xcause(cause, "NUL byte at offset %zu", (size_t)(nul - in));
 		return (NULL);
 	}
 
@@ -362,7 +346,7 @@ hl7_parse(const void *data, size_t len, const struct hl7_limits *limits,
 	end = in + len;
 	for (;;) {
 		if (p == end) {
-			hl7_error(cause, "empty message");
+			xcause(cause, "empty message");
 			return (NULL);
 		}
 		for (eol = p; eol < end && *eol != '\r' && *eol != '\n'; eol++)
@@ -372,11 +356,11 @@ hl7_parse(const void *data, size_t len, const struct hl7_limits *limits,
 		p = eol < end ? eol + 1 : end;
 	}
 	if (eol - p < 3 || memcmp(p, "MSH", 3) != 0) {
-		hl7_error(cause, "message does not start with MSH");
+		xcause(cause, "message does not start with MSH");
 		return (NULL);
 	}
 	if (eol - p < 8) {
-		hl7_error(cause, "MSH segment too short");
+		xcause(cause, "MSH segment too short");
 		return (NULL);
 	}
 	q = memchr(p + 4, p[3], eol - p - 4);
@@ -800,7 +784,7 @@ hl7_path_parse(const char *path, struct hl7_pos *pos, char **cause)
 		goto bad;
 	return (0);
 bad:
-	hl7_error(cause, "invalid HL7 path \"%s\"", path);
+	xcause(cause, "invalid HL7 path \"%s\"", path);
 	return (-1);
 }
 
@@ -940,19 +924,19 @@ int
 hl7_check_msh(struct hl7_msg *m, char **cause)
 {
 	if (m->nsegs == 0 || strcmp(m->segs[0].id, "MSH") != 0) {
-		hl7_error(cause, "first segment is not MSH");
+		xcause(cause, "first segment is not MSH");
 		return (-1);
 	}
 	if (*hl7_get(m, "MSH", 1, 9, 1, 1, 1) == '\0') {
-		hl7_error(cause, "MSH-9 (message type) is empty");
+		xcause(cause, "MSH-9 (message type) is empty");
 		return (-1);
 	}
 	if (*hl7_get(m, "MSH", 1, 10, 1, 1, 1) == '\0') {
-		hl7_error(cause, "MSH-10 (message control id) is empty");
+		xcause(cause, "MSH-10 (message control id) is empty");
 		return (-1);
 	}
 	if (*hl7_get(m, "MSH", 1, 12, 1, 1, 1) == '\0') {
-		hl7_error(cause, "MSH-12 (version id) is empty");
+		xcause(cause, "MSH-12 (version id) is empty");
 		return (-1);
 	}
 	return (0);
@@ -965,11 +949,11 @@ hl7_add_segment(struct hl7_msg *m, const char *seg, char **cause)
 	struct hl7_seg	*s;
 
 	if (seg == NULL || strlen(seg) != 3 || !hl7_valid_id(seg, 3)) {
-		hl7_error(cause, "invalid segment id");
+		xcause(cause, "invalid segment id");
 		return (-1);
 	}
 	if (m->nsegs >= m->limits.max_segments) {
-		hl7_error(cause, "more than %zu segments",
+		xcause(cause, "more than %zu segments",
 		    m->limits.max_segments);
 		return (-1);
 	}
@@ -1342,14 +1326,14 @@ hl7_ack_args(const char *code, const char **err_code, const char **err_text,
 	for (i = 0; code != NULL && i < sizeof(codes) / sizeof(codes[0]); i++)
 		found |= strcmp(code, codes[i]) == 0;
 	if (!found) {
-		hl7_error(cause, "invalid acknowledgement code");
+		xcause(cause, "invalid acknowledgement code");
 		return (-1);
 	}
 	if (*err_code == NULL)
 		*err_code = "207";
 	if (**err_code == '\0' || strlen(*err_code) > 5 ||
 	    strspn(*err_code, "0123456789") != strlen(*err_code)) {
-		hl7_error(cause, "invalid HL7 error code");
+		xcause(cause, "invalid HL7 error code");
 		return (-1);
 	}
 	*err_text = "";

@@ -53,11 +53,9 @@ http_fail(struct http_parser *p, char **cause, int status, const char *fmt,
 
 	p->state = HTTP_S_ERROR;
 	p->status = status;
-	if (cause != NULL) {
-		va_start(ap, fmt);
-		xvasprintf(cause, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	xvcause(cause, fmt, ap);
+	va_end(ap);
 	return (-1);
 }
 

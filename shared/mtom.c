@@ -313,11 +313,9 @@ mtom_fail(struct mtom_parser *p, char **cause, const char *fmt, ...)
 	va_list	ap;
 
 	p->state = MTOM_S_ERROR;
-	if (cause != NULL) {
-		va_start(ap, fmt);
-		xvasprintf(cause, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	xvcause(cause, fmt, ap);
+	va_end(ap);
 	return (-1);
 }
 

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,19 +29,6 @@ static const char rsnaid_access_alphabet[] =
 #define ISN2_INFO_ID		"isn2 rsna-id"
 #define ISN2_INFO_KEY		"isn2 content key"
 #define ISN2_ID_BYTES		16
-
-/* Set the cause for the caller, who may pass NULL when it needs none. */
-static void printflike(2, 3)
-rsnaid_fail(char **cause, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (cause == NULL)
-		return;
-	va_start(ap, fmt);
-	xvasprintf(cause, fmt, ap);
-	va_end(ap);
-}
 
 static const struct {
 	const char		*name;
@@ -112,12 +98,12 @@ rsnaid_token_normalise(const char *in, size_t exact_len,
 			continue;
 		c = (char)tolower((unsigned char)*in);
 		if (strchr(rsnaid_zbase32, c) == NULL) {
-			rsnaid_fail(cause, "token has a character outside the "
+			xcause(cause, "token has a character outside the "
 			    "z-base-32 alphabet (%s)", rsnaid_zbase32);
 			goto fail;
 		}
 		if (n == RSNAID_TOKEN_MAX) {
-			rsnaid_fail(cause, "token is longer than %d characters",
+			xcause(cause, "token is longer than %d characters",
 			    RSNAID_TOKEN_MAX);
 			goto fail;
 		}
@@ -125,11 +111,11 @@ rsnaid_token_normalise(const char *in, size_t exact_len,
 	}
 	out[n] = '\0';
 	if (n == 0) {
-		rsnaid_fail(cause, "token is empty");
+		xcause(cause, "token is empty");
 		goto fail;
 	}
 	if (exact_len != 0 && n != exact_len) {
-		rsnaid_fail(cause, "token must have %zu characters, not %zu",
+		xcause(cause, "token must have %zu characters, not %zu",
 		    exact_len, n);
 		goto fail;
 	}
@@ -182,12 +168,12 @@ rsnaid_access_code_normalise(const char *in, char out[RSNAID_ACCESS_LEN + 1],
 		if (*in == '-' || *in == ' ')
 			continue;
 		if (strchr(rsnaid_access_alphabet, *in) == NULL) {
-			rsnaid_fail(cause, "access code has a character outside "
+			xcause(cause, "access code has a character outside "
 			    "its alphabet");
 			goto fail;
 		}
 		if (n == RSNAID_ACCESS_LEN) {
-			rsnaid_fail(cause, "access code must have %d characters",
+			xcause(cause, "access code must have %d characters",
 			    RSNAID_ACCESS_LEN);
 			goto fail;
 		}
@@ -195,12 +181,12 @@ rsnaid_access_code_normalise(const char *in, char out[RSNAID_ACCESS_LEN + 1],
 	}
 	out[n] = '\0';
 	if (n != RSNAID_ACCESS_LEN) {
-		rsnaid_fail(cause, "access code must have %d characters, not %zu",
+		xcause(cause, "access code must have %d characters, not %zu",
 		    RSNAID_ACCESS_LEN, n);
 		goto fail;
 	}
 	if (rsnaid_access_code_check(out, n - 1) != out[n - 1]) {
-		rsnaid_fail(cause, "access code check character does not match "
+		xcause(cause, "access code check character does not match "
 		    "(mistyped?)");
 		goto fail;
 	}
@@ -248,7 +234,7 @@ rsnaid_dob_parse(const char *in, char out[RSNAID_DOB_LEN + 1], char **cause)
 		goto bad;
 	return (0);
 bad:
-	rsnaid_fail(cause, "date of birth must be a real date written "
+	xcause(cause, "date of birth must be a real date written "
 	    "YYYY-MM-DD or YYYYMMDD");
 	return (-1);
 }
@@ -364,11 +350,11 @@ rsnaid_compute(enum rsnaid_scheme scheme, const char *secret, const char *dob,
 		return (-1);
 	if (scheme != RSNAID_RSNA_ACCESS_CODE) {
 		if (password == NULL || *password == '\0') {
-			rsnaid_fail(cause, "a password is needed");
+			xcause(cause, "a password is needed");
 			return (-1);
 		}
 		if (strlen(password) > RSNAID_PASSWORD_MAX) {
-			rsnaid_fail(cause, "password is longer than %d bytes",
+			xcause(cause, "password is longer than %d bytes",
 			    RSNAID_PASSWORD_MAX);
 			return (-1);
 		}
@@ -387,7 +373,7 @@ rsnaid_compute(enum rsnaid_scheme scheme, const char *secret, const char *dob,
 		break;
 	case RSNAID_RSNA_ACCESS_CODE:
 		if (password != NULL) {
-			rsnaid_fail(cause, "the rsna-access-code scheme takes no "
+			xcause(cause, "the rsna-access-code scheme takes no "
 			    "password");
 			return (-1);
 		}
@@ -400,7 +386,7 @@ rsnaid_compute(enum rsnaid_scheme scheme, const char *secret, const char *dob,
 	explicit_bzero(code, sizeof(code));
 	if (rc == -1) {
 		rsnaid_clear(r);
-		rsnaid_fail(cause, "key derivation failed (out of memory?)");
+		xcause(cause, "key derivation failed (out of memory?)");
 	}
 	return (rc);
 }
@@ -418,13 +404,13 @@ rsnaid_valid(const char *id, char **cause)
 	size_t	len = strlen(id), i;
 
 	if (len != 32 && len != 64) {
-		rsnaid_fail(cause, "RSNA-ID must have 32 or 64 hex characters");
+		xcause(cause, "RSNA-ID must have 32 or 64 hex characters");
 		return (-1);
 	}
 	for (i = 0; i < len; i++) {
 		if (!isdigit((unsigned char)id[i]) &&
 		    (id[i] < 'a' || id[i] > 'f')) {
-			rsnaid_fail(cause, "RSNA-ID must be lower-case hex");
+			xcause(cause, "RSNA-ID must be lower-case hex");
 			return (-1);
 		}
 	}

@@ -32,27 +32,34 @@
 #define TLS_SUBJECT_MAX	4096
 #define TLS_CN_MAX	1024
 
+/* Append an OpenSSL error's reason unless the string already has it. */
+static void
+tls_error_add(struct dbuf *b, unsigned long e)
+{
+	const char	*r;
+	char		 tmp[256];
+
+	if ((r = ERR_reason_error_string(e)) == NULL) {
+		ERR_error_string_n(e, tmp, sizeof(tmp));
+		r = tmp;
+	}
+	if (strstr(dbuf_str(b), r) != NULL)
+		return;
+	if (b->len != 0)
+		dbuf_addstr(b, ": ");
+	dbuf_addstr(b, r);
+}
+
 /* OpenSSL's queued reasons as one string, emptying the queue. */
 static char *
 tls_errors(void)
 {
 	struct dbuf	 b;
 	unsigned long	 e;
-	const char	*r;
-	char		 tmp[256];
 
 	dbuf_init(&b, 1024);
-	while ((e = ERR_get_error()) != 0) {
-		if ((r = ERR_reason_error_string(e)) == NULL) {
-			ERR_error_string_n(e, tmp, sizeof(tmp));
-			r = tmp;
-		}
-		if (strstr(dbuf_str(&b), r) != NULL)
-			continue;
-		if (b.len != 0)
-			dbuf_addstr(&b, ": ");
-		dbuf_addstr(&b, r);
-	}
+	while ((e = ERR_get_error()) != 0)
+		tls_error_add(&b, e);
 	if (b.len == 0)
 		dbuf_addstr(&b, "unknown OpenSSL error");
 	return (dbuf_take(&b, NULL));
@@ -186,6 +193,22 @@ tls_load_trust(SSL_CTX *ctx, const struct tls_conf *tc, int server,
 	return (0);
 }
 
+/* Verify the peer if configured; a server then requires a certificate. */
+static int
+tls_set_verify(SSL_CTX *ctx, const struct tls_conf *tc, int server,
+    char **cause)
+{
+	if (!tc->verify_peer) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return (0);
+	}
+	if (tls_load_trust(ctx, tc, server, cause) == -1)
+		return (-1);
+	SSL_CTX_set_verify(ctx, server ? SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER, NULL);
+	return (0);
+}
+
 /* A server context: certificate required, client certificates optional. */
 SSL_CTX *
 tls_server_ctx(const struct tls_conf *tc, char **cause)
@@ -200,13 +223,8 @@ tls_server_ctx(const struct tls_conf *tc, char **cause)
 		return (NULL);
 	if (tls_load_identity(ctx, tc, cause) == -1)
 		goto fail;
-	if (tc->verify_peer) {
-		if (tls_load_trust(ctx, tc, 1, cause) == -1)
-			goto fail;
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	} else
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (tls_set_verify(ctx, tc, 1, cause) == -1)
+		goto fail;
 	return (ctx);
 
 fail:
@@ -225,12 +243,8 @@ tls_client_ctx(const struct tls_conf *tc, char **cause)
 	if (tc->cert_file != NULL && *tc->cert_file != '\0' &&
 	    tls_load_identity(ctx, tc, cause) == -1)
 		goto fail;
-	if (tc->verify_peer) {
-		if (tls_load_trust(ctx, tc, 0, cause) == -1)
-			goto fail;
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	} else
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (tls_set_verify(ctx, tc, 0, cause) == -1)
+		goto fail;
 	return (ctx);
 
 fail:
@@ -462,8 +476,6 @@ tls_bufferevent_cause(struct bufferevent *bev)
 	SSL		*ssl;
 	unsigned long	 e;
 	long		 vr;
-	const char	*r;
-	char		 tmp[256];
 	int		 serr;
 
 	dbuf_init(&b, 2048);
@@ -473,17 +485,8 @@ tls_bufferevent_cause(struct bufferevent *bev)
 		    X509_verify_cert_error_string(vr));
 	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
 		/* libevent also queues bare SSL_get_error() codes. */
-		if (ERR_GET_LIB(e) == 0)
-			continue;
-		if ((r = ERR_reason_error_string(e)) == NULL) {
-			ERR_error_string_n(e, tmp, sizeof(tmp));
-			r = tmp;
-		}
-		if (strstr(dbuf_str(&b), r) != NULL)
-			continue;
-		if (b.len != 0)
-			dbuf_addstr(&b, ": ");
-		dbuf_addstr(&b, r);
+		if (ERR_GET_LIB(e) != 0)
+			tls_error_add(&b, e);
 	}
 	if (b.len == 0) {
 		serr = EVUTIL_SOCKET_ERROR();

@@ -1157,44 +1157,8 @@ meta_w_str(struct meta_w *w, const char *s)
 static void
 meta_w_esc(struct meta_w *w, const char *s)
 {
-	const char	*rep;
-	size_t		 run;
-
-	while (*s != '\0') {
-		run = strcspn(s, "&<>\"'\t\n\r");
-		if (run > 0 && dbuf_add(w->b, s, run) == -1)
-			w->err = 1;
-		s += run;
-		if (*s == '\0')
-			break;
-		switch (*s++) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		case '"':
-			rep = "&quot;";
-			break;
-		case '\'':
-			rep = "&apos;";
-			break;
-		case '\t':
-			rep = "&#9;";
-			break;
-		case '\n':
-			rep = "&#10;";
-			break;
-		default:
-			rep = "&#13;";
-			break;
-		}
-		meta_w_str(w, rep);
-	}
+	if (xml_escape_value(w->b, s) == -1)
+		w->err = 1;
 }
 
 /* An attribute when the value is present. */

@@ -96,6 +96,25 @@ xvasprintf(char **ret, const char *fmt, va_list ap)
 	return (i);
 }
 
+/* Set *cause for a caller that wants one; cause may be NULL. */
+void
+xcause(char **cause, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	xvcause(cause, fmt, ap);
+	va_end(ap);
+}
+
+/* Set *cause from a va_list for a caller that wants one; cause may be NULL. */
+void
+xvcause(char **cause, const char *fmt, va_list ap)
+{
+	if (cause != NULL)
+		xvasprintf(cause, fmt, ap);
+}
+
 /* Wipe, then free: for buffers that held secrets. */
 void
 freezero(void *p, size_t len)

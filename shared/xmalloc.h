@@ -15,6 +15,8 @@ char	*xstrndup(const char *, size_t);
 void	*xmemdup(const void *, size_t);
 int	 xasprintf(char **, const char *, ...) printflike(2, 3);
 int	 xvasprintf(char **, const char *, va_list) printflike(2, 0);
+void	 xcause(char **, const char *, ...) printflike(2, 3);
+void	 xvcause(char **, const char *, va_list) printflike(2, 0);
 void	 freezero(void *, size_t);
 char	*xstrzero(char *);
 

@@ -259,52 +259,15 @@ xml_write(struct dbuf *b, xmlDoc *doc, xmlNode *node)
 	return (0);
 }
 
-int
-xml_escape(struct dbuf *b, const char *s)
+/* Escape the characters of set (some of & < > " ' TAB LF CR). */
+static int
+xml_escape_set(struct dbuf *b, const char *s, const char *set)
 {
 	const char	*rep;
 	size_t		 run;
 
 	while (*s != '\0') {
-		run = strcspn(s, "&<>\"'");
-		if (run > 0 && dbuf_add(b, s, run) == -1)
-			return (-1);
-		s += run;
-		if (*s == '\0')
-			break;
-		switch (*s) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		case '"':
-			rep = "&quot;";
-			break;
-		default:
-			rep = "&apos;";
-			break;
-		}
-		if (dbuf_addstr(b, rep) == -1)
-			return (-1);
-		s++;
-	}
-	return (0);
-}
-
-/* Escapes for values that must read back exactly (whitespace included). */
-int
-xml_escape_value(struct dbuf *b, const char *s)
-{
-	const char	*rep;
-	size_t		 run;
-
-	while (*s != '\0') {
-		run = strcspn(s, "&<>\"'\t\n\r");
+		run = strcspn(s, set);
 		if (run > 0 && dbuf_add(b, s, run) == -1)
 			return (-1);
 		s += run;
@@ -341,6 +304,20 @@ xml_escape_value(struct dbuf *b, const char *s)
 		s++;
 	}
 	return (0);
+}
+
+/* Escapes for text and attribute values. */
+int
+xml_escape(struct dbuf *b, const char *s)
+{
+	return (xml_escape_set(b, s, "&<>\"'"));
+}
+
+/* Escapes for values that must read back exactly (whitespace included). */
+int
+xml_escape_value(struct dbuf *b, const char *s)
+{
+	return (xml_escape_set(b, s, "&<>\"'\t\n\r"));
 }
 
 /* Length of the valid XML character starting at p, or 0. */

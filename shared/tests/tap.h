@@ -105,6 +105,49 @@ tap_done(void)
 }
 
 /*
+ * Read a whole file into a malloc'd buffer with a NUL after the data;
+ * NULL if it cannot be read. *lenp, when lenp is not NULL, is the length.
+ */
+static inline char *
+tap_slurp(const char *path, size_t *lenp)
+{
+	FILE	*f;
+	char	*buf, *nbuf;
+	size_t	 len = 0, size = 4096, n;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return (NULL);
+	if ((buf = malloc(size)) == NULL) {
+		fclose(f);
+		return (NULL);
+	}
+	for (;;) {
+		n = fread(buf + len, 1, size - len - 1, f);
+		len += n;
+		if (len < size - 1)
+			break;
+		if (size > ((size_t)-1) / 2 ||
+		    (nbuf = realloc(buf, size * 2)) == NULL) {
+			free(buf);
+			fclose(f);
+			return (NULL);
+		}
+		buf = nbuf;
+		size *= 2;
+	}
+	if (ferror(f)) {
+		free(buf);
+		fclose(f);
+		return (NULL);
+	}
+	fclose(f);
+	buf[len] = '\0';
+	if (lenp != NULL)
+		*lenp = len;
+	return (buf);
+}
+
+/*
  * Paths for test data: the source tree (top_srcdir, set by make check)
  * and the network's shared folder beside it (../shared), which may be absent.
  */

@@ -11,30 +11,6 @@
 #include "tap.h"
 #include "xmalloc.h"
 
-/* Read a whole file; NULL if it cannot be read. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*buf = NULL;
-	size_t	 len = 0, n;
-	char	 tmp[4096];
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return (NULL);
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-		buf = xreallocarray(buf, len + n + 1, 1);
-		memcpy(buf + len, tmp, n);
-		len += n;
-	}
-	fclose(f);
-	if (buf == NULL)
-		buf = xcalloc(1, 1);
-	buf[len] = '\0';
-	*lenp = len;
-	return (buf);
-}
-
 /* Serialise to a string with CR shown as newline, for golden files. */
 static char *
 er7_text(struct hl7_msg *m)
@@ -109,7 +85,7 @@ golden(const char *name, const char *got)
 		fputs(got, f);
 		fclose(f);
 	}
-	if ((want = slurp(path, &len)) == NULL) {
+	if ((want = tap_slurp(path, &len)) == NULL) {
 		ok(0, "golden %s: cannot read %s", name, path);
 		return;
 	}
@@ -137,7 +113,7 @@ test_golden_files(void)
 		if (len < 5 || strcmp(de->d_name + len - 4, ".hl7") != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if ((buf = slurp(path, &len)) == NULL) {
+		if ((buf = tap_slurp(path, &len)) == NULL) {
 			ok(0, "read %s", path);
 			continue;
 		}
@@ -179,7 +155,7 @@ sample(const char *shared, const char *name)
 	size_t		 len;
 
 	snprintf(path, sizeof(path), "%s/xds-samples/%s", shared, name);
-	if ((buf = slurp(path, &len)) == NULL) {
+	if ((buf = tap_slurp(path, &len)) == NULL) {
 		ok(0, "read %s", path);
 		return (NULL);
 	}

@@ -407,10 +407,8 @@ test_sample(void)
 	const char	*dir;
 	char		 path[4200];
 	struct run	 r;
-	struct dbuf	 file;
-	FILE		*f;
-	char		 buf[4096];
-	size_t		 n, head;
+	char		*file;
+	size_t		 flen, head;
 
 	if ((dir = tap_shareddir()) == NULL) {
 		tap_skip(5, "../shared (xds-samples) not present");
@@ -418,17 +416,15 @@ test_sample(void)
 	}
 	snprintf(path, sizeof(path), "%s/xds-samples/iti41/"
 	    "http-mtom-pnr-axis2-full-request.txt", dir);
-	dbuf_init(&file, 1 << 24);
-	if ((f = fopen(path, "rb")) != NULL) {
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-			dbuf_add(&file, buf, n);
-		fclose(f);
+	if ((file = tap_slurp(path, &flen)) == NULL) {
+		file = xstrdup("");
+		flen = 0;
 	}
-	run_parse(&r, HTTP_F_REQUEST, NULL, file.data, file.len, 0, 0);
+	run_parse(&r, HTTP_F_REQUEST, NULL, file, flen, 0, 0);
 	is_int(r.http_status, 400, "Axis2 saved request: strict mode refuses "
 	    "bare LF");
 	run_free(&r);
-	run_parse(&r, HTTP_F_REQUEST | HTTP_F_LAX, NULL, file.data, file.len,
+	run_parse(&r, HTTP_F_REQUEST | HTTP_F_LAX, NULL, file, flen,
 	    7, 0);
 	is_int(r.rv, 0, "Axis2 saved request parses in lax mode");
 	is_str(r.target, "/xdstools2/simulator/ec6ea2c0_fb8e_457f_9c67_"
@@ -437,11 +433,11 @@ test_sample(void)
 	    "boundary=MIMEBoundaryurn_uuid_3D4B161591CD1DEC0C1286850962202;",
 	    80) == 0 && r.ctype[strlen(r.ctype) - 1] == '"',
 	    "Content-Type value, trailing blank removed");
-	head = (size_t)(strstr(file.data, "\n\n") - file.data) + 2;
-	ok(r.body.len == file.len - head && memcmp(r.body.data,
-	    file.data + head, r.body.len) == 0, "body runs to the end of file");
+	head = (size_t)(strstr(file, "\n\n") - file) + 2;
+	ok(r.body.len == flen - head && memcmp(r.body.data,
+	    file + head, r.body.len) == 0, "body runs to the end of file");
 	run_free(&r);
-	dbuf_free(&file);
+	free(file);
 }
 
 /* Content-Type values. */

@@ -58,7 +58,6 @@ test_samples(void)
 	const char	*dir = tap_shareddir();
 	struct iti8_feed f;
 	char		 path[4200], *buf, got[512];
-	FILE		*fp;
 	size_t		 i, len;
 	int		 rc;
 
@@ -72,11 +71,10 @@ test_samples(void)
 
 		snprintf(path, sizeof(path), "%s/xds-samples/iti8/%s", dir,
 		    s->file);
-		buf = xmalloc(65536);
-		fp = fopen(path, "rb");
-		len = fp != NULL ? fread(buf, 1, 65536, fp) : 0;
-		if (fp != NULL)
-			fclose(fp);
+		if ((buf = tap_slurp(path, &len)) == NULL) {
+			buf = xstrdup("");
+			len = 0;
+		}
 		rc = check(buf, len, s->oid, &f, got, sizeof(got));
 		is_int(rc, s->rc, "%s (%s): verdict", s->file,
 		    s->oid ? s->oid : "any domain");

@@ -217,24 +217,6 @@ run_mime(const char *ct, const void *body, size_t len, int mode,
 	return (NULL);
 }
 
-/* Read a whole file; NULL if absent. */
-static char *
-read_file(const char *path, size_t *len)
-{
-	struct dbuf	 b;
-	FILE		*f;
-	char		 buf[8192];
-	size_t		 n;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return (NULL);
-	dbuf_init(&b, 1 << 26);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		dbuf_add(&b, buf, n);
-	fclose(f);
-	return (dbuf_take(&b, len));
-}
-
 /* Parse with 4 slicings; 1 if all four descriptions agree. */
 static int
 run_slicings(const char *ct, const void *body, size_t len,
@@ -317,7 +299,7 @@ test_cases(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(path, sizeof(path), "%s/shared/tests/data/mtom/%s.mime",
 		    tap_srcdir(), cases[i].name);
-		if ((file = read_file(path, &len)) == NULL ||
+		if ((file = tap_slurp(path, &len)) == NULL ||
 		    (nl = memchr(file, '\n', len)) == NULL) {
 			ok(0, "%s: cannot read %s", cases[i].name, path);
 			free(file);
@@ -339,7 +321,7 @@ test_cases(void)
 			fputs(dbuf_str(&d), f);
 			fclose(f);
 		}
-		exp = read_file(path, &elen);
+		exp = tap_slurp(path, &elen);
 		is_str(dbuf_str(&d), exp != NULL ? exp : "(missing)",
 		    "%s: matches %s.expected", cases[i].name, cases[i].name);
 		free(exp);
@@ -403,10 +385,10 @@ test_samples(const char *dir)
 	for (i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s/xds-samples/iti41/%s."
 		    "http-headers.txt", dir, names[i]);
-		hdr = read_file(path, &hlen);
+		hdr = tap_slurp(path, &hlen);
 		snprintf(path, sizeof(path), "%s/xds-samples/iti41/%s.body.txt",
 		    dir, names[i]);
-		body = read_file(path, &blen);
+		body = tap_slurp(path, &blen);
 		if (hdr == NULL || body == NULL ||
 		    strncasecmp(hdr, "Content-Type:", 13) != 0) {
 			ok(0, "%s: sample files readable", names[i]);
@@ -539,7 +521,7 @@ test_axis2(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/xds-samples/iti41/"
 	    "http-mtom-pnr-axis2-full-request.txt", dir);
-	if ((file = read_file(path, &len)) == NULL) {
+	if ((file = tap_slurp(path, &len)) == NULL) {
 		ok(0, "Axis2 sample readable");
 		return;
 	}

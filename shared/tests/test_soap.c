@@ -16,31 +16,6 @@
 #define BODY_ITI43 "<env:Body><RetrieveDocumentSetRequest xmlns=\"" \
 	XML_NS_XDSB "\"/></env:Body></env:Envelope>"
 
-/* Whole file, NUL-terminated; NULL if unreadable. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*buf;
-	long	 len;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return (NULL);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = xmalloc((size_t)len + 1);
-	if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-		fclose(f);
-		free(buf);
-		return (NULL);
-	}
-	fclose(f);
-	buf[len] = '\0';
-	*lenp = (size_t)len;
-	return (buf);
-}
-
 /* A sample from ../shared/xds-samples, parsed as an envelope. */
 static int
 parse_sample(const char *rel, struct soap_msg *m, struct soap_fault *f)
@@ -51,7 +26,7 @@ parse_sample(const char *rel, struct soap_msg *m, struct soap_fault *f)
 
 	snprintf(path, sizeof(path), "%s/xds-samples/%s", tap_shareddir(),
 	    rel);
-	if ((buf = slurp(path, &len)) == NULL) {
+	if ((buf = tap_slurp(path, &len)) == NULL) {
 		soap_fault_set(f, SOAP_RECEIVER, NULL, "cannot read %s", path);
 		return (-1);
 	}
@@ -96,7 +71,7 @@ golden(const char *name, const struct dbuf *b)
 		fwrite(b->data, 1, b->len, f);
 		fclose(f);
 	}
-	want = slurp(path, &len);
+	want = tap_slurp(path, &len);
 	ok(want != NULL && len == b->len && memcmp(want, b->data, len) == 0,
 	    "golden %s matches byte for byte", name);
 	if (want == NULL || len != b->len || memcmp(want, b->data, len) != 0)

@@ -26,31 +26,6 @@ struct tcase {
 	char		***values;
 };
 
-/* Read a whole file; NULL if it cannot be read. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*buf = NULL;
-	size_t	 len = 0, n;
-	char	 tmp[4096];
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return (NULL);
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-		buf = xreallocarray(buf, len + n + 1, 1);
-		memcpy(buf + len, tmp, n);
-		len += n;
-	}
-	fclose(f);
-	if (buf == NULL)
-		buf = xcalloc(1, 1);
-	buf[len] = '\0';
-	if (lenp != NULL)
-		*lenp = len;
-	return (buf);
-}
-
 /* The dump of a query, with warnings, allocated. */
 static char *
 dump(const struct sq_query *q)
@@ -202,7 +177,7 @@ golden_file(const char *dir, const char *file)
 	int		 state = 0;	/* 0 none, 1 input, 2 expected */
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if ((buf = slurp(path, NULL)) == NULL) {
+	if ((buf = tap_slurp(path, NULL)) == NULL) {
 		ok(0, "read %s", path);
 		return;
 	}
@@ -882,7 +857,7 @@ sample_parse(const char *rel, const char *from, const char *to)
 
 	snprintf(path, sizeof(path), "%s/xds-samples/%s", tap_shareddir(),
 	    rel);
-	if ((buf = slurp(path, &len)) == NULL)
+	if ((buf = tap_slurp(path, &len)) == NULL)
 		return (NULL);
 	dbuf_init(&text, 1 << 22);
 	if (from != NULL && (at = strstr(buf, from)) != NULL) {

@@ -21,34 +21,6 @@
 
 #define NSAMPLE_POINTS	77	/* points skipped without ../shared */
 
-/* A whole file, NUL-terminated; NULL if unreadable. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*buf;
-	long	 n;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return (NULL);
-	if (fseek(f, 0, SEEK_END) == -1 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) == -1) {
-		fclose(f);
-		return (NULL);
-	}
-	buf = xmalloc((size_t)n + 1);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		fclose(f);
-		free(buf);
-		return (NULL);
-	}
-	fclose(f);
-	buf[n] = '\0';
-	if (lenp != NULL)
-		*lenp = (size_t)n;
-	return (buf);
-}
-
 /* Parse a sample of ../shared/xds-samples; NULL (and a failed point) if not. */
 static struct xds_submission *
 sample(const char *shared, const char *file)
@@ -58,7 +30,7 @@ sample(const char *shared, const char *file)
 	size_t			 len;
 
 	snprintf(path, sizeof(path), "%s/xds-samples/%s", shared, file);
-	if ((buf = slurp(path, &len)) == NULL) {
+	if ((buf = tap_slurp(path, &len)) == NULL) {
 		ok(0, "read %s", path);
 		return (NULL);
 	}
@@ -124,7 +96,7 @@ test_pinned(const char *shared)
 
 	snprintf(path, sizeof(path), "%s/schemas/xsd/SHA256SUMS",
 	    tap_srcdir());
-	if ((sums = slurp(path, NULL)) == NULL) {
+	if ((sums = tap_slurp(path, NULL)) == NULL) {
 		ok(0, "read %s", path);
 		return;
 	}
@@ -136,7 +108,7 @@ test_pinned(const char *shared)
 		n++;
 		snprintf(path, sizeof(path), "%s/schemas/xsd/%s", tap_srcdir(),
 		    line + 66);
-		if ((a = slurp(path, &alen)) == NULL) {
+		if ((a = tap_slurp(path, &alen)) == NULL) {
 			tap_diag("cannot read %s", path);
 			continue;
 		}
@@ -151,8 +123,8 @@ test_pinned(const char *shared)
 		if (shared != NULL) {
 			snprintf(path, sizeof(path), "%s/xds-samples/schema/%s",
 			    shared, line + 66);
-			if ((b = slurp(path, &blen)) != NULL && blen == alen &&
-			    memcmp(a, b, alen) == 0)
+			if ((b = tap_slurp(path, &blen)) != NULL &&
+			    blen == alen && memcmp(a, b, alen) == 0)
 				same++;
 			else
 				tap_diag("%s differs from ../shared", line + 66);
@@ -337,7 +309,7 @@ test_pnr(const char *shared)
 		snprintf(path, sizeof(path), "%s/xds-samples/%s", shared,
 		    bodies[i]);
 		env = NULL;
-		if ((body = slurp(path, NULL)) == NULL ||
+		if ((body = tap_slurp(path, NULL)) == NULL ||
 		    (env = envelope(body, &len)) == NULL) {
 			ok(0, "%s: envelope found", bodies[i]);
 			tap_skip(3, "no envelope");

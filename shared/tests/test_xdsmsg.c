@@ -14,31 +14,6 @@
 
 #define SHA1_EMPTY	"da39a3ee5e6b4b0d3255bfef95601890afd80709"
 
-/* Whole file, NUL-terminated; NULL if unreadable. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*buf;
-	long	 len;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return (NULL);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = xmalloc((size_t)len + 1);
-	if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-		fclose(f);
-		free(buf);
-		return (NULL);
-	}
-	fclose(f);
-	buf[len] = '\0';
-	*lenp = (size_t)len;
-	return (buf);
-}
-
 /*
  * A sample's message element: the SOAP body of an envelope (for MIME
  * bodies, of the root part's envelope), else the root element.
@@ -55,7 +30,7 @@ sample(const char *rel, xmlDoc **docp)
 	*docp = NULL;
 	snprintf(path, sizeof(path), "%s/xds-samples/%s", tap_shareddir(),
 	    rel);
-	if ((buf = slurp(path, &len)) == NULL)
+	if ((buf = tap_slurp(path, &len)) == NULL)
 		return (NULL);
 	start = buf;
 	if (strstr(rel, ".txt") != NULL) {
@@ -130,7 +105,7 @@ golden(const char *name, const struct dbuf *b)
 		fwrite(b->data, 1, b->len, f);
 		fclose(f);
 	}
-	want = slurp(path, &len);
+	want = tap_slurp(path, &len);
 	ok(want != NULL && len == b->len && memcmp(want, b->data, len) == 0,
 	    "golden %s matches byte for byte", name);
 	if (want == NULL || len != b->len || memcmp(want, b->data, len) != 0)

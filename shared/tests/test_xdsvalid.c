@@ -15,34 +15,6 @@
 #include "xdsvalid.h"
 #include "xmalloc.h"
 
-/* A whole file, NUL-terminated; NULL if unreadable. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*buf;
-	long	 n;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return (NULL);
-	if (fseek(f, 0, SEEK_END) == -1 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) == -1) {
-		fclose(f);
-		return (NULL);
-	}
-	buf = xmalloc((size_t)n + 1);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		fclose(f);
-		free(buf);
-		return (NULL);
-	}
-	fclose(f);
-	buf[n] = '\0';
-	if (lenp != NULL)
-		*lenp = (size_t)n;
-	return (buf);
-}
-
 /* Parse and validate text; the error list as lines. */
 static char *
 check(const char *xml, int flags, const struct xdsvalid_doc *docs,
@@ -123,7 +95,7 @@ run_mutations(const char *base, const char *path)
 	struct dbuf	 want;
 	int		 flags = 0, in_expect = 0, ndocs = -1, applied = 1;
 
-	if ((data = slurp(path, NULL)) == NULL) {
+	if ((data = tap_slurp(path, NULL)) == NULL) {
 		ok(0, "read %s", path);
 		return;
 	}
@@ -194,9 +166,9 @@ sample(const char *shared, const char *file, int flags, const char *golden)
 
 	snprintf(path, sizeof(path), "%s/shared/tests/data/xdsmeta/%s.expected",
 	    tap_srcdir(), golden);
-	want = slurp(path, NULL);
+	want = tap_slurp(path, NULL);
 	snprintf(path, sizeof(path), "%s/xds-samples/%s", shared, file);
-	if ((xml = slurp(path, NULL)) == NULL || want == NULL) {
+	if ((xml = tap_slurp(path, NULL)) == NULL || want == NULL) {
 		ok(0, "read %s and %s.expected", path, golden);
 		free(xml);
 		free(want);
@@ -407,7 +379,7 @@ main(void)
 
 	snprintf(path, sizeof(path), "%s/shared/tests/data/xdsmeta/base.xml",
 	    tap_srcdir());
-	if ((base = slurp(path, NULL)) == NULL)
+	if ((base = tap_slurp(path, NULL)) == NULL)
 		ok(0, "read %s", path);
 	else {
 		got = check(base, XDSVALID_ITI42, NULL, 0);
