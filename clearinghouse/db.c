@@ -1,0 +1,976 @@
+/*
+ * db.c: asynchronous libpq pool on libevent (see db.h, docs/design/db.md).
+ *
+ * Each connection owns one event on PQsocket() (re-assigned when the
+ * socket or the interest changes) and one timer (connect timeout, then
+ * reconnect backoff).  One statement runs per connection at a time.
+ * Completed requests go to a "done" list drained by a deferred event, so
+ * callbacks never run inside the call that queued them.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define DB_MAX_POOL		256
+#define DB_BACKOFF_MIN_MS	100
+
+enum conn_state {
+	C_DOWN,			/* closed, nothing scheduled (pool closing) */
+	C_CONNECTING,		/* PQconnectPoll in progress */
+	C_READY,		/* idle, watching the socket for a loss */
+	C_BUSY,			/* one statement in flight */
+	C_BACKOFF		/* waiting for the reconnect timer */
+};
+
+enum req_kind { R_QUERY, R_BEGIN, R_COMMIT, R_ROLLBACK };
+
+struct db_req {
+	TAILQ_ENTRY(db_req)	 entry;
+	enum req_kind		 kind;
+	struct db_txn		*txn;
+	char			*sql;
+	int			 nparams;
+	char			**values;
+	int			*lengths;
+	int			*formats;
+	int			 resfmt;
+	db_cb			 cb;
+	db_txn_cb		 tcb;
+	void			*arg;
+	PGresult		*res;	/* outcome, set at completion */
+	char			*cause;
+};
+TAILQ_HEAD(db_reqs, db_req);
+
+struct db_conn {
+	struct db		*db;
+	int			 idx;
+	enum conn_state		 state;
+	PGconn			*pg;
+	int			 fd;
+	short			 what;	/* interest of ev, 0 when not added */
+	struct event		 ev;
+	struct event		 timer;
+	int			 failures; /* consecutive failed attempts */
+	int			 ever_connected;
+	int			 flushing;
+	struct db_req		*cur;
+	PGresult		*res;
+	char			*err;
+	struct db_txn		*txn;	/* reserved by this transaction */
+};
+
+struct db_txn {
+	struct db		*db;
+	LIST_ENTRY(db_txn)	 entry;
+	struct db_conn		*conn;
+	struct db_reqs		 reqs;	/* statements waiting for conn */
+	char			*dead;	/* cause once the connection is gone */
+	int			 ended;
+};
+
+struct db {
+	struct event_base	*base;
+	char			*conninfo;
+	int			 nconn;
+	struct db_conn		*conns;
+	int			 max_queue;
+	int			 connect_timeout_ms;
+	int			 backoff_max_ms;
+	struct db_reqs		 queue;
+	int			 nqueued;
+	struct db_reqs		 done;
+	struct event		*done_ev;
+	LIST_HEAD(, db_txn)	 txns;
+	char			*last_error;
+	int			 closing;
+	int			 dispatching;
+	int			 outstanding; /* submitted, not yet delivered */
+	unsigned long long	 reconnects;
+};
+
+static void	conn_start(struct db_conn *);
+static void	conn_io(evutil_socket_t, short, void *);
+static void	conn_lost(struct db_conn *, const char *);
+static void	db_kick(struct db *);
+
+/* PQerrorMessage is multi-line with a trailing newline: make it one line. */
+static char *
+pq_cause(const char *prefix, const char *msg)
+{
+	char	*s, *p, *q;
+
+	if (msg == NULL || *msg == '\0')
+		msg = "unknown error";
+	xasprintf(&s, "%s%s", prefix, msg);
+	while ((p = strchr(s, '\n')) != NULL) {
+		q = p + 1;
+		while (*q == ' ' || *q == '\t' || *q == '\n')
+			q++;
+		if (*q == '\0') {
+			*p = '\0';
+			break;
+		}
+		*p++ = ' ';
+		memmove(p, q, strlen(q) + 1);
+	}
+	return (s);
+}
+
+/*
+ * A server error as "ERROR 23505: primary message".  DETAIL and the
+ * rest stay in the PGresult: they may quote row values (patient data).
+ */
+static char *
+res_cause(const PGresult *res)
+{
+	const char	*sev, *state, *prim;
+	char		*s;
+
+	sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (prim == NULL)
+		return (pq_cause("", PQresultErrorMessage(res)));
+	xasprintf(&s, "%s %s: %s", sev != NULL ? sev : "ERROR",
+	    state != NULL ? state : "?????", prim);
+	return (s);
+}
+
+static struct db_req *
+req_new(enum req_kind kind, const char *sql, int n, const char *const *values,
+    const int *lengths, const int *formats, int resfmt)
+{
+	struct db_req	*r;
+	int		 i, len;
+
+	r = xcalloc(1, sizeof(*r));
+	r->kind = kind;
+	r->sql = xstrdup(sql);
+	r->resfmt = resfmt ? 1 : 0;
+	if (n <= 0 || values == NULL)
+		return (r);
+	r->nparams = n;
+	r->values = xcalloc(n, sizeof(*r->values));
+	r->lengths = xcalloc(n, sizeof(*r->lengths));
+	r->formats = xcalloc(n, sizeof(*r->formats));
+	for (i = 0; i < n; i++) {
+		r->formats[i] = formats != NULL && formats[i] ? 1 : 0;
+		if (values[i] == NULL)
+			continue;
+		if (r->formats[i]) {
+			len = lengths != NULL ? lengths[i] : 0;
+			if (len < 0)
+				len = 0;
+			/* One spare byte so a zero-length value is not NULL. */
+			r->values[i] = xmalloc((size_t)len + 1);
+			memcpy(r->values[i], values[i], len);
+			r->lengths[i] = len;
+		} else
+			r->values[i] = xstrdup(values[i]);
+	}
+	return (r);
+}
+
+static void
+req_free(struct db_req *r)
+{
+	int	i;
+
+	for (i = 0; i < r->nparams; i++)
+		free(r->values[i]);
+	free(r->values);
+	free(r->lengths);
+	free(r->formats);
+	free(r->sql);
+	PQclear(r->res);
+	free(r->cause);
+	free(r);
+}
+
+/* Queue r for delivery; takes res and cause (either may be NULL). */
+static void
+req_complete(struct db *db, struct db_req *r, PGresult *res, char *cause)
+{
+	r->res = res;
+	r->cause = cause;
+	TAILQ_INSERT_TAIL(&db->done, r, entry);
+	event_active(db->done_ev, EV_TIMEOUT, 0);
+}
+
+static void printflike(3, 4)
+req_fail(struct db *db, struct db_req *r, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*cause;
+
+	va_start(ap, fmt);
+	xvasprintf(&cause, fmt, ap);
+	va_end(ap);
+	req_complete(db, r, NULL, cause);
+}
+
+static void
+txn_free(struct db_txn *t)
+{
+	struct db_req	*r;
+
+	while ((r = TAILQ_FIRST(&t->reqs)) != NULL) {
+		TAILQ_REMOVE(&t->reqs, r, entry);
+		req_free(r);
+	}
+	LIST_REMOVE(t, entry);
+	free(t->dead);
+	free(t);
+}
+
+static void
+req_deliver(struct db_req *r)
+{
+	struct db_txn	*t = r->txn;
+
+	switch (r->kind) {
+	case R_QUERY:
+		if (r->cb != NULL)
+			r->cb(r->res, r->cause, r->arg);
+		break;
+	case R_BEGIN:
+		if (r->cause != NULL) {
+			if (t->conn != NULL) {
+				t->conn->txn = NULL;
+				t->conn = NULL;
+			}
+			r->tcb(NULL, r->cause, r->arg);
+			txn_free(t);
+		} else
+			r->tcb(t, NULL, r->arg);
+		break;
+	case R_COMMIT:
+	case R_ROLLBACK:
+		if (r->cb != NULL)
+			r->cb(r->res, r->cause, r->arg);
+		txn_free(t);
+		break;
+	}
+}
+
+static void
+db_dispatch(struct db *db)
+{
+	struct db_reqs	 batch;
+	struct db_req	*r;
+
+	TAILQ_INIT(&batch);
+	TAILQ_CONCAT(&batch, &db->done, entry);
+	db->dispatching++;
+	while ((r = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, r, entry);
+		db->outstanding--;
+		req_deliver(r);
+		req_free(r);
+	}
+	db->dispatching--;
+}
+
+static void
+db_destroy(struct db *db)
+{
+	int	i;
+
+	while (!LIST_EMPTY(&db->txns))
+		txn_free(LIST_FIRST(&db->txns));
+	for (i = 0; i < db->nconn; i++)
+		evtimer_del(&db->conns[i].timer);
+	event_free(db->done_ev);
+	free(db->conns);
+	free(db->conninfo);
+	free(db->last_error);
+	free(db);
+}
+
+static void
+done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db	*db = arg;
+
+	(void)fd;
+	(void)what;
+	db_dispatch(db);
+	if (db->closing) {
+		while (!TAILQ_EMPTY(&db->done))
+			db_dispatch(db);
+		db_destroy(db);
+		return;
+	}
+	if (!TAILQ_EMPTY(&db->done))
+		event_active(db->done_ev, EV_TIMEOUT, 0);
+}
+
+static void
+notice_cb(void *arg, const char *msg)
+{
+	struct db_conn	*c = arg;
+
+	log_debug("db notice conn=%d %.*s", c->idx,
+	    (int)strcspn(msg, "\n"), msg);
+}
+
+/*
+ * Watch the socket for what (EV_READ and/or EV_WRITE); 0 stops watching.
+ * While connecting, always re-arm: libpq may close its socket and open
+ * another (next address, SSL fallback) that can reuse the same number,
+ * which epoll would silently have dropped.
+ */
+static void
+conn_watch(struct db_conn *c, short what)
+{
+	int	fd = c->pg != NULL ? PQsocket(c->pg) : -1;
+
+	if (c->what != 0 && c->fd == fd && c->what == what &&
+	    c->state != C_CONNECTING)
+		return;
+	if (c->what != 0)
+		event_del(&c->ev);
+	c->what = 0;
+	c->fd = fd;
+	if (what == 0 || fd < 0)
+		return;
+	event_assign(&c->ev, c->db->base, fd, what | EV_PERSIST, conn_io, c);
+	event_add(&c->ev, NULL);
+	c->what = what;
+}
+
+static void
+conn_close(struct db_conn *c)
+{
+	conn_watch(c, 0);
+	evtimer_del(&c->timer);
+	if (c->pg != NULL)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	c->fd = -1;
+	PQclear(c->res);
+	c->res = NULL;
+	free(c->err);
+	c->err = NULL;
+	c->flushing = 0;
+	c->state = C_DOWN;
+}
+
+static int
+db_alive(struct db *db)
+{
+	int	i;
+
+	for (i = 0; i < db->nconn; i++)
+		switch (db->conns[i].state) {
+		case C_CONNECTING:
+		case C_READY:
+		case C_BUSY:
+			return (1);
+		default:
+			break;
+		}
+	return (0);
+}
+
+/* No connection is up or coming: waiting requests must not hang. */
+static void
+db_fail_queue(struct db *db, const char *why)
+{
+	struct db_req	*r;
+
+	while ((r = TAILQ_FIRST(&db->queue)) != NULL) {
+		TAILQ_REMOVE(&db->queue, r, entry);
+		db->nqueued--;
+		req_fail(db, r, "%s", why);
+	}
+}
+
+static void
+conn_failed(struct db_conn *c, const char *cause)
+{
+	struct db	*db = c->db;
+	struct timeval	 tv;
+	long		 ms;
+	char		*why;
+	int		 i;
+
+	log_warnx("db connect failed conn=%d attempt=%d: %s", c->idx,
+	    c->failures + 1, cause);
+	free(db->last_error);
+	db->last_error = xstrdup(cause);
+	conn_close(c);
+	if (c->failures < 30)
+		c->failures++;
+	/* 100 ms, 200 ms, 400 ms ... up to backoff_max_ms. */
+	ms = DB_BACKOFF_MIN_MS;
+	for (i = 1; i < c->failures && ms < db->backoff_max_ms; i++)
+		ms *= 2;
+	if (ms > db->backoff_max_ms)
+		ms = db->backoff_max_ms;
+	c->state = C_BACKOFF;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(&c->timer, &tv);
+	if (!db_alive(db)) {
+		xasprintf(&why, "database unavailable: %s", cause);
+		db_fail_queue(db, why);
+		free(why);
+	}
+}
+
+static void
+conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == C_CONNECTING)
+		conn_failed(c, "connection timed out");
+	else if (c->state == C_BACKOFF)
+		conn_start(c);
+}
+
+static void
+conn_connected(struct db_conn *c)
+{
+	evtimer_del(&c->timer);
+	if (PQsetnonblocking(c->pg, 1) != 0) {
+		char *cause = pq_cause("", PQerrorMessage(c->pg));
+
+		conn_failed(c, cause);
+		free(cause);
+		return;
+	}
+	PQsetNoticeProcessor(c->pg, notice_cb, c);
+	if (c->ever_connected)
+		c->db->reconnects++;
+	c->ever_connected = 1;
+	c->failures = 0;
+	c->state = C_READY;
+	log_debug("db connected conn=%d backend=%d", c->idx,
+	    PQbackendPID(c->pg));
+	conn_watch(c, EV_READ);
+	db_kick(c->db);
+}
+
+static void
+conn_poll(struct db_conn *c)
+{
+	char	*cause;
+
+	switch (PQconnectPoll(c->pg)) {
+	case PGRES_POLLING_READING:
+		conn_watch(c, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		conn_watch(c, EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		conn_connected(c);
+		break;
+	default:
+		cause = pq_cause("", PQerrorMessage(c->pg));
+		conn_failed(c, cause);
+		free(cause);
+		break;
+	}
+}
+
+static void
+conn_start(struct db_conn *c)
+{
+	struct db	*db = c->db;
+	struct timeval	 tv;
+	char		*cause;
+
+	conn_close(c);
+	c->state = C_CONNECTING;
+	if ((c->pg = PQconnectStart(db->conninfo)) == NULL) {
+		conn_failed(c, "out of memory");
+		return;
+	}
+	if (PQstatus(c->pg) == CONNECTION_BAD) {
+		cause = pq_cause("", PQerrorMessage(c->pg));
+		conn_failed(c, cause);
+		free(cause);
+		return;
+	}
+	tv.tv_sec = db->connect_timeout_ms / 1000;
+	tv.tv_usec = (db->connect_timeout_ms % 1000) * 1000;
+	evtimer_add(&c->timer, &tv);
+	/* libpq: behave as if PQconnectPoll had returned WRITING. */
+	conn_watch(c, EV_WRITE);
+}
+
+static void
+txn_kill(struct db_txn *t, const char *cause)
+{
+	struct db_req	*r;
+
+	if (t->dead == NULL)
+		t->dead = xstrdup(cause);
+	if (t->conn != NULL)
+		t->conn->txn = NULL;
+	t->conn = NULL;
+	while ((r = TAILQ_FIRST(&t->reqs)) != NULL) {
+		TAILQ_REMOVE(&t->reqs, r, entry);
+		req_fail(t->db, r, "%s", cause);
+	}
+}
+
+/* An established connection is gone: fail what it held, reconnect now. */
+static void
+conn_lost(struct db_conn *c, const char *msg)
+{
+	struct db	*db = c->db;
+	struct db_req	*r;
+	char		*cause;
+
+	cause = pq_cause("connection lost: ", c->err != NULL ? c->err : msg);
+	log_warnx("db conn=%d %s", c->idx, cause);
+	if ((r = c->cur) != NULL) {
+		c->cur = NULL;
+		if (r->kind == R_COMMIT)
+			req_fail(db, r, "%s (COMMIT outcome unknown)", cause);
+		else
+			req_fail(db, r, "%s", cause);
+	}
+	if (c->txn != NULL)
+		txn_kill(c->txn, cause);
+	free(cause);
+	conn_close(c);
+	if (db->closing)
+		return;
+	/* The first attempt is immediate; failures then back off. */
+	c->failures = 0;
+	conn_start(c);
+}
+
+static void
+conn_send(struct db_conn *c, struct db_req *r)
+{
+	struct db	*db = c->db;
+	char		*cause;
+	int		 rc;
+
+	if (r->kind == R_BEGIN) {
+		c->txn = r->txn;
+		r->txn->conn = c;
+	}
+	c->cur = r;
+	c->state = C_BUSY;
+	rc = PQsendQueryParams(c->pg, r->sql, r->nparams, NULL,
+	    (const char *const *)r->values, r->lengths, r->formats, r->resfmt);
+	if (rc == 0) {
+		if (PQstatus(c->pg) == CONNECTION_BAD) {
+			conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		}
+		c->cur = NULL;
+		c->state = C_READY;
+		if (r->kind == R_BEGIN) {
+			c->txn = NULL;
+			r->txn->conn = NULL;
+		}
+		cause = pq_cause("could not send query: ",
+		    PQerrorMessage(c->pg));
+		req_complete(db, r, NULL, cause);
+		return;
+	}
+	switch (PQflush(c->pg)) {
+	case -1:
+		conn_lost(c, PQerrorMessage(c->pg));
+		break;
+	case 1:
+		c->flushing = 1;
+		conn_watch(c, EV_READ | EV_WRITE);
+		break;
+	default:
+		conn_watch(c, EV_READ);
+		break;
+	}
+}
+
+/* Hand waiting work to every idle connection. */
+static void
+db_kick(struct db *db)
+{
+	struct db_conn	*c;
+	struct db_req	*r;
+	int		 i;
+
+	for (i = 0; i < db->nconn; i++) {
+		c = &db->conns[i];
+		while (c->state == C_READY) {
+			if (c->txn != NULL) {
+				if ((r = TAILQ_FIRST(&c->txn->reqs)) == NULL)
+					break;
+				TAILQ_REMOVE(&c->txn->reqs, r, entry);
+			} else {
+				if ((r = TAILQ_FIRST(&db->queue)) == NULL)
+					break;
+				TAILQ_REMOVE(&db->queue, r, entry);
+				db->nqueued--;
+			}
+			conn_send(c, r);
+		}
+	}
+}
+
+static void
+conn_finish(struct db_conn *c)
+{
+	struct db	*db = c->db;
+	struct db_req	*r = c->cur;
+	struct db_txn	*t;
+	PGresult	*res = c->res;
+	char		*err = c->err;
+
+	c->cur = NULL;
+	c->res = NULL;
+	c->err = NULL;
+	c->state = C_READY;
+	if (res == NULL && err == NULL)
+		err = xstrdup("no result");
+	if (r->kind == R_COMMIT && err == NULL &&
+	    strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
+		err = xstrdup("transaction aborted: rolled back");
+	if ((r->kind == R_COMMIT || r->kind == R_ROLLBACK ||
+	    (r->kind == R_BEGIN && err != NULL)) && (t = r->txn) != NULL) {
+		c->txn = NULL;
+		t->conn = NULL;
+	}
+	req_complete(db, r, res, err);
+	if (PQstatus(c->pg) == CONNECTION_BAD) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	/* A pool statement must not leave a transaction open (BEGIN sent
+	 * through db_query): drop the connection rather than leak it. */
+	if (c->txn == NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		log_warnx("db conn=%d left inside a transaction, reconnecting",
+		    c->idx);
+		conn_lost(c, "statement left a transaction open");
+		return;
+	}
+	conn_watch(c, EV_READ);
+	db_kick(db);
+}
+
+static void
+conn_collect(struct db_conn *c, PGresult *res)
+{
+	switch (PQresultStatus(res)) {
+	case PGRES_TUPLES_OK:
+	case PGRES_COMMAND_OK:
+	case PGRES_EMPTY_QUERY:
+		if (c->err == NULL) {
+			PQclear(c->res);
+			c->res = res;
+		} else
+			PQclear(res);
+		break;
+	default:
+		if (c->err == NULL) {
+			c->err = res_cause(res);
+			PQclear(c->res);
+			c->res = res;
+		} else
+			PQclear(res);
+		break;
+	}
+}
+
+static void
+conn_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn	*c = arg;
+	PGresult	*res;
+	PGnotify	*n;
+
+	(void)fd;
+	switch (c->state) {
+	case C_CONNECTING:
+		conn_poll(c);
+		return;
+	case C_READY:
+		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+			conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		}
+		while ((n = PQnotifies(c->pg)) != NULL)
+			PQfreemem(n);
+		return;
+	case C_BUSY:
+		break;
+	default:
+		conn_watch(c, 0);
+		return;
+	}
+	if ((what & EV_READ) && !PQconsumeInput(c->pg)) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if (c->flushing) {
+		switch (PQflush(c->pg)) {
+		case -1:
+			conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		case 0:
+			c->flushing = 0;
+			conn_watch(c, EV_READ);
+			break;
+		default:
+			break;
+		}
+	}
+	while (!PQisBusy(c->pg)) {
+		if ((res = PQgetResult(c->pg)) == NULL) {
+			conn_finish(c);
+			return;
+		}
+		switch (PQresultStatus(res)) {
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			/* COPY is not supported here: drop the connection. */
+			PQclear(res);
+			conn_lost(c, "COPY is not supported");
+			return;
+		default:
+			break;
+		}
+		conn_collect(c, res);
+	}
+	if (PQstatus(c->pg) == CONNECTION_BAD)
+		conn_lost(c, PQerrorMessage(c->pg));
+}
+
+struct db *
+db_new(struct event_base *base, const struct db_settings *s, char **cause)
+{
+	struct db	*db;
+	struct db_conn	*c;
+	int		 i, n;
+
+	n = s->pool_size == 0 ? 4 : s->pool_size;
+	if (n < 1 || n > DB_MAX_POOL) {
+		xasprintf(cause, "pool size %d out of range 1..%d", n,
+		    DB_MAX_POOL);
+		return (NULL);
+	}
+	if (s->conninfo == NULL) {
+		*cause = xstrdup("no connection string");
+		return (NULL);
+	}
+	if (s->max_queue < 0 || s->connect_timeout_ms < 0 ||
+	    s->backoff_max_ms < 0) {
+		*cause = xstrdup("negative limit");
+		return (NULL);
+	}
+	db = xcalloc(1, sizeof(*db));
+	db->base = base;
+	db->conninfo = xstrdup(s->conninfo);
+	db->nconn = n;
+	db->max_queue = s->max_queue ? s->max_queue : 10000;
+	db->connect_timeout_ms = s->connect_timeout_ms ?
+	    s->connect_timeout_ms : 10000;
+	db->backoff_max_ms = s->backoff_max_ms ? s->backoff_max_ms : 5000;
+	if (db->backoff_max_ms < DB_BACKOFF_MIN_MS)
+		db->backoff_max_ms = DB_BACKOFF_MIN_MS;
+	TAILQ_INIT(&db->queue);
+	TAILQ_INIT(&db->done);
+	LIST_INIT(&db->txns);
+	db->done_ev = event_new(base, -1, 0, done_cb, db);
+	if (db->done_ev == NULL)
+		fatalx("event_new failed");
+	db->conns = xcalloc(n, sizeof(*db->conns));
+	for (i = 0; i < n; i++) {
+		c = &db->conns[i];
+		c->db = db;
+		c->idx = i;
+		c->fd = -1;
+		evtimer_assign(&c->timer, base, conn_timer, c);
+	}
+	for (i = 0; i < n; i++)
+		conn_start(&db->conns[i]);
+	return (db);
+}
+
+void
+db_free(struct db *db)
+{
+	struct db_conn	*c;
+	struct db_txn	*t;
+	int		 i;
+
+	if (db == NULL || db->closing)
+		return;
+	db->closing = 1;
+	for (i = 0; i < db->nconn; i++) {
+		c = &db->conns[i];
+		if (c->cur != NULL) {
+			req_fail(db, c->cur, "database pool closed");
+			c->cur = NULL;
+		}
+		conn_close(c);
+	}
+	LIST_FOREACH(t, &db->txns, entry)
+		txn_kill(t, "database pool closed");
+	db_fail_queue(db, "database pool closed");
+	if (db->dispatching)
+		return;		/* done_cb finishes the job */
+	while (!TAILQ_EMPTY(&db->done))
+		db_dispatch(db);
+	db_destroy(db);
+}
+
+void
+db_stats(struct db *db, struct db_stats *st)
+{
+	int	i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < db->nconn; i++) {
+		switch (db->conns[i].state) {
+		case C_BUSY:
+			st->busy++;
+			/* FALLTHROUGH */
+		case C_READY:
+			st->connected++;
+			break;
+		default:
+			break;
+		}
+		if (db->conns[i].txn != NULL)
+			st->reserved++;
+	}
+	st->queued = db->nqueued;
+	st->outstanding = db->outstanding;
+	st->reconnects = db->reconnects;
+}
+
+static void
+db_submit(struct db *db, struct db_req *r)
+{
+	db->outstanding++;
+	if (db->closing)
+		req_fail(db, r, "database pool closed");
+	else if (db->nqueued >= db->max_queue)
+		req_fail(db, r, "database queue full (%d waiting)",
+		    db->nqueued);
+	else if (!db_alive(db))
+		req_fail(db, r, "database unavailable: %s",
+		    db->last_error != NULL ? db->last_error : "no connection");
+	else {
+		TAILQ_INSERT_TAIL(&db->queue, r, entry);
+		db->nqueued++;
+		db_kick(db);
+	}
+}
+
+void
+db_query(struct db *db, const char *sql, int n, const char *const *values,
+    const int *lengths, const int *formats, int binary_result, db_cb cb,
+    void *arg)
+{
+	struct db_req	*r;
+
+	r = req_new(R_QUERY, sql, n, values, lengths, formats, binary_result);
+	r->cb = cb;
+	r->arg = arg;
+	db_submit(db, r);
+}
+
+void
+db_txn_begin(struct db *db, db_txn_cb cb, void *arg)
+{
+	struct db_txn	*t;
+	struct db_req	*r;
+
+	t = xcalloc(1, sizeof(*t));
+	t->db = db;
+	TAILQ_INIT(&t->reqs);
+	LIST_INSERT_HEAD(&db->txns, t, entry);
+	r = req_new(R_BEGIN, "BEGIN", 0, NULL, NULL, NULL, 0);
+	r->txn = t;
+	r->tcb = cb;
+	r->arg = arg;
+	db_submit(db, r);
+}
+
+static void
+txn_submit(struct db_txn *t, struct db_req *r)
+{
+	struct db	*db = t->db;
+
+	db->outstanding++;
+	if (db->closing)
+		req_fail(db, r, "database pool closed");
+	else if (t->ended)
+		req_fail(db, r, "transaction already ended");
+	else if (t->dead != NULL)
+		req_fail(db, r, "%s", t->dead);
+	else {
+		TAILQ_INSERT_TAIL(&t->reqs, r, entry);
+		if (t->conn != NULL && t->conn->state == C_READY)
+			db_kick(db);
+	}
+}
+
+void
+db_txn_query(struct db_txn *t, const char *sql, int n,
+    const char *const *values, const int *lengths, const int *formats,
+    int binary_result, db_cb cb, void *arg)
+{
+	struct db_req	*r;
+
+	r = req_new(R_QUERY, sql, n, values, lengths, formats, binary_result);
+	r->cb = cb;
+	r->arg = arg;
+	txn_submit(t, r);
+}
+
+static void
+txn_end(struct db_txn *t, enum req_kind kind, db_cb cb, void *arg)
+{
+	struct db_req	*r;
+
+	if (t->ended)
+		fatalx("db: transaction ended twice");
+	r = req_new(kind, kind == R_COMMIT ? "COMMIT" : "ROLLBACK", 0, NULL,
+	    NULL, NULL, 0);
+	r->txn = t;
+	r->cb = cb;
+	r->arg = arg;
+	txn_submit(t, r);
+	t->ended = 1;
+}
+
+void
+db_txn_commit(struct db_txn *t, db_cb cb, void *arg)
+{
+	txn_end(t, R_COMMIT, cb, arg);
+}
+
+void
+db_txn_rollback(struct db_txn *t, db_cb cb, void *arg)
+{
+	txn_end(t, R_ROLLBACK, cb, arg);
+}

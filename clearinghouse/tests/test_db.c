@@ -1,0 +1,767 @@
+/*
+ * test_db.c: migrations (migrate.c) and the asynchronous pool (db.c)
+ * against a throwaway PostgreSQL started by test_db.sh (tests/pg.sh),
+ * which passes ISN_PG_CONNINFO.  Without it the test skips.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "tap.h"
+#include "xmalloc.h"
+
+#define APPROVED	"urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+#define DOMAIN		"1.3.6.1.4.1.19376.3.840.1.1.1"
+
+static struct event_base *base;
+static const char	*conninfo;
+static char		 schemadir[4096];
+
+/* A synchronous view of one asynchronous request, for the tests only. */
+struct cap {
+	int	 done;
+	char	*cause;
+	int	 status;
+	int	 ntuples;
+	char	*v0;		/* first column of the first row */
+	int	 v0len;
+	char	*sqlstate;
+	char	*all;		/* every row's first column, '\n'-joined */
+};
+
+static void
+cap_reset(struct cap *c)
+{
+	free(c->cause);
+	free(c->v0);
+	free(c->sqlstate);
+	free(c->all);
+	memset(c, 0, sizeof(*c));
+}
+
+static void
+cap_cb(PGresult *res, const char *cause, void *arg)
+{
+	struct cap	*c = arg;
+	const char	*s;
+	size_t		 len = 0;
+	int		 i;
+
+	c->done++;
+	c->cause = cause != NULL ? xstrdup(cause) : NULL;
+	if (res == NULL)
+		return;
+	c->status = PQresultStatus(res);
+	if ((s = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
+		c->sqlstate = xstrdup(s);
+	c->ntuples = PQntuples(res);
+	if (c->ntuples > 0 && PQnfields(res) > 0 && !PQgetisnull(res, 0, 0)) {
+		c->v0len = PQgetlength(res, 0, 0);
+		c->v0 = xmalloc(c->v0len + 1);
+		memcpy(c->v0, PQgetvalue(res, 0, 0), c->v0len);
+		c->v0[c->v0len] = '\0';
+	}
+	if (PQnfields(res) > 0) {
+		for (i = 0; i < c->ntuples; i++)
+			len += strlen(PQgetvalue(res, i, 0)) + 1;
+		c->all = xcalloc(1, len + 1);
+		for (i = 0; i < c->ntuples; i++) {
+			strlcat(c->all, PQgetvalue(res, i, 0), len + 1);
+			strlcat(c->all, "\n", len + 1);
+		}
+	}
+}
+
+static void
+tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Run the loop until *flag >= want or 20 s pass; 0 on success. */
+static int
+wait_for(const int *flag, int want)
+{
+	time_t	deadline = time(NULL) + 20;
+
+	while (*flag < want) {
+		if (time(NULL) > deadline)
+			return (-1);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	return (0);
+}
+
+static int
+q(struct db *db, struct cap *c, const char *sql, int n,
+    const char *const *v)
+{
+	cap_reset(c);
+	db_query(db, sql, n, v, NULL, NULL, 0, cap_cb, c);
+	if (c->done != 0)
+		return (-2);	/* ran inside the call: forbidden */
+	return (wait_for(&c->done, 1));
+}
+
+static struct db *
+pool(const char *ci, int size)
+{
+	struct db_settings	 s;
+	struct db		*db;
+	char			*cause = NULL;
+
+	memset(&s, 0, sizeof(s));
+	s.conninfo = ci;
+	s.pool_size = size;
+	if ((db = db_new(base, &s, &cause)) == NULL)
+		fatalx("db_new: %s", cause);
+	return (db);
+}
+
+static void
+quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* Blocking helper for set-up only (not on the loop under test). */
+static void
+exec_blocking(const char *ci, const char *sql)
+{
+	PGconn		*pg = PQconnectdb(ci);
+	PGresult	*res;
+
+	if (PQstatus(pg) != CONNECTION_OK)
+		fatalx("connect: %s", PQerrorMessage(pg));
+	PQsetNoticeProcessor(pg, quiet, NULL);
+	res = PQexec(pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)
+		fatalx("%s: %s", sql, PQerrorMessage(pg));
+	PQclear(res);
+	PQfinish(pg);
+}
+
+static void
+test_migrate(void)
+{
+	char	*ci, *cause = NULL, tmpl[] = "/tmp/isn-mig.XXXXXX", path[256];
+	pid_t	 pids[2];
+	int	 i, st, sum = 0, okc = 0, applied = -1, version = 0;
+	struct db *db;
+	struct cap c;
+	FILE	*f;
+
+	/* A fresh database so the race starts from nothing. */
+	exec_blocking(conninfo, "DROP DATABASE IF EXISTS isn_race");
+	exec_blocking(conninfo, "CREATE DATABASE isn_race");
+	xasprintf(&ci, "%s dbname=isn_race", conninfo);
+	fflush(stdout);
+	for (i = 0; i < 2; i++) {
+		if ((pids[i] = fork()) == -1)
+			fatal("fork");
+		if (pids[i] == 0) {
+			int n = -1;
+
+			if (migrate_run(ci, schemadir, &n, NULL, &cause) != 0) {
+				fprintf(stderr, "child: %s\n", cause);
+				_exit(100);
+			}
+			_exit(n);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		if (waitpid(pids[i], &st, 0) == -1 || !WIFEXITED(st))
+			continue;
+		if (WEXITSTATUS(st) < 100) {
+			okc++;
+			sum += WEXITSTATUS(st);
+		}
+	}
+	is_int(okc, 2, "two racing migrators both succeed");
+	is_int(sum, 1, "exactly one of them applied 0001");
+
+	memset(&c, 0, sizeof(c));
+	db = pool(ci, 1);
+	q(db, &c, "SELECT count(*) || ':' || max(version) FROM schema_version",
+	    0, NULL);
+	is_str(c.v0, "1:1", "race: one schema_version row");
+	q(db, &c, "SELECT count(*) FROM pg_tables WHERE tablename IN "
+	    "('patients','submission_sets','documents','folders',"
+	    "'associations','document_codes','document_instances')", 0, NULL);
+	is_str(c.v0, "7", "race: registry tables exist");
+	cap_reset(&c);
+	db_free(db);
+	free(ci);
+
+	/* The test database proper: apply, then a no-op. */
+	ok(migrate_run(conninfo, schemadir, &applied, &version, &cause) == 0,
+	    "migrations apply on an empty database");
+	is_int(applied, 1, "one migration applied");
+	is_int(version, 1, "schema version 1");
+	free(cause);
+	cause = NULL;
+	applied = -1;
+	ok(migrate_run(conninfo, schemadir, &applied, NULL, &cause) == 0 &&
+	    applied == 0, "second run is a no-op");
+	free(cause);
+	cause = NULL;
+
+	/* A database newer than the program. */
+	exec_blocking(conninfo, "INSERT INTO schema_version (version, name) "
+	    "VALUES (2, '0002-future.sql')");
+	i = migrate_run(conninfo, schemadir, NULL, NULL, &cause);
+	ok(i == -1 && cause != NULL && strstr(cause, "newer") != NULL,
+	    "refuses a newer schema: %s", cause ? cause : "(none)");
+	free(cause);
+	cause = NULL;
+	exec_blocking(conninfo, "DELETE FROM schema_version WHERE version = 2");
+
+	/* A directory with a gap. */
+	if (mkdtemp(tmpl) == NULL)
+		fatal("mkdtemp");
+	snprintf(path, sizeof(path), "%s/0002-x.sql", tmpl);
+	if ((f = fopen(path, "w")) == NULL)
+		fatal("%s", path);
+	fputs("SELECT 1;\n", f);
+	fclose(f);
+	ok(migrate_run(conninfo, tmpl, NULL, NULL, &cause) == -1 &&
+	    cause != NULL && strstr(cause, "gaps") != NULL,
+	    "refuses numbering with a gap");
+	free(cause);
+	unlink(path);
+	rmdir(tmpl);
+}
+
+struct many {
+	int	done;
+	int	bad;
+};
+
+static void
+many_cb(PGresult *res, const char *cause, void *arg)
+{
+	struct many	*m = arg;
+
+	m->done++;
+	if (cause != NULL || res == NULL || PQntuples(res) != 1)
+		m->bad++;
+}
+
+static struct db *fdb;
+
+static void
+free_cb(PGresult *res, const char *cause, void *arg)
+{
+	struct many	*m = arg;
+
+	m->done++;
+	if (cause != NULL)
+		m->bad++;
+	db_free(fdb);
+	fdb = NULL;
+}
+
+static void
+test_pool(void)
+{
+	struct db	*db;
+	struct db_stats	 st;
+	struct many	 m = { 0, 0 };
+	char		 buf[16];
+	const char	*v[1];
+	int		 i;
+
+	db = pool(conninfo, 4);
+	for (i = 0; i < 200; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		v[0] = buf;
+		db_query(db, "SELECT $1::int * 2, pg_backend_pid()", 1, v,
+		    NULL, NULL, 0, many_cb, &m);
+	}
+	db_stats(db, &st);
+	ok(st.queued >= 196 && m.done == 0,
+	    "200 queries queued on a pool of 4 (queued=%d)", st.queued);
+	ok(wait_for(&m.done, 200) == 0, "all 200 complete");
+	is_int(m.bad, 0, "none failed");
+	db_stats(db, &st);
+	ok(st.connected == 4 && st.queued == 0 && st.busy == 0 &&
+	    st.outstanding == 0, "pool idle with 4 connections");
+	db_free(db);
+
+	/* db_free fails what is still pending, before it returns. */
+	memset(&m, 0, sizeof(m));
+	db = pool(conninfo, 2);
+	for (i = 0; i < 10; i++)
+		db_query(db, "SELECT pg_sleep(0)", 0, NULL, NULL, NULL, 0,
+		    many_cb, &m);
+	db_free(db);
+	ok(m.done == 10 && m.bad == 10, "db_free fails 10 pending queries");
+
+	/* db_free from inside a callback, with more work queued. */
+	memset(&m, 0, sizeof(m));
+	fdb = pool(conninfo, 1);
+	db_query(fdb, "SELECT 1", 0, NULL, NULL, NULL, 0, free_cb, &m);
+	for (i = 0; i < 5; i++)
+		db_query(fdb, "SELECT 2", 0, NULL, NULL, NULL, 0, many_cb, &m);
+	ok(wait_for(&m.done, 6) == 0 && m.bad == 5 && fdb == NULL,
+	    "db_free inside a callback fails the rest and frees");
+}
+
+static void
+test_hostile(struct db *db)
+{
+	static const char *hostile[] = {
+		"'' and 611=611--",
+		"' OR '1'='1",
+		"x'); DROP TABLE patients; --",
+		"\\'\"; SELECT pg_sleep(10); --",
+		"$1 $2 %s %n",
+		"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac",
+	};
+	struct cap	 c;
+	const char	*v[2];
+	char		 bin[255];
+	int		 len[1], fmt[1], i, good = 0;
+
+	memset(&c, 0, sizeof(c));
+	for (i = 0; i < (int)(sizeof(hostile) / sizeof(hostile[0])); i++) {
+		v[0] = hostile[i];
+		v[1] = DOMAIN;
+		q(db, &c, "INSERT INTO patients (pid, domain_oid) "
+		    "VALUES ($1, $2) RETURNING pid", 2, v);
+		if (c.cause == NULL && c.v0 != NULL &&
+		    strcmp(c.v0, hostile[i]) == 0)
+			good++;
+		else
+			tap_diag("hostile %d: %s", i, c.cause ? c.cause : "?");
+	}
+	is_int(good, 6, "hostile strings stored and returned as data");
+	v[0] = hostile[0];
+	q(db, &c, "SELECT count(*) FROM patients WHERE pid = $1", 1, v);
+	is_str(c.v0, "1", "IPF injection text matches only itself");
+	q(db, &c, "SELECT count(*) FROM pg_tables WHERE tablename = 'patients'",
+	    0, NULL);
+	is_str(c.v0, "1", "patients table still there");
+
+	for (i = 0; i < 255; i++)
+		bin[i] = (char)(i + 1);
+	v[0] = bin;
+	len[0] = sizeof(bin);
+	fmt[0] = 1;
+	cap_reset(&c);
+	db_query(db, "SELECT $1::bytea", 1, v, len, fmt, 1, cap_cb, &c);
+	wait_for(&c.done, 1);
+	ok(c.cause == NULL && c.v0len == 255 && memcmp(c.v0, bin, 255) == 0,
+	    "NUL-free binary parameter round-trips byte for byte");
+	v[0] = NULL;
+	q(db, &c, "SELECT $1::text IS NULL", 1, v);
+	is_str(c.v0, "t", "NULL parameter is SQL NULL");
+	q(db, &c, "SELEC 1", 0, NULL);
+	ok(c.cause != NULL && c.sqlstate != NULL &&
+	    strcmp(c.sqlstate, "42601") == 0 &&
+	    strncmp(c.cause, "ERROR 42601: ", 13) == 0,
+	    "syntax error: cause \"%s\", SQLSTATE 42601",
+	    c.cause ? c.cause : "");
+	v[0] = hostile[0];
+	v[1] = DOMAIN;
+	q(db, &c, "INSERT INTO patients (pid, domain_oid) VALUES ($1, $2)",
+	    2, v);
+	ok(c.sqlstate != NULL && strcmp(c.sqlstate, "23505") == 0,
+	    "duplicate: unique_violation reaches the caller");
+	ok(c.cause != NULL && strstr(c.cause, "611") == NULL,
+	    "cause does not quote the row (no DETAIL)");
+	cap_reset(&c);
+}
+
+struct txnt {
+	struct db_txn	*txn;
+	int		 begun;
+	char		*cause;
+};
+
+static void
+txn_cb(struct db_txn *txn, const char *cause, void *arg)
+{
+	struct txnt	*t = arg;
+
+	t->begun++;
+	t->txn = txn;
+	t->cause = cause ? xstrdup(cause) : NULL;
+}
+
+static struct db_txn *
+begin(struct db *db)
+{
+	struct txnt	t = { NULL, 0, NULL };
+
+	db_txn_begin(db, txn_cb, &t);
+	if (wait_for(&t.begun, 1) != 0 || t.txn == NULL) {
+		tap_diag("begin: %s", t.cause ? t.cause : "timeout");
+		free(t.cause);
+		return (NULL);
+	}
+	return (t.txn);
+}
+
+static void
+tq(struct db_txn *txn, struct cap *c, const char *sql, int n,
+    const char *const *v)
+{
+	cap_reset(c);
+	db_txn_query(txn, sql, n, v, NULL, NULL, 0, cap_cb, c);
+	wait_for(&c->done, 1);
+}
+
+static void
+test_txn(struct db *db)
+{
+	struct db_txn	*txn;
+	struct cap	 c, e;
+	const char	*v[2] = { "txn-patient", DOMAIN };
+	struct db_stats	 st;
+
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	if ((txn = begin(db)) == NULL) {
+		ok(0, "begin");
+		return;
+	}
+	db_stats(db, &st);
+	is_int(st.reserved, 1, "transaction reserves one connection");
+	tq(txn, &c, "INSERT INTO patients (pid, domain_oid) VALUES ($1, $2)",
+	    2, v);
+	ok(c.cause == NULL, "insert inside the transaction");
+	tq(txn, &c, "SELECT count(*) FROM patients WHERE pid = $1", 1, v);
+	is_str(c.v0, "1", "visible inside the transaction");
+	q(db, &e, "SELECT count(*) FROM patients WHERE pid = $1", 1, v);
+	is_str(e.v0, "0", "invisible outside before commit");
+	cap_reset(&c);
+	db_txn_rollback(txn, cap_cb, &c);
+	wait_for(&c.done, 1);
+	ok(c.cause == NULL, "rollback succeeds");
+	q(db, &e, "SELECT count(*) FROM patients WHERE pid = $1", 1, v);
+	is_str(e.v0, "0", "rollback leaves nothing");
+	db_stats(db, &st);
+	is_int(st.reserved, 0, "connection released");
+
+	/* Commit. */
+	txn = begin(db);
+	tq(txn, &c, "INSERT INTO patients (pid, domain_oid) VALUES ($1, $2)",
+	    2, v);
+	cap_reset(&c);
+	db_txn_commit(txn, cap_cb, &c);
+	wait_for(&c.done, 1);
+	ok(c.cause == NULL, "commit succeeds");
+	q(db, &e, "SELECT count(*) FROM patients WHERE pid = $1", 1, v);
+	is_str(e.v0, "1", "committed row visible");
+
+	/* A failed statement aborts: commit reports it. */
+	txn = begin(db);
+	tq(txn, &c, "INSERT INTO patients (pid, domain_oid) VALUES ($1, $2)",
+	    2, v);
+	ok(c.sqlstate != NULL && strcmp(c.sqlstate, "23505") == 0,
+	    "duplicate inside the transaction fails");
+	tq(txn, &c, "SELECT 1", 0, NULL);
+	ok(c.sqlstate != NULL && strcmp(c.sqlstate, "25P02") == 0,
+	    "later statement refused (transaction aborted)");
+	cap_reset(&c);
+	db_txn_commit(txn, cap_cb, &c);
+	wait_for(&c.done, 1);
+	ok(c.cause != NULL && strstr(c.cause, "rolled back") != NULL,
+	    "commit of an aborted transaction fails: %s",
+	    c.cause ? c.cause : "(none)");
+	cap_reset(&c);
+	cap_reset(&e);
+}
+
+struct killer {
+	struct db	*db;
+	struct event	*retry;
+	int		 killed;
+	int		 tries;
+	int		 failed;
+};
+
+static void kill_try(evutil_socket_t, short, void *);
+
+static void
+kill_cb(PGresult *res, const char *cause, void *arg)
+{
+	struct killer	*k = arg;
+	struct timeval	 tv = { 0, 20000 };
+
+	if (cause == NULL && res != NULL && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
+		k->killed = 1;
+		return;
+	}
+	if (++k->tries > 500) {
+		k->failed = 1;
+		k->killed = 1;
+		return;
+	}
+	/* The victim is not running yet: look again shortly. */
+	evtimer_add(k->retry, &tv);
+}
+
+static void
+kill_try(evutil_socket_t fd, short what, void *arg)
+{
+	struct killer	*k = arg;
+
+	(void)fd;
+	(void)what;
+	db_query(k->db, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+	    "FROM pg_stat_activity WHERE query LIKE '%isn-victim%' "
+	    "AND pid <> pg_backend_pid()", 0, NULL, NULL, NULL, 0, kill_cb, k);
+}
+
+/* A loopback port: closed (listen 0) or listening but never served. */
+static int
+free_port(int *fdp, int listening)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof(sin);
+	int			fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		fatal("socket");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
+		fatal("bind");
+	if (listening) {
+		if (listen(fd, 8) == -1)
+			fatal("listen");
+		*fdp = fd;
+	} else {
+		/* Bound, not listening: connections are refused. */
+		*fdp = -1;
+		close(fd);
+	}
+	return (ntohs(sin.sin_port));
+}
+
+static void
+test_kill(void)
+{
+	struct db	*victim, *other;
+	struct cap	 a, b, c, pid0;
+	struct killer	 k;
+	struct db_stats	 st;
+	struct db_settings set;
+	char		 ci[256], *cause = NULL;
+	int		 port, lfd;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	memset(&c, 0, sizeof(c));
+	memset(&pid0, 0, sizeof(pid0));
+	memset(&k, 0, sizeof(k));
+	victim = pool(conninfo, 1);
+	other = pool(conninfo, 1);
+	q(victim, &pid0, "SELECT pg_backend_pid()", 0, NULL);
+	db_query(victim, "SELECT /* isn-victim */ pg_sleep(60)", 0, NULL, NULL,
+	    NULL, 0, cap_cb, &a);
+	db_query(victim, "SELECT 42", 0, NULL, NULL, NULL, 0, cap_cb, &b);
+	k.db = other;
+	k.retry = evtimer_new(base, kill_try, &k);
+	kill_try(-1, 0, &k);
+	ok(wait_for(&k.killed, 1) == 0 && !k.failed,
+	    "backend terminated with pg_terminate_backend");
+	wait_for(&a.done, 1);
+	ok(a.cause != NULL, "pending query fails with a cause: %s",
+	    a.cause ? a.cause : "-");
+	wait_for(&b.done, 1);
+	ok(b.cause == NULL && b.v0 != NULL &&
+	    strcmp(b.v0, "42") == 0, "query queued behind it runs after the "
+	    "reconnect%s%s", b.cause ? ": " : "", b.cause ? b.cause : "");
+	q(victim, &c, "SELECT pg_backend_pid()", 0, NULL);
+	ok(c.cause == NULL && c.v0 != NULL && pid0.v0 != NULL &&
+	    strcmp(c.v0, pid0.v0) != 0, "next query on a new backend");
+	db_stats(victim, &st);
+	is_int((long long)st.reconnects, 1, "one reconnect counted");
+	event_free(k.retry);
+	db_free(victim);
+	db_free(other);
+	cap_reset(&a);
+	cap_reset(&b);
+	cap_reset(&c);
+	cap_reset(&pid0);
+
+	/* Nothing listening: requests fail with a cause, they do not hang. */
+	port = free_port(&lfd, 0);
+	snprintf(ci, sizeof(ci), "host=127.0.0.1 port=%d user=isn dbname=isn",
+	    port);
+	victim = pool(ci, 2);
+	db_query(victim, "SELECT 1", 0, NULL, NULL, NULL, 0, cap_cb, &a);
+	wait_for(&a.done, 1);
+	ok(a.cause != NULL && strstr(a.cause, "unavailable") != NULL,
+	    "unreachable server: %s", a.cause ? a.cause : "(hang)");
+	cap_reset(&a);
+	q(victim, &a, "SELECT 1", 0, NULL);
+	ok(a.cause != NULL, "later query fails at once as well");
+	cap_reset(&a);
+	db_free(victim);
+
+	/* A listener that never answers: our connect timeout fires. */
+	port = free_port(&lfd, 1);
+	memset(&set, 0, sizeof(set));
+	snprintf(ci, sizeof(ci), "host=127.0.0.1 port=%d user=isn dbname=isn",
+	    port);
+	set.conninfo = ci;
+	set.pool_size = 1;
+	set.connect_timeout_ms = 200;
+	if ((victim = db_new(base, &set, &cause)) == NULL)
+		fatalx("db_new: %s", cause);
+	db_query(victim, "SELECT 1", 0, NULL, NULL, NULL, 0, cap_cb, &a);
+	wait_for(&a.done, 1);
+	ok(a.cause != NULL && strstr(a.cause, "timed out") != NULL,
+	    "silent server: %s", a.cause ? a.cause : "(hang)");
+	cap_reset(&a);
+	db_free(victim);
+	close(lfd);
+}
+
+static const char *fill[] = {
+	"INSERT INTO patients (pid, domain_oid) "
+	"SELECT 'P' || g, '" DOMAIN "' FROM generate_series(1, 1000) g",
+	"INSERT INTO submission_sets (entry_uuid, unique_id, source_id, "
+	" patient_id, status, submission_time, ebrim) "
+	"SELECT 'urn:uuid:ss-' || g, '1.2.840.99.1.' || g, '1.2.840.99', p.id, "
+	" '" APPROVED "', to_char(timestamp '2026-01-01' + g * interval '1h', "
+	" 'YYYYMMDDHH24MISS'), '<rim:RegistryPackage/>' "
+	"FROM generate_series(1, 3000) g "
+	"JOIN patients p ON p.pid = 'P' || (g % 1000 + 1)",
+	"INSERT INTO documents (entry_uuid, unique_id, repository_unique_id, "
+	" submission_set_id, patient_id, status, object_type, mime_type, "
+	" creation_time, class_code, class_scheme, type_code, type_scheme, ebrim) "
+	"SELECT 'urn:uuid:de-' || s.id || '-' || k, '1.2.840.99.2.' || s.id "
+	" || '.' || k, '1.2.840.99.9', s.id, s.patient_id, s.status, "
+	" 'urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1', 'application/dicom', "
+	" s.submission_time, 'IMG' || (k % 3), '1.2.3', 'T' || k, '1.2.4', "
+	" '<rim:ExtrinsicObject/>' "
+	"FROM submission_sets s, generate_series(1, 3) k",
+	"INSERT INTO document_codes (document_id, kind, code, scheme) "
+	"SELECT id, 'event', 'CT', 'DCM' FROM documents",
+};
+
+static void
+explain(struct db *db, const char *sql, int n, const char *const *v,
+    const char *idx, const char *what)
+{
+	struct cap	c;
+
+	memset(&c, 0, sizeof(c));
+	q(db, &c, sql, n, v);
+	ok(c.cause == NULL && c.all != NULL && strstr(c.all, "Index") != NULL &&
+	    strstr(c.all, idx) != NULL, "%s uses %s", what, idx);
+	if (c.all == NULL || strstr(c.all, idx) == NULL)
+		tap_diag("plan: %s", c.all ? c.all : c.cause);
+	cap_reset(&c);
+}
+
+static void
+test_explain(struct db *db)
+{
+	struct db_txn	*txn;
+	struct cap	 c;
+	size_t		 i;
+	int		 fails = 0;
+	const char	*v[6] = { "P42", DOMAIN, "{" APPROVED "}",
+			    "20260101000000", "20270101000000", "{IMG1}" };
+
+	memset(&c, 0, sizeof(c));
+	txn = begin(db);
+	for (i = 0; i < sizeof(fill) / sizeof(fill[0]); i++) {
+		tq(txn, &c, fill[i], 0, NULL);
+		if (c.cause != NULL) {
+			tap_diag("fill %zu: %s", i, c.cause);
+			fails++;
+		}
+	}
+	cap_reset(&c);
+	db_txn_commit(txn, cap_cb, &c);
+	wait_for(&c.done, 1);
+	ok(fails == 0 && c.cause == NULL, "9000 documents loaded in one "
+	    "transaction");
+	q(db, &c, "ANALYZE", 0, NULL);
+	cap_reset(&c);
+
+	explain(db, "EXPLAIN SELECT d.ebrim FROM documents d "
+	    "JOIN patients p ON p.id = d.patient_id "
+	    "WHERE p.pid = $1 AND p.domain_oid = $2 "
+	    "AND d.status = ANY ($3::text[]) "
+	    "AND d.creation_time >= $4 AND d.creation_time < $5 "
+	    "AND d.class_code = ANY ($6::text[]) "
+	    "AND EXISTS (SELECT 1 FROM document_codes e WHERE "
+	    "e.document_id = d.id AND e.kind = 'event' AND e.code = 'CT')",
+	    6, v, "documents_patient", "FindDocuments");
+	explain(db, "EXPLAIN SELECT s.ebrim FROM submission_sets s "
+	    "JOIN patients p ON p.id = s.patient_id "
+	    "WHERE p.pid = $1 AND p.domain_oid = $2 "
+	    "AND s.status = ANY ($3::text[]) "
+	    "AND s.submission_time >= $4 AND s.submission_time < $5",
+	    5, v, "submission_sets_patient_idx", "FindSubmissionSets");
+	v[0] = "1.2.840.99.2.17.1";
+	explain(db, "EXPLAIN SELECT ebrim FROM documents WHERE unique_id = $1",
+	    1, v, "unique_id", "GetDocuments by uniqueId");
+}
+
+int
+main(void)
+{
+	struct event	*t;
+	struct timeval	 tv = { 0, 100000 };
+	struct db	*db;
+
+	if ((conninfo = getenv("ISN_PG_CONNINFO")) == NULL ||
+	    *conninfo == '\0') {
+		printf("1..0 # SKIP ISN_PG_CONNINFO not set (run test_db.sh)\n");
+		return (0);
+	}
+	log_init(1, "test_db", LOG_USER);
+	snprintf(schemadir, sizeof(schemadir), "%s/schemas/clearinghouse",
+	    tap_srcdir());
+	signal(SIGPIPE, SIG_IGN);
+	alarm(120);
+	base = event_base_new();
+	/* Wakes EVLOOP_ONCE so wait_for can check its deadline. */
+	t = event_new(base, -1, EV_PERSIST, tick, NULL);
+	event_add(t, &tv);
+
+	test_migrate();
+	test_pool();
+	db = pool(conninfo, 4);
+	test_hostile(db);
+	test_txn(db);
+	test_explain(db);
+	db_free(db);
+	test_kill();
+
+	event_free(t);
+	event_base_free(base);
+	return (tap_done());
+}
