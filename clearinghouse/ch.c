@@ -1,0 +1,431 @@
+/*
+ * ch.c: isn-clearinghouse main: options, configuration, daemonisation,
+ * signals (reload, graceful stop), privileges. The XDS and ITI-8
+ * listeners and the registry connection come from their own modules.
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "ch.h"
+#include "log.h"
+#include "xmalloc.h"
+
+static int	ch_pidfd = -1;
+static char	*ch_pidpath;
+
+static __dead void
+ch_usage(void)
+{
+	fprintf(stderr, "usage: %s [-dnVv] [-f file]\n", CH_NAME);
+	exit(1);
+}
+
+/* An absolute form of path, so that reloads survive chdir("/"). */
+static char *
+ch_abspath(const char *path)
+{
+	char	 cwd[4096], *out;
+
+	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return (xstrdup(path));
+	xasprintf(&out, "%s/%s", cwd, path);
+	return (out);
+}
+
+static const char *
+ch_addr_fmt(const struct conf_addr *a, char *buf, size_t len)
+{
+	if (a->host[0] == '\0')
+		snprintf(buf, len, "*:%d", a->port);
+	else if (strchr(a->host, ':') != NULL)
+		snprintf(buf, len, "[%s]:%d", a->host, a->port);
+	else
+		snprintf(buf, len, "%s:%d", a->host, a->port);
+	return (buf);
+}
+
+/* Print every configuration error, one per line. */
+static void
+ch_print_errors(const struct conf_errors *errs)
+{
+	conf_errors_print(stderr, errs);
+}
+
+/*
+ * Fork into the background. The parent waits until the child reports
+ * that it started (one zero byte on the pipe) and exits 0, or exits 1
+ * when the pipe closes first; the child's errors until then reach the
+ * terminal on stderr.
+ */
+static int
+ch_daemonize(void)
+{
+	int	 p[2];
+	pid_t	 pid;
+	char	 c;
+	ssize_t	 n;
+
+	if (pipe(p) == -1)
+		fatal("pipe");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid > 0) {
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		_exit(n == 1 && c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() == -1)
+		fatal("setsid");
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	return (p[1]);
+}
+
+/* Tell the waiting parent we are up, then leave the terminal. */
+static void
+ch_detach(int readyfd)
+{
+	char	c = 0;
+	int	fd;
+
+	log_init(0, CH_NAME, LOG_DAEMON);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (write(readyfd, &c, 1) != 1)
+		log_warn("could not report startup to the parent");
+	close(readyfd);
+}
+
+/* Create and lock the pid file; a second instance finds it locked. */
+static void
+ch_pidfile(const char *path)
+{
+	char	buf[32];
+	int	len;
+
+	if (path == NULL)
+		return;
+	ch_pidfd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (ch_pidfd == -1)
+		fatal("could not open pid file \"%s\"", path);
+	if (flock(ch_pidfd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			fatalx("pid file \"%s\" is locked: another "
+			    "instance is running", path);
+		fatal("could not lock pid file \"%s\"", path);
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(ch_pidfd, 0) == -1 || write(ch_pidfd, buf, len) != len)
+		fatal("could not write pid file \"%s\"", path);
+	ch_pidpath = xstrdup(path);
+}
+
+static void
+ch_pidfile_remove(void)
+{
+	if (ch_pidpath == NULL)
+		return;
+	if (unlink(ch_pidpath) == -1)
+		log_debug("pid file not removed path=\"%s\" err=\"%s\"",
+		    ch_pidpath, strerror(errno));
+	close(ch_pidfd);
+	free(ch_pidpath);
+	ch_pidpath = NULL;
+}
+
+/* Bind first, then become the configured user (only when root). */
+static void
+ch_drop_privileges(const char *user)
+{
+	struct passwd	*pw;
+
+	if (geteuid() != 0) {
+		if (user != NULL)
+			log_debug("not root: user \"%s\" ignored", user);
+		return;
+	}
+	if (user == NULL) {
+		log_warnx("running as root: set \"user\" in the "
+		    "configuration");
+		return;
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("unknown user \"%s\"", user);
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("could not become user \"%s\"", user);
+	log_info("privileges dropped user=%s uid=%ld", user,
+	    (long)pw->pw_uid);
+}
+
+void
+ch_hold(struct ch *ch)
+{
+	ch->busy++;
+}
+
+void
+ch_release(struct ch *ch)
+{
+	if (ch->busy > 0)
+		ch->busy--;
+	if (ch->state == CH_DRAINING && ch->busy == 0) {
+		log_info("stop idle");
+		event_base_loopexit(ch->base, NULL);
+	}
+}
+
+/* SIGHUP: load into a new struct; on any error keep the running one. */
+static void
+ch_reload(struct ch *ch)
+{
+	struct conf_errors	 errs;
+	struct ch_conf		*c;
+	char			**names;
+	size_t			 i, n;
+
+	conf_errors_init(&errs);
+	if ((c = ch_conf_load(ch->conf_path, &errs)) == NULL) {
+		for (i = 0; i < errs.n; i++)
+			log_warnx("conf error: %s", errs.lines[i]);
+		log_warnx("conf reload-failed errors=%zu: keeping the running "
+		    "configuration", errs.n);
+		conf_errors_free(&errs);
+		ch_metric_inc("isn_ch_config_reloads_total",
+		    "result=\"error\"", 1);
+		return;
+	}
+	conf_errors_free(&errs);
+	n = conf_changed_no_reload(ch_conf_keys, ch->conf, c, &names);
+	for (i = 0; i < n; i++) {
+		log_warnx("conf restart-required key=%s: keeping the running "
+		    "value", names[i]);
+		free(names[i]);
+	}
+	free(names);
+	ch_conf_keep_no_reload(ch_conf_keys, ch->conf, c);
+	ch_conf_free(ch->conf);
+	ch->conf = c;
+	ch_health_reconfigure(ch->health, c);
+	ch_metric_inc("isn_ch_config_reloads_total", "result=\"ok\"", 1);
+	log_info("conf reloaded peers=%zu restart-required=%zu", c->npeers, n);
+}
+
+static void
+ch_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct ch	*ch = arg;
+
+	log_warnx("stop drain-timeout busy=%d", ch->busy);
+	event_base_loopbreak(ch->base);
+}
+
+/* SIGTERM/SIGINT: stop listening, wait for work; a second one: exit. */
+static void
+ch_stop(struct ch *ch, const char *signame)
+{
+	struct timeval	tv;
+
+	if (ch->state == CH_DRAINING) {
+		log_warnx("stop immediate signal=%s busy=%d", signame,
+		    ch->busy);
+		event_base_loopbreak(ch->base);
+		return;
+	}
+	ch->state = CH_DRAINING;
+	ch_health_stop(ch->health);
+	log_info("stop draining signal=%s busy=%d timeout=%llds", signame,
+	    ch->busy, ch->conf->timeouts.drain);
+	if (ch->busy == 0) {
+		log_info("stop idle");
+		event_base_loopexit(ch->base, NULL);
+		return;
+	}
+	tv.tv_sec = (time_t)ch->conf->timeouts.drain;
+	tv.tv_usec = 0;
+	ch->ev_drain = evtimer_new(ch->base, ch_drain_timeout, ch);
+	if (ch->ev_drain == NULL || evtimer_add(ch->ev_drain, &tv) == -1)
+		fatalx("could not arm the drain timer");
+}
+
+static void
+ch_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct ch	*ch = arg;
+
+	switch (sig) {
+	case SIGHUP:
+		log_info("signal HUP: reloading");
+		ch_reload(ch);
+		break;
+	case SIGTERM:
+		ch_stop(ch, "TERM");
+		break;
+	case SIGINT:
+		ch_stop(ch, "INT");
+		break;
+	}
+}
+
+static struct event *
+ch_signal_add(struct ch *ch, int sig)
+{
+	struct event	*ev;
+
+	if ((ev = evsignal_new(ch->base, sig, ch_signal, ch)) == NULL ||
+	    evsignal_add(ev, NULL) == -1)
+		fatalx("could not watch signal %d", sig);
+	return (ev);
+}
+
+/* The modules that are not in this build yet, said once at startup. */
+static void
+ch_log_missing(const struct ch_conf *c)
+{
+	char	buf[CONF_HOST_MAX + 16];
+
+	log_info("listener not-built name=xds addr=%s",
+	    ch_addr_fmt(&c->listen.xds, buf, sizeof(buf)));
+	log_info("listener not-built name=pix_feed addr=%s",
+	    ch_addr_fmt(&c->listen.pix_feed, buf, sizeof(buf)));
+	log_info("listener not-built name=registry_feed addr=%s",
+	    ch_addr_fmt(&c->listen.registry_feed, buf, sizeof(buf)));
+	log_info("database not-built: registry not connected");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct conf_errors	 errs;
+	struct ch		 ch;
+	const char		*path = CH_CONF_DEFAULT;
+	char			*cause = NULL;
+	int			 opt, check = 0, foreground = 0, verbose = 0;
+	int			 readyfd = -1;
+
+	while ((opt = getopt(argc, argv, "df:nVv")) != -1) {
+		switch (opt) {
+		case 'd':
+			foreground = 1;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("%s %s\n", CH_NAME, PACKAGE_VERSION);
+			return (0);
+		case 'v':
+			verbose++;
+			break;
+		default:
+			ch_usage();
+		}
+	}
+	if (optind != argc)
+		ch_usage();
+
+	log_init(1, CH_NAME, LOG_DAEMON);
+	log_setverbose(verbose);
+	memset(&ch, 0, sizeof(ch));
+	conf_errors_init(&errs);
+
+	if (check) {
+		if ((ch.conf = ch_conf_load(path, &errs)) == NULL) {
+			ch_print_errors(&errs);
+			conf_errors_free(&errs);
+			return (1);
+		}
+		if (verbose)
+			conf_dump(stdout, ch_conf_keys, ch.conf);
+		fprintf(stderr, "configuration OK\n");
+		ch_conf_free(ch.conf);
+		return (0);
+	}
+
+	ch.conf_path = ch_abspath(path);
+	if ((ch.conf = ch_conf_load(ch.conf_path, &errs)) == NULL) {
+		ch_print_errors(&errs);
+		conf_errors_free(&errs);
+		free(ch.conf_path);
+		return (1);
+	}
+	if (!foreground)
+		readyfd = ch_daemonize();
+
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fatal("signal");
+	if ((ch.base = event_base_new()) == NULL)
+		fatalx("could not create the event base");
+	log_libevent();
+	ch.started = time(NULL);
+	ch.state = CH_RUNNING;
+
+	ch_metric_define("isn_ch_start_time_seconds", CH_METRIC_GAUGE,
+	    "Start time of the daemon, seconds since the Unix epoch.");
+	ch_metric_set("isn_ch_start_time_seconds", "", (double)ch.started);
+	ch_metric_define("isn_ch_config_reloads_total", CH_METRIC_COUNTER,
+	    "Configuration reloads (SIGHUP) by result.");
+	ch_metric_inc("isn_ch_config_reloads_total", "result=\"ok\"", 0);
+	ch_metric_inc("isn_ch_config_reloads_total", "result=\"error\"", 0);
+
+	ch.ev_hup = ch_signal_add(&ch, SIGHUP);
+	ch.ev_term = ch_signal_add(&ch, SIGTERM);
+	ch.ev_int = ch_signal_add(&ch, SIGINT);
+
+	if ((ch.health = ch_health_start(&ch, &cause)) == NULL)
+		fatalx("health: %s", cause);
+	ch_log_missing(ch.conf);
+
+	ch_pidfile(ch.conf->pid_file);
+	ch_drop_privileges(ch.conf->user);
+	log_info("started version=%s conf=\"%s\" peers=%zu", PACKAGE_VERSION,
+	    ch.conf_path, ch.conf->npeers);
+	if (readyfd != -1)
+		ch_detach(readyfd);
+
+	event_base_dispatch(ch.base);
+
+	log_info("stopped");
+	ch_pidfile_remove();
+	ch_health_free(ch.health);
+	event_free(ch.ev_hup);
+	event_free(ch.ev_term);
+	event_free(ch.ev_int);
+	if (ch.ev_drain != NULL)
+		event_free(ch.ev_drain);
+	event_base_free(ch.base);
+	ch_metrics_free();
+	ch_conf_free(ch.conf);
+	free(ch.conf_path);
+	conf_errors_free(&errs);
+	return (0);
+}
