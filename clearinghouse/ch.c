@@ -1,7 +1,8 @@
 /*
  * ch.c: isn-clearinghouse main: options, configuration, daemonisation,
- * signals (reload, graceful stop), privileges. The XDS and ITI-8
- * listeners and the registry connection come from their own modules.
+ * signals (reload, graceful stop), privileges; it wires the modules:
+ * registry migrations and pool (migrate, db), blob store, TLS context,
+ * ITI-8 feeds (pixfeed). The XDS listener is not built yet.
  */
 #include "config.h"
 
@@ -22,9 +23,14 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
+#include "blob.h"
 #include "ch.h"
+#include "db.h"
 #include "log.h"
+#include "migrate.h"
+#include "pixfeed.h"
 #include "xmalloc.h"
 
 static int	ch_pidfd = -1;
@@ -201,6 +207,43 @@ ch_release(struct ch *ch)
 	}
 }
 
+/*
+ * The listeners keep the first TLS context (tls_front); a reload builds a
+ * new one into tls_cur and each new handshake switches to it here, so
+ * certificates, CAs and CRLs are re-read without closing the listeners.
+ */
+static int
+ch_tls_hello(SSL *ssl, int *alert, void *arg)
+{
+	struct ch	*ch = arg;
+
+	if (ch->tls_cur != NULL && ch->tls_cur != SSL_get_SSL_CTX(ssl) &&
+	    SSL_set_SSL_CTX(ssl, ch->tls_cur) == NULL) {
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return (SSL_CLIENT_HELLO_ERROR);
+	}
+	return (SSL_CLIENT_HELLO_SUCCESS);
+}
+
+/* Rebuild the TLS context from conf; keep the running one on failure. */
+static void
+ch_tls_reload(struct ch *ch)
+{
+	SSL_CTX	*ctx;
+	char	*cause = NULL;
+
+	if ((ctx = tls_server_ctx(&ch->conf->tls, &cause)) == NULL) {
+		log_warnx("tls reload-failed reason=\"%s\": keeping the "
+		    "running context", cause);
+		free(cause);
+		return;
+	}
+	if (ch->tls_cur != ch->tls_front)
+		SSL_CTX_free(ch->tls_cur);
+	ch->tls_cur = ctx;
+	log_info("tls reloaded");
+}
+
 /* SIGHUP: load into a new struct; on any error keep the running one. */
 static void
 ch_reload(struct ch *ch)
@@ -233,6 +276,7 @@ ch_reload(struct ch *ch)
 	ch_conf_free(ch->conf);
 	ch->conf = c;
 	ch_health_reconfigure(ch->health, c);
+	ch_tls_reload(ch);
 	ch_metric_inc("isn_ch_config_reloads_total", "result=\"ok\"", 1);
 	log_info("conf reloaded peers=%zu restart-required=%zu", c->npeers, n);
 }
@@ -260,6 +304,8 @@ ch_stop(struct ch *ch, const char *signame)
 	}
 	ch->state = CH_DRAINING;
 	ch_health_stop(ch->health);
+	pixfeed_stop(ch->pix_feed);
+	pixfeed_stop(ch->registry_feed);
 	log_info("stop draining signal=%s busy=%d timeout=%llds", signame,
 	    ch->busy, ch->conf->timeouts.drain);
 	if (ch->busy == 0) {
@@ -312,11 +358,70 @@ ch_log_missing(const struct ch_conf *c)
 
 	log_info("listener not-built name=xds addr=%s",
 	    ch_addr_fmt(&c->listen.xds, buf, sizeof(buf)));
-	log_info("listener not-built name=pix_feed addr=%s",
-	    ch_addr_fmt(&c->listen.pix_feed, buf, sizeof(buf)));
-	log_info("listener not-built name=registry_feed addr=%s",
-	    ch_addr_fmt(&c->listen.registry_feed, buf, sizeof(buf)));
-	log_info("database not-built: registry not connected");
+}
+
+/* An address for a listener: "*" (any) becomes 0.0.0.0. */
+static const char *
+ch_listen_addr(const struct conf_addr *a, char *buf, size_t len)
+{
+	if (a->host[0] == '\0') {
+		snprintf(buf, len, "0.0.0.0:%d", a->port);
+		return (buf);
+	}
+	return (ch_addr_fmt(a, buf, len));
+}
+
+/*
+ * The registry (migrations, then the pool), the blob store, the TLS
+ * context and the ITI-8 listeners; any failure stops the start.
+ */
+static void
+ch_modules_start(struct ch *ch)
+{
+	const struct ch_conf	*c = ch->conf;
+	struct db_settings	 ds;
+	char			 buf[CONF_HOST_MAX + 16], *cause = NULL;
+	int			 applied = 0, version = 0;
+
+	if (migrate_run(c->database.conninfo, c->database.schema_dir,
+	    &applied, &version, &cause) == -1)
+		fatalx("database: %s", cause);
+	log_info("database schema version=%d applied=%d dir=\"%s\"", version,
+	    applied, c->database.schema_dir);
+	memset(&ds, 0, sizeof(ds));
+	ds.conninfo = c->database.conninfo;
+	ds.pool_size = c->database.pool_size;
+	if ((ch->db = db_new(ch->base, &ds, &cause)) == NULL)
+		fatalx("database: %s", cause);
+	if ((ch->blobs = blob_store_open(c->blob_dir, &cause)) == NULL)
+		fatalx("blob store: %s", cause);
+	if ((ch->tls_front = tls_server_ctx(&c->tls, &cause)) == NULL)
+		fatalx("tls: %s", cause);
+	ch->tls_cur = ch->tls_front;
+	SSL_CTX_set_client_hello_cb(ch->tls_front, ch_tls_hello, ch);
+	ch->pix_feed = pixfeed_new(ch, ch->db, "pix_feed",
+	    ch_listen_addr(&c->listen.pix_feed, buf, sizeof(buf)),
+	    ch->tls_front, &cause);
+	if (ch->pix_feed == NULL)
+		fatalx("pix_feed: %s", cause);
+	ch->registry_feed = pixfeed_new(ch, ch->db, "registry_feed",
+	    ch_listen_addr(&c->listen.registry_feed, buf, sizeof(buf)),
+	    ch->tls_front, &cause);
+	if (ch->registry_feed == NULL)
+		fatalx("registry_feed: %s", cause);
+}
+
+/* In this order: db_free answers the feed messages still waiting. */
+static void
+ch_modules_free(struct ch *ch)
+{
+	db_free(ch->db);
+	pixfeed_free(ch->pix_feed);
+	pixfeed_free(ch->registry_feed);
+	blob_store_close(ch->blobs);
+	if (ch->tls_cur != ch->tls_front)
+		SSL_CTX_free(ch->tls_cur);
+	SSL_CTX_free(ch->tls_front);
 }
 
 int
@@ -403,6 +508,7 @@ main(int argc, char **argv)
 
 	if ((ch.health = ch_health_start(&ch, &cause)) == NULL)
 		fatalx("health: %s", cause);
+	ch_modules_start(&ch);
 	ch_log_missing(ch.conf);
 
 	ch_pidfile(ch.conf->pid_file);
@@ -416,6 +522,7 @@ main(int argc, char **argv)
 
 	log_info("stopped");
 	ch_pidfile_remove();
+	ch_modules_free(&ch);
 	ch_health_free(ch.health);
 	event_free(ch.ev_hup);
 	event_free(ch.ev_term);

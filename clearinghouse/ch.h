@@ -17,6 +17,10 @@
 #define CH_NAME			"isn-clearinghouse"
 #define CH_CONF_DEFAULT		"/etc/isn/clearinghouse.yaml"
 #define CH_AFFINITY_DEFAULT	"1.3.6.1.4.1.19376.3.840.1.1.1"
+/* Installed registry migrations; the build sets it from $(pkgdatadir). */
+#ifndef CH_SCHEMA_DIR
+#define CH_SCHEMA_DIR		"/usr/local/share/isn/schemas/clearinghouse"
+#endif
 
 /* Peer roles (PROFILE.md section 6), a bit mask in ch_peer.role_mask. */
 #define CH_ROLE_SOURCE		0x1	/* may feed (ITI-8) and submit */
@@ -47,6 +51,7 @@ struct ch_listen {
 struct ch_database {
 	char		*conninfo;	/* libpq conninfo; secret */
 	int		 pool_size;
+	char		*schema_dir;	/* migrations, NNNN-name.sql */
 };
 
 struct ch_reaper {
@@ -119,6 +124,9 @@ enum ch_state {
 };
 
 struct ch_health;
+struct db;
+struct blob_store;
+struct pixfeed;
 
 struct ch {
 	struct event_base	*base;
@@ -132,6 +140,12 @@ struct ch {
 	struct event		*ev_term;
 	struct event		*ev_int;
 	struct event		*ev_drain;
+	struct db		*db;		/* registry pool */
+	struct blob_store	*blobs;
+	SSL_CTX			*tls_front;	/* given to the listeners */
+	SSL_CTX			*tls_cur;	/* latest good build */
+	struct pixfeed		*pix_feed;
+	struct pixfeed		*registry_feed;
 };
 
 /* Work in flight that a graceful stop waits for (uploads, feeds, jobs). */

@@ -92,6 +92,10 @@ static const struct conf_key ch_database_keys[] = {
 	{ .name = "pool_size", .type = CONF_INT, .def = "4", .min = 1,
 	  .max = 256, .flags = CONF_NO_RELOAD,
 	  .offset = offsetof(struct ch_database, pool_size) },
+	{ .name = "schema_dir", .type = CONF_PATH, .def = CH_SCHEMA_DIR,
+	  .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct ch_database, schema_dir),
+	  .help = "registry migrations (NNNN-name.sql)" },
 	{ .name = NULL }
 };
 

@@ -1,0 +1,26 @@
+/*
+ * ch_auth.h: peer authorisation (PROFILE.md section 6). A connection's
+ * verified certificate identity (tls.h) is matched against the configured
+ * peers; the caller then checks the role it needs. Shared by the ITI-8
+ * feed (pixfeed.c) and the XDS HTTPS side.
+ */
+#ifndef ISN_CH_AUTH_H
+#define ISN_CH_AUTH_H
+
+#include "ch.h"
+#include "tls.h"
+
+/*
+ * The configured peer whose fingerprint (compared in constant time with
+ * tls_fingerprint_equal) or subject (exact RFC 2253 string) matches the
+ * certificate identity, or NULL (also for a NULL identity). The pointer
+ * is into conf: do not keep it past a reload.
+ */
+const struct ch_peer	*ch_peer_find(const struct ch_conf *,
+			    const struct tls_peer *);
+
+/* The peer matching the identity when it holds role (CH_ROLE_*), or NULL. */
+const struct ch_peer	*ch_peer_authorise(const struct ch_conf *,
+			    const struct tls_peer *, int role);
+
+#endif

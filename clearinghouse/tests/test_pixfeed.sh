@@ -1,0 +1,187 @@
+#!/bin/sh
+# test_pixfeed.sh: the ITI-8 feed of isn-clearinghouse end to end: a
+# throwaway PostgreSQL (pg.sh), a CA with a server and three client
+# certificates (openssl CLI), the daemon in the foreground on loopback,
+# messages sent with tests/mllp-send over MLLP/TLS, rows checked with psql.
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+ch=$top_builddir/clearinghouse/isn-clearinghouse
+send=$top_builddir/clearinghouse/tests/mllp-send
+case $ch in /*) ;; *) ch=$PWD/$ch ;; esac
+case $send in /*) ;; *) send=$PWD/$send ;; esac
+schemas=$top_srcdir/schemas/clearinghouse
+case $schemas in /*) ;; *) schemas=$PWD/$schemas ;; esac
+
+. "$top_srcdir/clearinghouse/tests/pg.sh"
+if ! command -v openssl >/dev/null 2>&1; then
+	echo "1..0 # SKIP no openssl CLI"; exit 0
+fi
+pg_start || { echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"; exit 0; }
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	rm -rf "$tmp"
+	pg_stop
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+n=0; failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
+waitlog() {
+	i=0
+	while :; do
+		c=$(grep -c -- "$1" "$tmp/log" 2>/dev/null)
+		[ "${c:-0}" -ge "${2:-1}" ] && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		i=$((i + 1)); [ $i -gt 400 ] && return 1
+		sleep 0.05
+	done
+}
+sql() { psql -X -A -t -q -c "$1" 2>&1; }
+
+# PKI: a CA, the server (SAN 127.0.0.1), a source, a consumer, a stranger.
+cd "$tmp" || exit 1
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout ca.key -out ca.pem -days 2 -subj "/CN=ISN Test CA" \
+    >/dev/null 2>&1
+cert() {	# name subject [ext]
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$1.key" -out "$1.csr" -subj "$2" >/dev/null 2>&1
+	printf '%s\n' "$3" > "$1.ext"
+	openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key \
+	    -CAcreateserial -out "$1.pem" -days 2 -extfile "$1.ext" \
+	    >/dev/null 2>&1
+}
+cert server "/CN=127.0.0.1" "subjectAltName=IP:127.0.0.1"
+cert source "/O=ISN Test/CN=source site" "keyUsage=digitalSignature"
+cert consumer "/O=ISN Test/CN=consumer app" "keyUsage=digitalSignature"
+cert stranger "/O=ISN Test/CN=stranger" "keyUsage=digitalSignature"
+check "the test PKI was generated" \
+    '[ -s server.pem ] && [ -s source.pem ] && [ -s consumer.pem ] && [ -s stranger.pem ]'
+fp=$(openssl x509 -in source.pem -noout -fingerprint -sha256 | sed 's/.*=//')
+subj=$(openssl x509 -in consumer.pem -noout -subject -nameopt RFC2253 |
+    sed 's/^subject=//')
+mkdir blobs
+cat > ch.yaml <<EOT
+listen:
+  xds: "127.0.0.1:0"
+  pix_feed: "127.0.0.1:0"
+  registry_feed: "127.0.0.1:0"
+  health: "127.0.0.1:0"
+tls: {cert: server.pem, key: server.key, ca: ca.pem}
+peers:
+  - name: source-site
+    fingerprint: "$fp"
+    roles: [source]
+  - name: consumer-app
+    subject: "$subj"
+    roles: [consumer]
+repository_unique_id: "1.2.3"
+home_community_id: "urn:oid:1.2.4"
+database:
+  conninfo: "$ISN_PG_CONNINFO"
+  pool_size: 2
+  schema_dir: "$schemas"
+blob_dir: blobs
+EOT
+: > log
+"$ch" -d -f ch.yaml 2>> log & pid=$!
+check "the daemon starts" 'waitlog " started version="'
+check "the migrations were applied" \
+    'grep -q "database schema version=[1-9][0-9]* applied=[1-9]" log'
+pix=$(sed -n 's/.*listener=pix_feed listening .* port=\([0-9]*\).*/\1/p' log)
+reg=$(sed -n 's/.*listener=registry_feed listening .* port=\([0-9]*\).*/\1/p' log)
+check "both feeds listen" '[ -n "$pix" ] && [ -n "$reg" ]'
+check "only the xds listener is not built" \
+    '[ "$(grep -c "not-built" log)" = 1 ] && grep -q "not-built name=xds" log'
+
+D=1.3.6.1.4.1.19376.3.840.1.1.1
+P1=83f59bf2b530007175cd5fb00f8dfc7f
+P2=0123456789abcdef0123456789abcdef
+msg() {	# file type control version pid [extra segment]
+	{
+		printf 'MSH|^~\\&|RIS|SITE|ISN|CH|20261127120000||%s|%s|P|%s\n' \
+		    "$2" "$3" "$4"
+		printf 'EVN||20261127120000\n'
+		[ -n "$5" ] &&
+		    printf 'PID|||%s^^^&%s&ISO||DOE^JANE\n' "$5" "$D"
+		[ -n "$6" ] && printf '%s\n' "$6"
+		printf 'PV1||O\n'
+	} > "$1"
+}
+# send port certname file: the ACK in $tmp/ack, exit status of mllp-send.
+send() {
+	"$send" "127.0.0.1:$1" "$2.pem" "$2.key" ca.pem "$3" > ack 2> ack.err
+}
+msa() { sed -n 's/^MSA|\([A-Z]*\)|.*/\1/p' ack; }
+rows() { sql "SELECT count(*) FROM patients"; }
+
+msg a04 "ADT^A04^ADT_A01" c1 2.3.1 "$P1"
+send "$pix" source a04; rc=$?
+check "A04 is accepted (AA)" '[ $rc = 0 ] && [ "$(msa)" = AA ]'
+check "the ACK answers the control id" 'grep -q "^MSA|AA|c1" ack'
+check "the patient is in the registry" \
+    '[ "$(sql "SELECT count(*) FROM patients WHERE pid = '"'$P1'"' AND domain_oid = '"'$D'"' AND merged_into IS NULL")" = 1 ]'
+send "$reg" source a04; rc=$?
+check "the same A04 on the registry feed is AA" '[ $rc = 0 ] && [ "$(msa)" = AA ]'
+check "still one row" '[ "$(rows)" = 1 ]'
+msg a08 "ADT^A08^ADT_A01" c2 2.3.1 "$P1"
+send "$pix" source a08; rc=$?
+check "A08 update is AA" '[ $rc = 0 ] && [ "$(msa)" = AA ] && [ "$(rows)" = 1 ]'
+msg a40 "ADT^A40^ADT_A39" c3 2.3.1 "$P2" "MRG|$P1^^^&$D&ISO"
+send "$pix" source a40; rc=$?
+check "A40 merge is AA" '[ $rc = 0 ] && [ "$(msa)" = AA ]'
+check "the prior id is merged into the surviving one" \
+    '[ "$(sql "SELECT s.pid FROM patients p JOIN patients s ON s.id = p.merged_into WHERE p.pid = '"'$P1'"'")" = "$P2" ]'
+msg v25 "ADT^A04^ADT_A01" c4 2.5 "$P1"
+send "$pix" source v25; rc=$?
+check "version 2.5 is AE with ERR code 203" \
+    '[ $rc = 0 ] && [ "$(msa)" = AE ] && grep -q "^ERR|.*203^" ack'
+msg nopid "ADT^A04^ADT_A01" c5 2.3.1 ""
+send "$pix" source nopid; rc=$?
+check "a message without PID is AE with code 100" \
+    '[ $rc = 0 ] && [ "$(msa)" = AE ] && grep -q "^ERR|^^^100&" ack'
+before=$(rows)
+msg new "ADT^A04^ADT_A01" c6 2.3.1 "fedcba9876543210fedcba9876543210"
+send "$pix" stranger new; rc=$?
+check "an unknown client certificate is AR 207" \
+    '[ $rc = 0 ] && [ "$(msa)" = AR ] && grep -q "^MSA|AR|c6" ack && grep -q "^ERR|^^^207&" ack'
+send "$pix" consumer new; rc=$?
+check "a consumer-only peer is AR" '[ $rc = 0 ] && [ "$(msa)" = AR ]'
+check "no row for refused peers" '[ "$(rows)" = "$before" ]'
+printf 'MSH|^~\\&|||||20261127120000||ADT^A04^ADT_A01|1234567890123456789|P|2.3.1||||||ASCII\rEVN|A04|20261127120000\rPID|||%s^^^&%s&ISO||RSNA ISN^RSNA ISN\rPV1||O\r' \
+    "00000000000000000000000000000001" "$D" > rsna
+send "$reg" source rsna; rc=$?
+check "the RSNA edge form is AA" '[ $rc = 0 ] && [ "$(msa)" = AA ] && [ "$(rows)" = $((before + 1)) ]'
+check "log lines carry control id, event and outcome, not the patient id" \
+    'grep -q "control_id=c1 trigger=A04 .*outcome=accepted" log &&
+     ! grep -q "$P1\|$P2\|DOE" log'
+check "peers are named, the stranger by fingerprint" \
+    'grep -q "peer=\"source-site\"" log && grep -q "outcome=unauthorised" log'
+
+# SIGHUP re-reads the TLS files; a broken key keeps the running context.
+echo "not a key" > broken.key
+sed 's/key: server.key/key: broken.key/' ch.yaml > ch2.yaml && mv ch2.yaml ch.yaml
+kill -HUP $pid
+check "a broken TLS reload is refused" 'waitlog "tls reload-failed"'
+msg a08b "ADT^A08^ADT_A01" c7 2.3.1 "$P2"
+send "$pix" source a08b; rc=$?
+check "the running TLS context still serves" '[ $rc = 0 ] && [ "$(msa)" = AA ]'
+sed 's/key: broken.key/key: server.key/' ch.yaml > ch2.yaml && mv ch2.yaml ch.yaml
+kill -HUP $pid
+check "a good TLS reload is applied" 'waitlog "tls reloaded"'
+send "$pix" source a08b; rc=$?
+check "new connections use the rebuilt context" \
+    '[ $rc = 0 ] && [ "$(msa)" = AA ]'
+check "the metrics count accepted and refused messages" \
+    'curl -s -m 5 "http://127.0.0.1:$(sed -n "s/.*health listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p" log)/metrics" |
+     grep -q "^isn_ch_iti8_messages_total{event=\"A04\",outcome=\"accepted\"} 3$"'
+
+kill -TERM $pid; wait $pid; rc=$?; pid=
+check "SIGTERM stops with status 0" '[ $rc = 0 ] && grep -q "stop idle" log'
+[ $failed = 0 ] || sed 's/^/# /' log | tail -n 40
+echo "1..$n"
+[ $failed = 0 ]
