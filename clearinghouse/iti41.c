@@ -1,0 +1,1206 @@
+/*
+ * iti41.c: ITI-41 Provide and Register into the clearinghouse's repository
+ * and registry (docs/design/iti41.md).
+ *
+ * Life of a request: head (Content-Type picks MTOM or plain SOAP) -> body
+ * chunks (attachments stream into blobs, the envelope into a bounded
+ * buffer) -> done (SOAP checks, metadata parse and validation, inline
+ * documents into blobs, UUIDs) -> one db transaction (patient, duplicate
+ * uniqueIds, then every insert) -> commit -> RegistryResponse. On any
+ * failure the transaction is rolled back and every blob this request wrote
+ * is removed. The state outlives the httpd request when the peer goes away
+ * while the transaction runs (fini before the db callbacks): it is freed
+ * by whichever of the two finishes last.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "blob.h"
+#include "db.h"
+#include "dbuf.h"
+#include "httpd.h"
+#include "iti41.h"
+#include "log.h"
+#include "mtom.h"
+#include "soap.h"
+#include "xdsmeta.h"
+#include "xdsmsg.h"
+#include "xdsvalid.h"
+#include "xmalloc.h"
+#include "xml.h"
+
+#define ITI41_MAX_SOAP		(64 * 1024 * 1024)
+#define ITI41_RETENTION		(30L * 24 * 3600)
+#define ITI41_MAX_RESPONSE	(16 * 1024 * 1024)
+#define ITI41_UNKNOWN_PATIENT	"XDSUnknownPatientId"
+#define ITI41_NONIDENTICAL	"XDSNonIdenticalHash"
+#define ITI41_REGISTRY_ERROR	"XDSRegistryError"
+#define ITI41_REPO_ERROR	"XDSRepositoryError"
+
+/* A blob this request wrote (an attachment or an inline document). */
+struct iti41_blob {
+	struct blob_writer	*w;		/* open while streaming */
+	char			 id[BLOB_ID_LEN + 1];	/* "" until committed */
+	struct blob_info	 info;
+	int			 used;		/* named by a stored row */
+};
+
+struct iti41_state {
+	struct iti41_ctx	*ctx;
+	struct httpd_req	*req;		/* NULL once fini ran */
+	int			 in_txn;	/* db callbacks outstanding */
+	int			 mtom;
+	struct mtom_parser	*mp;
+	struct dbuf		 soap;		/* plain SOAP body */
+	char			*body_err;	/* why the body was refused */
+	struct iti41_blob	**blobs;
+	size_t			 nblobs;
+	char			*peer;		/* TLS identity, or NULL */
+
+	struct soap_msg		 msg;
+	struct xdsmsg_pnr	 pnr;
+	struct xds_submission	*sub;
+	struct xdsmsg_errors	 errs;
+	struct iti41_blob	**docblob;	/* per sub->docs entry */
+	char			**dup_of;	/* per doc: existing entryUUID */
+	char			*pid;		/* CX.1 */
+	char			*oid;		/* CX.4.2 */
+	char			 patient_row[24];
+	int			 ss_exists;
+	int			 db_failed;
+	char			*db_cause;
+	struct db_txn		*txn;
+};
+
+static void	iti41_state_free(struct iti41_state *);
+
+/* ------------------------------------------------------------------ */
+/* Blobs. */
+
+static struct iti41_blob *
+iti41_blob_new(struct iti41_state *st, char **cause)
+{
+	struct iti41_blob	*b;
+
+	b = xcalloc(1, sizeof(*b));
+	if ((b->w = blob_write_begin(st->ctx->blobs, cause)) == NULL) {
+		free(b);
+		return (NULL);
+	}
+	st->blobs = xreallocarray(st->blobs, st->nblobs + 1,
+	    sizeof(*st->blobs));
+	st->blobs[st->nblobs++] = b;
+	return (b);
+}
+
+/* Commit (fsync: blocks the loop for a moment, see iti41.md). */
+static int
+iti41_blob_commit(struct iti41_blob *b, char **cause)
+{
+	struct blob_writer	*w = b->w;
+
+	b->w = NULL;
+	return (blob_write_commit(w, b->id, &b->info, cause));
+}
+
+/* Remove every blob of the request (keep: those stored rows name). */
+static void
+iti41_blobs_drop(struct iti41_state *st, int keep_used)
+{
+	char	*cause = NULL;
+	size_t	 i;
+
+	for (i = 0; i < st->nblobs; i++) {
+		struct iti41_blob *b = st->blobs[i];
+
+		if (b->w != NULL) {
+			blob_write_abort(b->w);
+			b->w = NULL;
+		}
+		if (b->id[0] != '\0' && !(keep_used && b->used)) {
+			if (blob_remove(st->ctx->blobs, b->id, &cause) == -1) {
+				log_warnx("iti41: blob %s: %s", b->id, cause);
+				free(cause);
+				cause = NULL;
+			}
+			b->id[0] = '\0';
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* MTOM attachment callbacks: each part into its own blob. */
+
+static int
+iti41_part_begin(const struct mtom_part *p, void **handle, void *arg,
+    char **cause)
+{
+	struct iti41_state	*st = arg;
+
+	(void)p;
+	if ((*handle = iti41_blob_new(st, cause)) == NULL)
+		return (-1);
+	return (0);
+}
+
+static int
+iti41_part_data(const struct mtom_part *p, const void *buf, size_t len,
+    void *arg, char **cause)
+{
+	struct iti41_blob	*b = p->handle;
+
+	(void)arg;
+	if (b == NULL || b->w == NULL) {
+		xasprintf(cause, "attachment %zu has no open blob", p->index);
+		return (-1);
+	}
+	return (blob_write(b->w, buf, len, cause));
+}
+
+static int
+iti41_part_end(const struct mtom_part *p, void *arg, char **cause)
+{
+	struct iti41_blob	*b = p->handle;
+
+	(void)arg;
+	if (b == NULL || b->w == NULL)
+		return (0);
+	return (iti41_blob_commit(b, cause));
+}
+
+static const struct mtom_callbacks iti41_mtom_cb = {
+	iti41_part_begin, iti41_part_data, iti41_part_end, NULL
+};
+
+/* ------------------------------------------------------------------ */
+/* Replies. */
+
+static void
+iti41_send(struct iti41_state *st, int status, const char *ctype,
+    const char *body, size_t len)
+{
+	if (st->req == NULL)
+		return;
+	if (httpd_reply(st->req, status, ctype, body, len) == -1)
+		log_warnx("iti41: %s: reply failed", httpd_req_conn_id(st->req));
+}
+
+/* An envelope, as MTOM when the request was MTOM (xds.md 1). */
+static void
+iti41_send_envelope(struct iti41_state *st, int status, const char *env,
+    size_t len, const char *action)
+{
+	struct mtom_writer	*w;
+	struct dbuf		 out;
+	char			 buf[MTOM_CHUNK], *cause = NULL, *ct;
+	ssize_t			 n;
+
+	if (!st->mtom) {
+		xasprintf(&ct, "application/soap+xml; charset=UTF-8; "
+		    "action=\"%s\"", action);
+		iti41_send(st, status, ct, env, len);
+		free(ct);
+		return;
+	}
+	w = mtom_writer_new(NULL, action);
+	dbuf_init(&out, ITI41_MAX_RESPONSE);
+	if (mtom_writer_set_root(w, env, len, NULL, &cause) == -1)
+		goto fail;
+	while ((n = mtom_writer_read(w, buf, sizeof(buf), &cause)) > 0)
+		if (dbuf_add(&out, buf, (size_t)n) == -1) {
+			cause = xstrdup("response too large");
+			goto fail;
+		}
+	if (n == -1)
+		goto fail;
+	iti41_send(st, status, mtom_writer_content_type(w),
+	    out.len ? out.data : "", out.len);
+	dbuf_free(&out);
+	mtom_writer_free(w);
+	return;
+fail:
+	log_warnx("iti41: MTOM response: %s", cause);
+	free(cause);
+	dbuf_free(&out);
+	mtom_writer_free(w);
+	iti41_send(st, 500, "text/plain", "internal error\n", 15);
+}
+
+static void
+iti41_fault(struct iti41_state *st, struct soap_fault *f)
+{
+	struct dbuf	b;
+
+	st->ctx->stats.faults++;
+	dbuf_init(&b, ITI41_MAX_RESPONSE);
+	if (soap_fault_build(&b, f, st->msg.message_id) == -1)
+		iti41_send(st, 500, "text/plain", "internal error\n", 15);
+	else
+		iti41_send_envelope(st, soap_fault_http_status(f),
+		    b.data, b.len, SOAP_FAULT_ACTION);
+	dbuf_free(&b);
+	soap_fault_clear(f);
+}
+
+/* The RegistryResponse for st->errs (Success when empty). */
+static void
+iti41_respond(struct iti41_state *st)
+{
+	const struct soap_action	*act;
+	struct dbuf			 rr, env;
+	enum xdsmsg_status		 s;
+
+	s = xdsmsg_errors_status(&st->errs);
+	if (s == XDSMSG_SUCCESS)
+		st->ctx->stats.success++;
+	else
+		st->ctx->stats.failure++;
+	act = soap_action_get(SOAP_TXN_ITI41);
+	dbuf_init(&rr, ITI41_MAX_RESPONSE);
+	dbuf_init(&env, ITI41_MAX_RESPONSE);
+	if (xdsmsg_regresp_build(&rr, s, &st->errs) == -1 ||
+	    soap_response(&env, act->response, st->msg.message_id,
+	    rr.data, rr.len) == -1)
+		iti41_send(st, 500, "text/plain", "internal error\n", 15);
+	else
+		iti41_send_envelope(st, 200, env.data, env.len,
+		    act->response);
+	dbuf_free(&rr);
+	dbuf_free(&env);
+}
+
+static void printflike(3, 4)
+iti41_error(struct iti41_state *st, const char *code, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	xdsmsg_error_add(&st->errs, XDSMSG_ERROR, code, NULL, 0, "%s", msg);
+	free(msg);
+}
+
+/* Failure: no rows (rolled back or never begun), no blobs. */
+static void
+iti41_fail(struct iti41_state *st)
+{
+	iti41_blobs_drop(st, 0);
+	iti41_respond(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* Helpers on the metadata model. */
+
+static void
+iti41_vals_set(struct xds_vals *v, const char *s)
+{
+	size_t	i;
+
+	for (i = 0; i < v->values.n; i++)
+		free(v->values.v[i]);
+	free(v->values.v);
+	v->values.v = xcalloc(1, sizeof(*v->values.v));
+	v->values.v[0] = xstrdup(s);
+	v->values.n = 1;
+	v->set = 1;
+}
+
+static const char *
+iti41_slot(const struct xds_slotv *sv, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i].name, name) == 0 && sv->v[i].values.n > 0)
+			return (sv->v[i].values.v[0]);
+	return (NULL);
+}
+
+/* "pid^^^&oid&ISO" -> pid, oid; -1 if not of that shape. */
+static int
+iti41_cx(const char *cx, char **pid, char **oid)
+{
+	const char	*p, *a, *e;
+
+	if (cx == NULL || (p = strstr(cx, "^^^&")) == NULL || p == cx)
+		return (-1);
+	a = p + 4;
+	if ((e = strchr(a, '&')) == NULL || e == a)
+		return (-1);
+	*pid = xstrndup(cx, (size_t)(p - cx));
+	*oid = xstrndup(a, (size_t)(e - a));
+	return (0);
+}
+
+/* A DTM normalised to 14 digits (PROFILE.md 7), or NULL. */
+static char *
+iti41_dtm(const char *s)
+{
+	char	 buf[15];
+	size_t	 i;
+
+	if (s == NULL)
+		return (NULL);
+	for (i = 0; i < 14 && s[i] >= '0' && s[i] <= '9'; i++)
+		buf[i] = s[i];
+	if (i < 4)
+		return (NULL);
+	for (; i < 14; i++)
+		buf[i] = i == 5 || i == 7 ? '1' : '0';
+	buf[14] = '\0';
+	return (xstrdup(buf));
+}
+
+/* The ebRIM XML of one object, without the list wrapper. */
+static char *
+iti41_ebrim(int kind, void *obj)
+{
+	struct xds_submission	 one;
+	struct dbuf		 b;
+	const char		*open = "<rim:RegistryObjectList xmlns:rim=\""
+	    XML_NS_RIM "\">", *close = "</rim:RegistryObjectList>";
+	char			*s;
+	size_t			 ol = strlen(open), cl = strlen(close);
+
+	memset(&one, 0, sizeof(one));
+	switch (kind) {
+	case 0: one.subsets = obj; one.nsubsets = 1; break;
+	case 1: one.folders = obj; one.nfolders = 1; break;
+	case 2: one.docs = obj; one.ndocs = 1; break;
+	default: one.assocs = obj; one.nassocs = 1; break;
+	}
+	dbuf_init(&b, ITI41_MAX_RESPONSE);
+	if (xdsmeta_write(&b, &one, XDSMETA_W_LIST) == -1 || b.len < ol + cl ||
+	    memcmp(b.data, open, ol) != 0) {
+		dbuf_free(&b);
+		return (NULL);
+	}
+	s = xstrndup(b.data + ol, b.len - ol - cl);
+	dbuf_free(&b);
+	return (s);
+}
+
+/* ------------------------------------------------------------------ */
+/* The transaction. */
+
+static void	iti41_txn_end(struct iti41_state *, int commit);
+
+/* Any statement's failure is remembered; the commit step sees it. */
+static void
+iti41_q_check(PGresult *res, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+
+	(void)res;
+	if (cause != NULL && !st->db_failed) {
+		st->db_failed = 1;
+		st->db_cause = xstrdup(cause);
+	}
+}
+
+static void
+iti41_q(struct iti41_state *st, const char *sql, int n,
+    const char *const *v)
+{
+	db_txn_query(st->txn, sql, n, v, NULL, NULL, 0, iti41_q_check, st);
+}
+
+static void
+iti41_q_patient(PGresult *res, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+
+	if (cause != NULL) {
+		iti41_q_check(res, cause, arg);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		iti41_error(st, ITI41_UNKNOWN_PATIENT, "patient %s in domain "
+		    "%s is not known to this affinity domain", st->pid,
+		    st->oid);
+		return;
+	}
+	if (!PQgetisnull(res, 0, 1)) {
+		iti41_error(st, ITI41_UNKNOWN_PATIENT, "patient %s in domain "
+		    "%s has been merged into another patient", st->pid,
+		    st->oid);
+		return;
+	}
+	snprintf(st->patient_row, sizeof(st->patient_row), "%s",
+	    PQgetvalue(res, 0, 0));
+}
+
+static void
+iti41_q_dups(PGresult *res, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+	struct xds_submission	*sub = st->sub;
+	const char		*uid, *hash, *entry;
+	int			 r;
+	size_t			 i, j;
+
+	if (cause != NULL) {
+		iti41_q_check(res, cause, arg);
+		return;
+	}
+	for (r = 0; r < PQntuples(res); r++) {
+		uid = PQgetvalue(res, r, 0);
+		hash = PQgetvalue(res, r, 1);
+		entry = PQgetvalue(res, r, 2);
+		for (i = 0; i < sub->ndocs; i++) {
+			if (strcmp(sub->docs[i].unique_id.value, uid) != 0)
+				continue;
+			if (strcasecmp(hash, st->docblob[i]->info.sha1) != 0) {
+				iti41_error(st, ITI41_NONIDENTICAL, "document "
+				    "uniqueId %s is already stored with "
+				    "another hash", uid);
+				continue;
+			}
+			/* A resubmission: the stored entry stands. */
+			free(st->dup_of[i]);
+			st->dup_of[i] = xstrdup(entry);
+			for (j = 0; j < sub->nassocs; j++)
+				if (strcmp(sub->assocs[j].target,
+				    sub->docs[i].o.id) == 0) {
+					free(sub->assocs[j].target);
+					sub->assocs[j].target = xstrdup(entry);
+				}
+		}
+	}
+}
+
+static void
+iti41_q_ss(PGresult *res, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+	size_t			 i, ndup = 0;
+
+	if (cause != NULL) {
+		iti41_q_check(res, cause, arg);
+		return;
+	}
+	if (PQntuples(res) > 0) {
+		for (i = 0; i < st->sub->ndocs; i++)
+			if (st->dup_of[i] != NULL)
+				ndup++;
+		if (ndup < st->sub->ndocs)
+			iti41_error(st, ITI41_REGISTRY_ERROR, "submission set "
+			    "uniqueId %s is already registered",
+			    st->sub->subsets[0].unique_id.value);
+		st->ss_exists = 1;
+	}
+}
+
+/* Codes of one kind of a document. */
+static void
+iti41_ins_codes(struct iti41_state *st, const char *entry, const char *kind,
+    const struct xds_codev *cv)
+{
+	const char	*v[4];
+	size_t		 i;
+
+	for (i = 0; i < cv->n; i++) {
+		v[0] = entry;
+		v[1] = kind;
+		v[2] = cv->v[i].code != NULL ? cv->v[i].code : "";
+		v[3] = cv->v[i].scheme != NULL ? cv->v[i].scheme : "";
+		iti41_q(st, "INSERT INTO document_codes (document_id, kind, "
+		    "code, scheme) SELECT id, $2, $3, $4 FROM documents "
+		    "WHERE entry_uuid = $1", 4, v);
+	}
+}
+
+#define CODE(cv)	((cv).n > 0 ? (cv).v[0].code : NULL)
+#define SCHEME(cv)	((cv).n > 0 ? (cv).v[0].scheme : NULL)
+
+static void
+iti41_ins_doc(struct iti41_state *st, size_t i)
+{
+	struct xds_docentry	*d = &st->sub->docs[i];
+	struct iti41_blob	*b = st->docblob[i];
+	const char		*v[26], *ss = st->sub->subsets[0].o.id;
+	const char		*study = NULL, *series;
+	char			 size[24], *ct, *sst, *spt, *ebrim, *p;
+	char			*study_buf = NULL;
+	size_t			 j;
+
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)b->info.size);
+	ct = iti41_dtm(xdsmeta_val(&d->creation_time));
+	sst = iti41_dtm(xdsmeta_val(&d->service_start_time));
+	spt = iti41_dtm(xdsmeta_val(&d->service_stop_time));
+	ebrim = iti41_ebrim(2, d);
+	v[0] = d->o.id;
+	v[1] = d->unique_id.value;
+	v[2] = d->o.lid != NULL ? d->o.lid : d->o.id;
+	v[3] = st->ctx->repository_unique_id;
+	v[4] = ss;
+	v[5] = st->patient_row;
+	v[6] = XDS_STATUS_APPROVED;
+	v[7] = d->o.object_type != NULL ? d->o.object_type : XDS_DE_STABLE;
+	v[8] = d->mime_type;
+	v[9] = b->info.sha1;
+	v[10] = size;
+	v[11] = b->id;
+	v[12] = ct;
+	v[13] = sst;
+	v[14] = spt;
+	v[15] = CODE(d->class_code);
+	v[16] = SCHEME(d->class_code);
+	v[17] = CODE(d->type_code);
+	v[18] = SCHEME(d->type_code);
+	v[19] = CODE(d->format_code);
+	v[20] = SCHEME(d->format_code);
+	v[21] = CODE(d->practice_code);
+	v[22] = SCHEME(d->practice_code);
+	v[23] = CODE(d->hcft_code);
+	v[24] = SCHEME(d->hcft_code);
+	v[25] = xdsmeta_val(&d->language_code);
+	if (ebrim == NULL) {
+		iti41_q_check(NULL, "cannot serialise a DocumentEntry", st);
+		goto out;
+	}
+	{
+		const char *w[28];
+
+		memcpy(w, v, sizeof(v));
+		w[26] = d->o.title;
+		w[27] = ebrim;
+		db_txn_query(st->txn, "INSERT INTO documents (entry_uuid, "
+		    "unique_id, logical_id, repository_unique_id, "
+		    "submission_set_id, patient_id, status, object_type, "
+		    "mime_type, hash, size, blob_id, creation_time, "
+		    "service_start_time, service_stop_time, class_code, "
+		    "class_scheme, type_code, type_scheme, format_code, "
+		    "format_scheme, practice_setting_code, "
+		    "practice_setting_scheme, hcft_code, hcft_scheme, "
+		    "language_code, title, ebrim) VALUES ($1, $2, $3, $4, "
+		    "(SELECT id FROM submission_sets WHERE entry_uuid = $5), "
+		    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+		    "$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
+		    28, w, NULL, NULL, 0, iti41_q_check, st);
+	}
+	b->used = 1;
+	iti41_ins_codes(st, d->o.id, "confidentiality", &d->conf_code);
+	iti41_ins_codes(st, d->o.id, "event", &d->event_code);
+	for (j = 0; j < d->authors.n; j++) {
+		if (d->authors.v[j].person.n == 0)
+			continue;
+		v[0] = d->o.id;
+		v[1] = d->authors.v[j].person.v[0];
+		iti41_q(st, "INSERT INTO document_authors (document_id, "
+		    "person) SELECT id, $2 FROM documents WHERE "
+		    "entry_uuid = $1", 2, v);
+	}
+	for (j = 0; j < d->reference_id_list.values.n; j++) {
+		v[0] = d->o.id;
+		v[1] = d->reference_id_list.values.v[j];
+		iti41_q(st, "INSERT INTO document_refs (document_id, ref_id) "
+		    "SELECT id, $2 FROM documents WHERE entry_uuid = $1", 2,
+		    v);
+		if (study == NULL && strstr(v[1], "studyInstanceUID") &&
+		    (p = strchr(v[1], '^')) != NULL) {
+			study_buf = xstrndup(v[1], (size_t)(p - v[1]));
+			study = study_buf;
+		}
+	}
+	/* RAD-69: the instance this entry carries (PROFILE.md 5). */
+	series = iti41_slot(&d->o.extra, XDS_SLOT_ISN_SERIES);
+	if (study != NULL && series != NULL) {
+		v[0] = d->o.id;
+		v[1] = study;
+		v[2] = series;
+		v[3] = d->unique_id.value;
+		v[4] = CODE(d->format_code);
+		iti41_q(st, "INSERT INTO document_instances (document_id, "
+		    "study_uid, series_uid, sop_uid, sop_class_uid) SELECT "
+		    "id, $2, $3, $4, $5 FROM documents WHERE entry_uuid = $1",
+		    5, v);
+	}
+out:
+	free(study_buf);
+	free(ct);
+	free(sst);
+	free(spt);
+	free(ebrim);
+}
+
+static void
+iti41_inserts(struct iti41_state *st)
+{
+	struct xds_submission	*sub = st->sub;
+	struct xds_subset	*ss = &sub->subsets[0];
+	const char		*v[12];
+	char			*ebrim, *stime, retention[32], *now;
+	time_t			 t;
+	struct tm		 tm;
+	char			 nowbuf[16];
+	size_t			 i, j;
+
+	snprintf(retention, sizeof(retention), "%ld seconds",
+	    st->ctx->retention > 0 ? st->ctx->retention : ITI41_RETENTION);
+	stime = iti41_dtm(xdsmeta_val(&ss->submission_time));
+	ebrim = iti41_ebrim(0, ss);
+	v[0] = ss->o.id;
+	v[1] = ss->unique_id.value;
+	v[2] = ss->source_id.value;
+	v[3] = st->patient_row;
+	v[4] = XDS_STATUS_APPROVED;
+	v[5] = stime != NULL ? stime : "";
+	v[6] = CODE(ss->content_type);
+	v[7] = SCHEME(ss->content_type);
+	v[8] = st->peer;
+	v[9] = ebrim;
+	v[10] = retention;
+	if (ebrim == NULL) {
+		iti41_q_check(NULL, "cannot serialise the SubmissionSet", st);
+		free(stime);
+		return;
+	}
+	iti41_q(st, "INSERT INTO submission_sets (entry_uuid, unique_id, "
+	    "source_id, patient_id, status, submission_time, "
+	    "content_type_code, content_type_scheme, submitter, ebrim, "
+	    "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+	    "now() + $11::interval)", 11, v);
+	free(stime);
+	free(ebrim);
+	for (i = 0; i < ss->authors.n; i++) {
+		if (ss->authors.v[i].person.n == 0)
+			continue;
+		v[0] = ss->o.id;
+		v[1] = ss->authors.v[i].person.v[0];
+		iti41_q(st, "INSERT INTO submission_set_authors "
+		    "(submission_set_id, person) SELECT id, $2 FROM "
+		    "submission_sets WHERE entry_uuid = $1", 2, v);
+	}
+	for (i = 0; i < sub->ndocs; i++)
+		if (st->dup_of[i] == NULL)
+			iti41_ins_doc(st, i);
+	t = time(NULL);
+	gmtime_r(&t, &tm);
+	strftime(nowbuf, sizeof(nowbuf), "%Y%m%d%H%M%S", &tm);
+	now = nowbuf;
+	for (i = 0; i < sub->nfolders; i++) {
+		struct xds_folder *f = &sub->folders[i];
+
+		iti41_vals_set(&f->last_update_time, now);
+		if ((ebrim = iti41_ebrim(1, f)) == NULL) {
+			iti41_q_check(NULL, "cannot serialise a Folder", st);
+			return;
+		}
+		v[0] = f->o.id;
+		v[1] = f->unique_id.value;
+		v[2] = ss->o.id;
+		v[3] = st->patient_row;
+		v[4] = XDS_STATUS_APPROVED;
+		v[5] = now;
+		v[6] = ebrim;
+		iti41_q(st, "INSERT INTO folders (entry_uuid, unique_id, "
+		    "submission_set_id, patient_id, status, last_update_time, "
+		    "ebrim) VALUES ($1, $2, (SELECT id FROM submission_sets "
+		    "WHERE entry_uuid = $3), $4, $5, $6, $7)", 7, v);
+		free(ebrim);
+		for (j = 0; j < f->code_list.n; j++) {
+			v[0] = f->o.id;
+			v[1] = f->code_list.v[j].code;
+			v[2] = f->code_list.v[j].scheme != NULL ?
+			    f->code_list.v[j].scheme : "";
+			iti41_q(st, "INSERT INTO folder_codes (folder_id, code, "
+			    "scheme) SELECT id, $2, $3 FROM folders WHERE "
+			    "entry_uuid = $1", 3, v);
+		}
+	}
+	for (i = 0; i < sub->nassocs; i++) {
+		struct xds_assoc *a = &sub->assocs[i];
+
+		if ((ebrim = iti41_ebrim(3, a)) == NULL) {
+			iti41_q_check(NULL, "cannot serialise an Association",
+			    st);
+			return;
+		}
+		v[0] = a->o.id;
+		v[1] = a->type;
+		v[2] = a->source;
+		v[3] = a->target;
+		v[4] = XDS_STATUS_APPROVED;
+		v[5] = ss->o.id;
+		v[6] = ebrim;
+		iti41_q(st, "INSERT INTO associations (entry_uuid, assoc_type, "
+		    "source_uuid, target_uuid, status, submission_set_id, "
+		    "ebrim) VALUES ($1, $2, $3, $4, $5, (SELECT id FROM "
+		    "submission_sets WHERE entry_uuid = $6), $7)", 7, v);
+		free(ebrim);
+	}
+}
+
+static void
+iti41_txn_done(PGresult *res, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+
+	(void)res;
+	st->txn = NULL;
+	st->in_txn = 0;
+	if (cause != NULL && !st->db_failed) {
+		st->db_failed = 1;
+		st->db_cause = xstrdup(cause);
+	}
+	if (st->db_failed) {
+		log_warnx("iti41: database: %s", st->db_cause);
+		xdsmsg_errors_clear(&st->errs);
+		iti41_error(st, ITI41_REGISTRY_ERROR, "the registry could not "
+		    "store the submission");
+	}
+	if (xdsmsg_errors_status(&st->errs) != XDSMSG_SUCCESS)
+		iti41_blobs_drop(st, 0);
+	else
+		iti41_blobs_drop(st, 1);	/* resubmitted or unnamed parts */
+	if (st->req != NULL)
+		iti41_respond(st);
+	else
+		iti41_state_free(st);
+}
+
+static void
+iti41_txn_end(struct iti41_state *st, int commit)
+{
+	if (commit)
+		db_txn_commit(st->txn, iti41_txn_done, st);
+	else
+		db_txn_rollback(st->txn, iti41_txn_done, st);
+}
+
+/* After the checks: store, or roll back on any problem. */
+static void
+iti41_q_decide(PGresult *res, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+
+	(void)res;
+	iti41_q_check(res, cause, arg);
+	if (st->db_failed || st->errs.n > 0 || st->ss_exists) {
+		iti41_txn_end(st, 0);
+		return;
+	}
+	iti41_inserts(st);
+	iti41_txn_end(st, 1);
+}
+
+static void
+iti41_txn_begun(struct db_txn *txn, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+	struct dbuf		 arr;
+	const char		*v[3];
+	size_t			 i;
+
+	if (txn == NULL) {
+		st->in_txn = 0;
+		if (st->req == NULL) {
+			iti41_blobs_drop(st, 0);
+			iti41_state_free(st);
+			return;
+		}
+		log_warnx("iti41: database: %s", cause);
+		iti41_error(st, ITI41_REGISTRY_ERROR, "the registry is not "
+		    "available");
+		iti41_fail(st);
+		return;
+	}
+	st->txn = txn;
+	v[0] = st->pid;
+	v[1] = st->oid;
+	db_txn_query(txn, "SELECT id, merged_into FROM patients WHERE "
+	    "pid = $1 AND domain_oid = $2 FOR SHARE", 2, v, NULL, NULL, 0,
+	    iti41_q_patient, st);
+	/* uniqueIds as a text[] literal, each element quoted. */
+	dbuf_init(&arr, ITI41_MAX_RESPONSE);
+	dbuf_addc(&arr, '{');
+	for (i = 0; i < st->sub->ndocs; i++) {
+		const char *u = st->sub->docs[i].unique_id.value;
+
+		dbuf_addstr(&arr, i ? ",\"" : "\"");
+		for (; *u != '\0'; u++) {
+			if (*u == '"' || *u == '\\')
+				dbuf_addc(&arr, '\\');
+			dbuf_addc(&arr, *u);
+		}
+		dbuf_addc(&arr, '"');
+	}
+	dbuf_addc(&arr, '}');
+	dbuf_addc(&arr, '\0');
+	v[0] = st->ctx->repository_unique_id;
+	v[1] = arr.data;
+	db_txn_query(txn, "SELECT unique_id, hash, entry_uuid FROM documents "
+	    "WHERE repository_unique_id = $1 AND unique_id = ANY($2::text[]) "
+	    "FOR SHARE", 2, v, NULL, NULL, 0, iti41_q_dups, st);
+	dbuf_free(&arr);
+	v[0] = st->sub->subsets[0].unique_id.value;
+	db_txn_query(txn, "SELECT 1 FROM submission_sets WHERE unique_id = $1",
+	    1, v, NULL, NULL, 0, iti41_q_ss, st);
+	db_txn_query(txn, "SELECT 1", 0, NULL, NULL, NULL, 0, iti41_q_decide,
+	    st);
+}
+
+/* ------------------------------------------------------------------ */
+/* After the body: everything up to the transaction. */
+
+static void
+iti41_merge_xds(struct iti41_state *st, const struct xds_errors *e)
+{
+	size_t	i;
+
+	for (i = 0; i < e->n; i++)
+		xdsmsg_error_add(&st->errs, XDSMSG_ERROR, e->v[i].code,
+		    e->v[i].location, e->v[i].line, "%s", e->v[i].message);
+}
+
+static void
+iti41_rename(const char *oldid, const char *newid, void *arg)
+{
+	struct iti41_state	*st = arg;
+	size_t			 i;
+
+	for (i = 0; i < st->pnr.ndocs; i++)
+		if (strcmp(st->pnr.docs[i].id, oldid) == 0) {
+			free(st->pnr.docs[i].id);
+			st->pnr.docs[i].id = xstrdup(newid);
+		}
+}
+
+/* The blob of one xdsb:Document: its MIME part's, or written now. */
+static struct iti41_blob *
+iti41_doc_blob(struct iti41_state *st, const struct xdsmsg_document *doc,
+    char **cause)
+{
+	const struct mtom_part	*part;
+	struct iti41_blob	*b;
+
+	if (doc->content.href != NULL) {
+		part = st->mp != NULL ? mtom_parser_lookup(st->mp,
+		    doc->content.href) : NULL;
+		if (part == NULL || part->root || part->handle == NULL) {
+			xasprintf(cause, "xop:Include href \"%.80s\" names no "
+			    "MIME part of the message", doc->content.href);
+			return (NULL);
+		}
+		b = part->handle;
+		return (b->id[0] != '\0' ? b : NULL);
+	}
+	if ((b = iti41_blob_new(st, cause)) == NULL)
+		return (NULL);
+	if (blob_write(b->w, doc->content.data, doc->content.size,
+	    cause) == -1 || iti41_blob_commit(b, cause) == -1)
+		return (NULL);
+	return (b);
+}
+
+static int
+iti41_isn2(const struct xds_submission *sub)
+{
+	const char	*v;
+
+	if (sub->nsubsets == 0)
+		return (0);
+	v = iti41_slot(&sub->subsets[0].o.extra, XDS_SLOT_ISN_ENCRYPTION);
+	return (v != NULL && strcmp(v, "isn2") == 0);
+}
+
+static void
+iti41_process(struct iti41_state *st, const char *env, size_t len)
+{
+	const struct soap_action	*act;
+	struct soap_fault		 f;
+	struct xml_limits		 xl;
+	struct xdsvalid_doc		*vd = NULL;
+	struct xds_errors		 xe = { NULL, 0 };
+	struct iti41_blob		**pb = NULL;
+	char				*cause = NULL, sz[24];
+	size_t				 i, j;
+
+	memset(&f, 0, sizeof(f));
+	memset(&xl, 0, sizeof(xl));
+	xl.max_size = st->ctx->limits.max_soap ? st->ctx->limits.max_soap :
+	    ITI41_MAX_SOAP;
+	if (soap_msg_parse_buf(env, len, &xl, &st->msg, &f) == -1 ||
+	    soap_check_request(&st->msg, SOAP_PATH_REPOSITORY, &act,
+	    &f) == -1) {
+		iti41_blobs_drop(st, 0);
+		iti41_fault(st, &f);
+		return;
+	}
+	if (act->txn != SOAP_TXN_ITI41) {
+		soap_fault_set(&f, SOAP_SENDER, "wsa:ActionNotSupported",
+		    "%s is not served here", act->name);
+		iti41_blobs_drop(st, 0);
+		iti41_fault(st, &f);
+		return;
+	}
+	if (xdsmsg_pnr_parse(st->msg.body, &st->pnr, &st->errs) == -1 ||
+	    st->pnr.submit == NULL || st->errs.n > 0) {
+		if (st->errs.n == 0)
+			iti41_error(st, ITI41_REPO_ERROR, "malformed "
+			    "ProvideAndRegisterDocumentSetRequest");
+		goto fail;
+	}
+	if ((st->sub = xdsmeta_parse(st->pnr.submit, &cause)) == NULL) {
+		iti41_error(st, XDS_ERR_METADATA, "%s", cause);
+		free(cause);
+		goto fail;
+	}
+	/* Documents: sizes and hashes from the blobs. */
+	vd = xcalloc(st->pnr.ndocs + 1, sizeof(*vd));
+	pb = xcalloc(st->pnr.ndocs + 1, sizeof(*pb));
+	for (i = j = 0; i < st->pnr.ndocs; i++) {
+		if ((pb[i] = iti41_doc_blob(st, &st->pnr.docs[i],
+		    &cause)) == NULL) {
+			iti41_error(st, cause != NULL && strstr(cause,
+			    "xop:Include") != NULL ? XDS_ERR_MISSING_DOC :
+			    ITI41_REPO_ERROR, "document %s: %s",
+			    st->pnr.docs[i].id, cause != NULL ? cause :
+			    "no content");
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		vd[j].id = st->pnr.docs[i].id;
+		vd[j].size = (int64_t)pb[i]->info.size;
+		vd[j].sha1 = pb[i]->info.sha1;
+		j++;
+	}
+	if (st->errs.n > 0)
+		goto fail;
+	if (xdsvalid_check(st->sub, XDSVALID_ITI41 | (iti41_isn2(st->sub) ?
+	    XDSVALID_ISN2 : 0), vd, j, &xe) > 0) {
+		iti41_merge_xds(st, &xe);
+		goto fail;
+	}
+	if (st->sub->nsubsets != 1 || iti41_cx(st->sub->subsets[0].patient_id.value,
+	    &st->pid, &st->oid) == -1) {
+		iti41_error(st, ITI41_UNKNOWN_PATIENT, "the submission set's "
+		    "patientId is not pid^^^&oid&ISO");
+		goto fail;
+	}
+	if (st->ctx->affinity_domain != NULL &&
+	    strcmp(st->oid, st->ctx->affinity_domain) != 0) {
+		iti41_error(st, ITI41_UNKNOWN_PATIENT, "patient %s is not in "
+		    "the affinity domain %s", st->pid,
+		    st->ctx->affinity_domain);
+		goto fail;
+	}
+	if (xdsmeta_assign_uuids(st->sub, iti41_rename, st) == -1) {
+		iti41_error(st, ITI41_REGISTRY_ERROR, "no random UUIDs");
+		goto fail;
+	}
+	/* Each entry: its blob, repositoryUniqueId, hash and size. */
+	st->docblob = xcalloc(st->sub->ndocs + 1, sizeof(*st->docblob));
+	st->dup_of = xcalloc(st->sub->ndocs + 1, sizeof(*st->dup_of));
+	for (i = 0; i < st->sub->ndocs; i++) {
+		struct xds_docentry *d = &st->sub->docs[i];
+
+		for (j = 0; j < st->pnr.ndocs; j++)
+			if (strcmp(st->pnr.docs[j].id, d->o.id) == 0)
+				st->docblob[i] = pb[j];
+		if (st->docblob[i] == NULL) {	/* xdsvalid caught it */
+			iti41_error(st, XDS_ERR_MISSING_DOC, "DocumentEntry "
+			    "%s has no document", d->o.id);
+			goto fail;
+		}
+		snprintf(sz, sizeof(sz), "%llu",
+		    (unsigned long long)st->docblob[i]->info.size);
+		iti41_vals_set(&d->repository_unique_id,
+		    st->ctx->repository_unique_id);
+		iti41_vals_set(&d->hash, st->docblob[i]->info.sha1);
+		iti41_vals_set(&d->size, sz);
+		free(d->o.status);
+		d->o.status = xstrdup(XDS_STATUS_APPROVED);
+	}
+	for (i = 0; i < st->sub->nsubsets; i++) {
+		free(st->sub->subsets[i].o.status);
+		st->sub->subsets[i].o.status = xstrdup(XDS_STATUS_APPROVED);
+	}
+	for (i = 0; i < st->sub->nfolders; i++) {
+		free(st->sub->folders[i].o.status);
+		st->sub->folders[i].o.status = xstrdup(XDS_STATUS_APPROVED);
+	}
+	for (i = 0; i < st->sub->nassocs; i++) {
+		free(st->sub->assocs[i].o.status);
+		st->sub->assocs[i].o.status = xstrdup(XDS_STATUS_APPROVED);
+	}
+	free(vd);
+	free(pb);
+	xdsmeta_errors_free(&xe);
+	st->in_txn = 1;
+	db_txn_begin(st->ctx->db, iti41_txn_begun, st);
+	return;
+fail:
+	free(vd);
+	free(pb);
+	xdsmeta_errors_free(&xe);
+	iti41_fail(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* httpd callbacks. */
+
+static int
+iti41_head(struct httpd_req *req, void *arg)
+{
+	struct iti41_ctx	*ctx = arg;
+	struct iti41_state	*st;
+	struct mtom_limits	 ml;
+	const struct tls_peer	*peer;
+	const char		*ct;
+	char			*cause = NULL;
+
+	if (strcmp(httpd_req_method(req), "POST") != 0) {
+		httpd_reply(req, 405, "text/plain", "POST only\n", 10);
+		return (HTTPD_OK);
+	}
+	if (strcmp(httpd_req_path(req), SOAP_PATH_REPOSITORY) != 0) {
+		httpd_reply(req, 404, "text/plain", "not found\n", 10);
+		return (HTTPD_OK);
+	}
+	st = xcalloc(1, sizeof(*st));
+	st->ctx = ctx;
+	st->req = req;
+	dbuf_init(&st->soap, ctx->limits.max_soap ? ctx->limits.max_soap :
+	    ITI41_MAX_SOAP);
+	if ((peer = httpd_req_peer(req)) != NULL)
+		st->peer = xstrdup(peer->subject);
+	httpd_req_set_data(req, st);
+	ct = httpd_req_header(req, "Content-Type");
+	if (ct != NULL && strncasecmp(ct, "multipart/related", 17) == 0) {
+		st->mtom = 1;
+		memset(&ml, 0, sizeof(ml));
+		ml.max_root = ctx->limits.max_soap;
+		ml.max_part = ctx->limits.max_doc;
+		ml.max_parts = ctx->limits.max_parts;
+		st->mp = mtom_parser_new(ct, &iti41_mtom_cb, st, &ml, &cause);
+		if (st->mp == NULL) {
+			st->body_err = cause;
+		}
+	} else if (ct == NULL ||
+	    strncasecmp(ct, "application/soap+xml", 20) != 0) {
+		static const char m[] = "expected multipart/related or "
+		    "application/soap+xml\n";
+
+		httpd_reply(req, 415, "text/plain", m, sizeof(m) - 1);
+	}
+	return (HTTPD_OK);
+}
+
+static int
+iti41_body(struct httpd_req *req, const void *buf, size_t len, void *arg)
+{
+	struct iti41_state	*st = httpd_req_data(req);
+	char			*cause = NULL;
+
+	(void)arg;
+	if (st == NULL || st->body_err != NULL)
+		return (HTTPD_OK);	/* drain; refused at done */
+	if (st->mtom) {
+		if (mtom_parser_feed(st->mp, buf, len, &cause) == -1) {
+			st->body_err = cause;
+			iti41_blobs_drop(st, 0);
+		}
+	} else if (dbuf_add(&st->soap, buf, len) == -1) {
+		st->body_err = xstrdup("the SOAP envelope is too large");
+	}
+	return (HTTPD_OK);
+}
+
+static void
+iti41_done(struct httpd_req *req, void *arg)
+{
+	struct iti41_state	*st = httpd_req_data(req);
+	struct soap_fault	 f;
+	const char		*root;
+	char			*cause = NULL;
+	size_t			 len;
+
+	(void)arg;
+	if (st == NULL)
+		return;
+	st->ctx->stats.requests++;
+	if (st->body_err == NULL && st->mtom &&
+	    mtom_parser_finish(st->mp, &cause) == -1) {
+		st->body_err = cause;
+	}
+	if (st->body_err != NULL) {
+		memset(&f, 0, sizeof(f));
+		iti41_blobs_drop(st, 0);
+		soap_fault_set(&f, SOAP_SENDER, NULL, "%s", st->body_err);
+		iti41_fault(st, &f);
+		return;
+	}
+	if (st->mtom)
+		root = mtom_parser_root(st->mp, &len);
+	else {
+		root = st->soap.len ? st->soap.data : "";
+		len = st->soap.len;
+	}
+	iti41_process(st, root, len);
+}
+
+static void
+iti41_fini(struct httpd_req *req, int completed, void *arg)
+{
+	struct iti41_state	*st = httpd_req_data(req);
+
+	(void)arg;
+	if (st == NULL)
+		return;
+	st->req = NULL;
+	if (!completed)
+		st->ctx->stats.aborted++;
+	if (st->in_txn)
+		return;		/* iti41_txn_done frees */
+	if (!completed)
+		iti41_blobs_drop(st, 1);	/* nothing stored names them */
+	iti41_state_free(st);
+}
+
+static void
+iti41_state_free(struct iti41_state *st)
+{
+	size_t	i;
+
+	/* Writers left open (an aborted upload) are aborted. */
+	for (i = 0; i < st->nblobs; i++) {
+		if (st->blobs[i]->w != NULL)
+			blob_write_abort(st->blobs[i]->w);
+		free(st->blobs[i]);
+	}
+	free(st->blobs);
+	if (st->mp != NULL)
+		mtom_parser_free(st->mp);
+	dbuf_free(&st->soap);
+	free(st->body_err);
+	free(st->peer);
+	xdsmsg_pnr_clear(&st->pnr);
+	soap_msg_clear(&st->msg);
+	if (st->sub != NULL) {
+		for (i = 0; st->dup_of != NULL && i < st->sub->ndocs; i++)
+			free(st->dup_of[i]);
+		xdsmeta_free(st->sub);
+	}
+	free(st->dup_of);
+	free(st->docblob);
+	xdsmsg_errors_clear(&st->errs);
+	free(st->pid);
+	free(st->oid);
+	free(st->db_cause);
+	free(st);
+}
+
+const struct httpd_handler iti41_handler = {
+	iti41_head, iti41_body, iti41_done, iti41_fini
+};
