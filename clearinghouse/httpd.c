@@ -196,22 +196,6 @@ ms_since(const struct timeval *t0)
 	return ((long long)d.tv_sec * 1000 + d.tv_usec / 1000);
 }
 
-static void
-httpd_new_id(char id[17])
-{
-	static unsigned long long	counter;
-	unsigned char			r[8];
-	unsigned long long		v = 0;
-	size_t				i;
-
-	if (RAND_bytes(r, sizeof(r)) == 1) {
-		for (i = 0; i < sizeof(r); i++)
-			v = (v << 8) | r[i];
-	} else
-		v = ++counter;
-	snprintf(id, 17, "%016llx", v);
-}
-
 /* The path of a request-target: origin-form or absolute-form, no query. */
 static char *
 target_path(const char *t)
@@ -935,7 +919,7 @@ httpd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->bev = bev;
-	httpd_new_id(c->id);
+	log_new_id(c->id);
 	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
 	c->kick = event_new(srv->base, -1, 0, conn_kick_cb, c);
 	c->parser = http_parser_new(HTTP_F_REQUEST, &srv->conf.limits,

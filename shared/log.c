@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/rand.h>
 
 #include "log.h"
 
@@ -192,4 +193,21 @@ void
 log_libevent(void)
 {
 	event_set_log_callback(log_libevent_cb);
+}
+
+/* Random ids, so that ids in two processes' logs do not collide. */
+void
+log_new_id(char id[LOG_ID_LEN])
+{
+	static unsigned long long	counter;
+	unsigned char			r[8];
+	unsigned long long		v = 0;
+	size_t				i;
+
+	if (RAND_bytes(r, sizeof(r)) == 1) {
+		for (i = 0; i < sizeof(r); i++)
+			v = (v << 8) | r[i];
+	} else
+		v = ++counter;
+	snprintf(id, LOG_ID_LEN, "%016llx", v);
 }

@@ -20,6 +20,10 @@ void	log_set_sink(log_sink_cb, void *);
 /* Route libevent's own warnings into this log. */
 void	log_libevent(void);
 
+/* A random 16-hex-digit id naming a connection or job in log lines. */
+#define LOG_ID_LEN	17
+void	log_new_id(char id[LOG_ID_LEN]);
+
 void	log_warn(const char *, ...) printflike(1, 2);
 void	log_warnx(const char *, ...) printflike(1, 2);
 void	log_info(const char *, ...) printflike(1, 2);

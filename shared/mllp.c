@@ -202,23 +202,6 @@ mllp_frame_put(struct evbuffer *out, const void *msg, size_t len)
 	return (0);
 }
 
-/* A random 16-hex-digit id for log lines. */
-static void
-mllp_new_id(char id[17])
-{
-	static unsigned long long	counter;
-	unsigned char			r[8];
-	unsigned long long		v = 0;
-	size_t				i;
-
-	if (RAND_bytes(r, sizeof(r)) == 1) {
-		for (i = 0; i < sizeof(r); i++)
-			v = (v << 8) | r[i];
-	} else
-		v = ++counter;
-	snprintf(id, 17, "%016llx", v);
-}
-
 /*
  * Splits "host:port" or "[v6]:port" (port 0-65535). Fills ss when host is
  * an IP literal ("*" or empty means any IPv4 address), else sets *sslen 0.
@@ -459,7 +442,7 @@ mllp_server_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	if (c->msg == NULL)
 		fatalx("evbuffer_new");
 	c->state = MLLP_C_READ;
-	mllp_new_id(c->id);
+	log_new_id(c->id);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->count++;
 	log_info("mllp conn=%s event=accepted addr=%s port=%d tls=%s", c->id,
@@ -788,7 +771,7 @@ mllp_client_new(struct event_base *base, const char *addr, SSL_CTX *ctx,
 	}
 	if ((cl->reply = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
-	mllp_new_id(cl->id);
+	log_new_id(cl->id);
 	return (cl);
 }
 

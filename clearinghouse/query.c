@@ -1,0 +1,712 @@
+/*
+ * query.c: ITI-18 stored queries on the PostgreSQL registry (query.h,
+ * docs/design/query.md).
+ *
+ * The SQL text is made only of the fixed fragments below (table and column
+ * names come from static tables, never from the request) and "$N"
+ * placeholders; every request value travels as a bound text parameter.
+ * OR-ed lists are bound as one PostgreSQL array literal per list (the
+ * array syntax is data, parsed by the server's array input function).
+ */
+#include <sys/time.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <libxml/tree.h>
+
+#include "db.h"
+#include "dbuf.h"
+#include "query.h"
+#include "sq.h"
+#include "xdsmsg.h"
+#include "xmalloc.h"
+#include "xml.h"
+
+/* Kinds of object in a result row (column 0). */
+#define K_SUBSET	1
+#define K_DOC		2
+#define K_FOLDER	3
+#define K_ASSOC		4
+
+struct qreq {
+	struct event_base	*base;
+	enum xdsmsg_return	 rtype;
+	int			 cap;		/* objects allowed */
+	size_t			 max_body;
+	char			*home;
+	query_cb		 cb;
+	void			*arg;
+	struct dbuf		 out;
+	char			*cause;
+	struct xdsmsg_errors	 errs;
+};
+
+/* An SQL statement being assembled and its bound values. */
+struct qb {
+	struct dbuf	 sql;
+	char		**v;
+	int		 n;
+};
+
+static void
+qb_init(struct qb *b)
+{
+	memset(b, 0, sizeof(*b));
+	dbuf_init(&b->sql, SIZE_MAX);
+}
+
+static void
+qb_free(struct qb *b)
+{
+	int	i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->v[i]);
+	free(b->v);
+	dbuf_free(&b->sql);
+}
+
+/* Binds a value (taken over); returns its placeholder number. */
+static int
+qb_bind(struct qb *b, char *value)
+{
+	b->v = xreallocarray(b->v, b->n + 1, sizeof(*b->v));
+	b->v[b->n++] = value;
+	return (b->n);
+}
+
+static void printflike(2, 3)
+qb_sql(struct qb *b, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)dbuf_vprintf(&b->sql, fmt, ap);
+	va_end(ap);
+}
+
+/* One element of a text[] literal: always quoted, \ and " escaped. */
+static void
+array_elem(struct dbuf *a, const char *s)
+{
+	if (a->len > 1)
+		dbuf_addc(a, ',');
+	dbuf_addc(a, '"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			dbuf_addc(a, '\\');
+		dbuf_addc(a, *s);
+	}
+	dbuf_addc(a, '"');
+}
+
+/*
+ * The items of one group of a parameter as a text[] literal: their values
+ * (what 0), their schemes (what 1, "" when none) or their values cut at
+ * the first '^' (what 2: CX.1).
+ */
+static char *
+array_of(const struct sq_param *p, size_t g, int what)
+{
+	const struct sq_item	*it;
+	struct dbuf		 a;
+	size_t			 i;
+	char			*cx;
+
+	dbuf_init(&a, SIZE_MAX);
+	dbuf_addc(&a, '{');
+	for (i = 0; i < sq_param_nitems(p, g); i++) {
+		it = sq_param_item(p, g, i);
+		if (what == 1)
+			array_elem(&a, it->scheme != NULL ? it->scheme : "");
+		else if (what == 2) {
+			cx = xstrndup(it->value, strcspn(it->value, "^"));
+			array_elem(&a, cx);
+			free(cx);
+		} else
+			array_elem(&a, it->value);
+	}
+	dbuf_addc(&a, '}');
+	return (dbuf_take(&a, NULL));
+}
+
+/* A DTM padded with zeros to 14 digits (YYYYMMDDhhmmss). */
+static char *
+dtm14(const char *v)
+{
+	char	t[15];
+	size_t	n;
+
+	n = strlen(v);
+	if (n > 14)
+		n = 14;
+	memcpy(t, v, n);
+	memset(t + n, '0', 14 - n);
+	t[14] = '\0';
+	return (xstrdup(t));
+}
+
+/* Every group AND-ed, each an OR of its items: "= ANY" over one column. */
+static void
+f_any(struct qb *b, const struct sq_query *q, enum sq_param_id id,
+    const char *column)
+{
+	const struct sq_param	*p;
+	size_t			 g;
+
+	if ((p = sq_param_get(q, id)) == NULL)
+		return;
+	for (g = 0; g < sq_param_ngroups(p); g++)
+		qb_sql(b, " AND %s = ANY($%d::text[])", column,
+		    qb_bind(b, array_of(p, g, 0)));
+}
+
+/* Code lists on a single-valued (code, scheme) column pair. */
+static void
+f_code(struct qb *b, const struct sq_query *q, enum sq_param_id id,
+    const char *code, const char *scheme)
+{
+	const struct sq_param	*p;
+	size_t			 g;
+	int			 c, s;
+
+	if ((p = sq_param_get(q, id)) == NULL)
+		return;
+	for (g = 0; g < sq_param_ngroups(p); g++) {
+		c = qb_bind(b, array_of(p, g, 0));
+		s = qb_bind(b, array_of(p, g, 1));
+		qb_sql(b, " AND EXISTS (SELECT 1 FROM unnest($%d::text[], "
+		    "$%d::text[]) AS c(code, scheme) WHERE c.code = %s AND "
+		    "c.scheme = COALESCE(%s, ''))", c, s, code, scheme);
+	}
+}
+
+/* Multi-valued document codes (document_codes.kind): AND of ORs. */
+static void
+f_doc_codes(struct qb *b, const struct sq_query *q, enum sq_param_id id,
+    const char *kind)
+{
+	const struct sq_param	*p;
+	size_t			 g;
+	int			 c, s;
+
+	if ((p = sq_param_get(q, id)) == NULL)
+		return;
+	for (g = 0; g < sq_param_ngroups(p); g++) {
+		c = qb_bind(b, array_of(p, g, 0));
+		s = qb_bind(b, array_of(p, g, 1));
+		qb_sql(b, " AND EXISTS (SELECT 1 FROM document_codes dc, "
+		    "unnest($%d::text[], $%d::text[]) AS c(code, scheme) "
+		    "WHERE dc.document_id = d.id AND dc.kind = '%s' AND "
+		    "dc.code = c.code AND dc.scheme = c.scheme)", c, s, kind);
+	}
+}
+
+/* A time bound: From inclusive, To exclusive, on 14-digit DTM text. */
+static void
+f_time(struct qb *b, const struct sq_query *q, enum sq_param_id id,
+    const char *column)
+{
+	const char	*v;
+
+	if ((v = sq_param_value(q, id)) == NULL)
+		return;
+	qb_sql(b, " AND %s %s $%d", column,
+	    sq_param_bound(id) == SQ_BOUND_TO ? "<" : ">=",
+	    qb_bind(b, dtm14(v)));
+}
+
+/* LIKE patterns (authorPerson) against an author table. */
+static void
+f_author(struct qb *b, const struct sq_query *q, enum sq_param_id id,
+    const char *table, const char *key, const char *owner)
+{
+	const struct sq_param	*p;
+	size_t			 g;
+
+	if ((p = sq_param_get(q, id)) == NULL)
+		return;
+	for (g = 0; g < sq_param_ngroups(p); g++)
+		qb_sql(b, " AND EXISTS (SELECT 1 FROM %s au WHERE au.%s = "
+		    "%s AND au.person LIKE ANY($%d::text[]))", table, key,
+		    owner, qb_bind(b, array_of(p, g, 0)));
+}
+
+/* The patient (CX.1 and assigning authority OID) of alias p. */
+static void
+f_patient(struct qb *b, const struct sq_query *q, enum sq_param_id id)
+{
+	const struct sq_param	*p;
+
+	p = sq_param_get(q, id);
+	qb_sql(b, " AND p.pid = ANY($%d::text[])",
+	    qb_bind(b, array_of(p, 0, 2)));
+	qb_sql(b, " AND p.domain_oid = ANY($%d::text[])",
+	    qb_bind(b, array_of(p, 0, 1)));
+}
+
+static void
+f_expiry(struct qb *b, time_t now)
+{
+	char	*v;
+
+	xasprintf(&v, "%lld", (long long)now);
+	qb_sql(b, " AND s.expires_at > to_timestamp($%d::double precision)",
+	    qb_bind(b, v));
+}
+
+/* The document filters shared by FindDocuments and the "contents" ones. */
+static const struct {
+	enum sq_param_id	 id;
+	const char		*code, *scheme;
+} doc_code_cols[] = {
+	{ SQ_P_DE_CLASS_CODE, "d.class_code", "d.class_scheme" },
+	{ SQ_P_DE_TYPE_CODE, "d.type_code", "d.type_scheme" },
+	{ SQ_P_DE_PRACTICE_SETTING_CODE, "d.practice_setting_code",
+	    "d.practice_setting_scheme" },
+	{ SQ_P_DE_HEALTHCARE_FACILITY_TYPE_CODE, "d.hcft_code",
+	    "d.hcft_scheme" },
+	{ SQ_P_DE_FORMAT_CODE, "d.format_code", "d.format_scheme" },
+};
+
+static const struct {
+	enum sq_param_id	 id;
+	const char		*column;
+} doc_time_cols[] = {
+	{ SQ_P_DE_CREATION_TIME_FROM, "d.creation_time" },
+	{ SQ_P_DE_CREATION_TIME_TO, "d.creation_time" },
+	{ SQ_P_DE_SERVICE_START_TIME_FROM, "d.service_start_time" },
+	{ SQ_P_DE_SERVICE_START_TIME_TO, "d.service_start_time" },
+	{ SQ_P_DE_SERVICE_STOP_TIME_FROM, "d.service_stop_time" },
+	{ SQ_P_DE_SERVICE_STOP_TIME_TO, "d.service_stop_time" },
+};
+
+static void
+f_doc_filters(struct qb *b, const struct sq_query *q)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(doc_code_cols) / sizeof(doc_code_cols[0]); i++)
+		f_code(b, q, doc_code_cols[i].id, doc_code_cols[i].code,
+		    doc_code_cols[i].scheme);
+	for (i = 0; i < sizeof(doc_time_cols) / sizeof(doc_time_cols[0]); i++)
+		f_time(b, q, doc_time_cols[i].id, doc_time_cols[i].column);
+	f_doc_codes(b, q, SQ_P_DE_EVENT_CODE_LIST, "event");
+	f_doc_codes(b, q, SQ_P_DE_CONFIDENTIALITY_CODE, "confidentiality");
+	f_author(b, q, SQ_P_DE_AUTHOR_PERSON, "document_authors",
+	    "document_id", "d.id");
+	f_any(b, q, SQ_P_DE_TYPE, "d.object_type");
+	f_any(b, q, SQ_P_DE_STATUS, "d.status");
+	if (sq_param_get(q, SQ_P_DE_REFERENCE_ID_LIST) != NULL) {
+		qb_sql(b, " AND EXISTS (SELECT 1 FROM document_refs dr WHERE "
+		    "dr.document_id = d.id");
+		f_any(b, q, SQ_P_DE_REFERENCE_ID_LIST, "dr.ref_id");
+		qb_sql(b, ")");
+	}
+}
+
+/* Columns: kind, entryUUID, ebrim (LeafClass only), status, lid, patient. */
+#define COLS(k, a, lid)							\
+	"SELECT " k " AS k, " a ".id AS rid, " a ".entry_uuid, %s, "	\
+	a ".status, " lid ", " a ".patient_id"
+#define EBRIM(r, a)	((r) == XDSMSG_LEAFCLASS ? a ".ebrim" : "NULL")
+
+static void
+sql_find_documents(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	qb_sql(b, COLS("2", "d", "COALESCE(d.logical_id, d.entry_uuid)")
+	    " FROM documents d JOIN submission_sets s ON "
+	    "s.id = d.submission_set_id JOIN patients p ON p.id = d.patient_id"
+	    " WHERE true", EBRIM(r, "d"));
+	f_patient(b, q, SQ_P_DE_PATIENT_ID);
+	f_expiry(b, now);
+	f_doc_filters(b, q);
+}
+
+static void
+sql_find_submission_sets(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	qb_sql(b, COLS("1", "s", "s.entry_uuid") " FROM submission_sets s "
+	    "JOIN patients p ON p.id = s.patient_id WHERE true",
+	    EBRIM(r, "s"));
+	f_patient(b, q, SQ_P_SS_PATIENT_ID);
+	f_expiry(b, now);
+	f_any(b, q, SQ_P_SS_STATUS, "s.status");
+	f_any(b, q, SQ_P_SS_SOURCE_ID, "s.source_id");
+	f_time(b, q, SQ_P_SS_SUBMISSION_TIME_FROM, "s.submission_time");
+	f_time(b, q, SQ_P_SS_SUBMISSION_TIME_TO, "s.submission_time");
+	f_author(b, q, SQ_P_SS_AUTHOR_PERSON, "submission_set_authors",
+	    "submission_set_id", "s.id");
+	f_code(b, q, SQ_P_SS_CONTENT_TYPE, "s.content_type_code",
+	    "s.content_type_scheme");
+}
+
+static void
+sql_get_documents(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	qb_sql(b, COLS("2", "d", "COALESCE(d.logical_id, d.entry_uuid)")
+	    " FROM documents d JOIN submission_sets s ON "
+	    "s.id = d.submission_set_id WHERE true", EBRIM(r, "d"));
+	f_expiry(b, now);
+	f_any(b, q, SQ_P_DE_ENTRY_UUID, "d.entry_uuid");
+	f_any(b, q, SQ_P_DE_UNIQUE_ID, "d.unique_id");
+	f_any(b, q, SQ_P_DE_LOGICAL_ID, "d.logical_id");
+}
+
+/*
+ * The submission set, its documents (filtered), its folders and the
+ * HasMember associations of that submission between the objects returned.
+ */
+static void
+sql_get_ss_and_contents(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	const char	*e = EBRIM(r, "x");
+
+	qb_sql(b, "WITH s AS (SELECT s.* FROM submission_sets s WHERE true");
+	f_expiry(b, now);
+	f_any(b, q, SQ_P_SS_ENTRY_UUID, "s.entry_uuid");
+	f_any(b, q, SQ_P_SS_UNIQUE_ID, "s.unique_id");
+	qb_sql(b, "), dd AS (SELECT d.* FROM documents d JOIN s ON "
+	    "d.submission_set_id = s.id WHERE true");
+	f_doc_filters(b, q);
+	qb_sql(b, "), ff AS (SELECT f.* FROM folders f JOIN s ON "
+	    "f.submission_set_id = s.id) ");
+	qb_sql(b, COLS("1", "x", "x.entry_uuid") " FROM s x", e);
+	qb_sql(b, " UNION ALL " COLS("2", "x",
+	    "COALESCE(x.logical_id, x.entry_uuid)") " FROM dd x", e);
+	qb_sql(b, " UNION ALL " COLS("3", "x", "x.entry_uuid") " FROM ff x",
+	    e);
+	qb_sql(b, " UNION ALL SELECT 4, x.id, x.entry_uuid, %s, x.status, "
+	    "x.entry_uuid, NULL FROM associations x JOIN s ON "
+	    "x.submission_set_id = s.id WHERE x.assoc_type = "
+	    "'urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember' AND "
+	    "((x.source_uuid = s.entry_uuid AND (x.target_uuid IN (SELECT "
+	    "entry_uuid FROM dd) OR x.target_uuid IN (SELECT entry_uuid FROM "
+	    "ff))) OR (x.source_uuid IN (SELECT entry_uuid FROM ff) AND "
+	    "x.target_uuid IN (SELECT entry_uuid FROM dd)))", e);
+}
+
+/*
+ * GetAll: the patient's submission sets, documents and folders (each with
+ * its status list; documents filtered) and the associations of the
+ * patient's visible submissions whose both ends are returned.
+ */
+static void
+sql_get_all(struct qb *b, const struct sq_query *q, enum xdsmsg_return r,
+    time_t now)
+{
+	const char	*e = EBRIM(r, "x");
+
+	qb_sql(b, "WITH s AS (SELECT s.* FROM submission_sets s JOIN "
+	    "patients p ON p.id = s.patient_id WHERE true");
+	f_patient(b, q, SQ_P_PATIENT_ID);
+	f_expiry(b, now);
+	qb_sql(b, "), ss AS (SELECT s.* FROM s WHERE true");
+	f_any(b, q, SQ_P_SS_STATUS, "s.status");
+	qb_sql(b, "), dd AS (SELECT d.* FROM documents d JOIN s ON "
+	    "d.submission_set_id = s.id WHERE true");
+	f_doc_filters(b, q);
+	qb_sql(b, "), ff AS (SELECT f.* FROM folders f JOIN s ON "
+	    "f.submission_set_id = s.id WHERE true");
+	f_any(b, q, SQ_P_FOL_STATUS, "f.status");
+	qb_sql(b, "), ids AS (SELECT entry_uuid FROM ss UNION ALL SELECT "
+	    "entry_uuid FROM dd UNION ALL SELECT entry_uuid FROM ff) ");
+	qb_sql(b, COLS("1", "x", "x.entry_uuid") " FROM ss x", e);
+	qb_sql(b, " UNION ALL " COLS("2", "x",
+	    "COALESCE(x.logical_id, x.entry_uuid)") " FROM dd x", e);
+	qb_sql(b, " UNION ALL " COLS("3", "x", "x.entry_uuid") " FROM ff x",
+	    e);
+	qb_sql(b, " UNION ALL SELECT 4, x.id, x.entry_uuid, %s, x.status, "
+	    "x.entry_uuid, NULL FROM associations x JOIN s ON "
+	    "x.submission_set_id = s.id WHERE x.source_uuid IN (SELECT "
+	    "entry_uuid FROM ids) AND x.target_uuid IN (SELECT entry_uuid "
+	    "FROM ids)", e);
+}
+
+/* Response --------------------------------------------------------- */
+
+/* Writes the response for errs (and leaf or refs) into r->out. */
+static void
+respond(struct qreq *r, const char *leaf, size_t len, char **refs,
+    size_t nrefs)
+{
+	struct xdsmsg_query_resp	 resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.status = xdsmsg_errors_status(&r->errs);
+	resp.errors = r->errs;
+	resp.refs = refs;
+	resp.nrefs = nrefs;
+	dbuf_init(&r->out, r->max_body);
+	if (xdsmsg_query_resp_build(&r->out, &resp, leaf, len) == 0)
+		return;
+	/* Too large: say so instead (this one always fits). */
+	xdsmsg_errors_clear(&r->errs);
+	xdsmsg_error_add(&r->errs, XDSMSG_ERROR, QUERY_ERR_TOO_MANY, NULL, 0,
+	    "the response would exceed %zu bytes", r->max_body);
+	if (r->cause == NULL)
+		xcause(&r->cause, "query response over %zu bytes",
+		    r->max_body);
+	memset(&resp, 0, sizeof(resp));
+	resp.status = XDSMSG_FAILURE;
+	resp.errors = r->errs;
+	dbuf_free(&r->out);
+	dbuf_init(&r->out, SIZE_MAX);
+	(void)xdsmsg_query_resp_build(&r->out, &resp, NULL, 0);
+}
+
+static void
+finish(struct qreq *r)
+{
+	r->cb(r->out.data, r->out.len, r->cause, r->arg);
+	dbuf_free(&r->out);
+	xdsmsg_errors_clear(&r->errs);
+	free(r->cause);
+	free(r->home);
+	free(r);
+}
+
+static void
+deliver(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	finish(arg);
+}
+
+/* Answer now (errors only), from the loop. */
+static void
+answer_later(struct qreq *r)
+{
+	struct timeval	tv = { 0, 0 };
+
+	respond(r, NULL, 0, NULL, 0);
+	if (event_base_once(r->base, -1, EV_TIMEOUT, deliver, r, &tv) == -1)
+		finish(r);	/* cannot happen short of OOM */
+}
+
+static void
+registry_error(struct qreq *r, const char *cause)
+{
+	xdsmsg_errors_clear(&r->errs);
+	xdsmsg_error_add(&r->errs, XDSMSG_ERROR, SQ_ERR_REGISTRY, NULL, 0,
+	    "the registry could not answer the query");
+	if (r->cause == NULL)
+		r->cause = xstrdup(cause);
+}
+
+/*
+ * Appends one stored object with status, lid and home set.  The stored
+ * text is one rim element; it is parsed inside a wrapper declaring the rim
+ * namespace (as prefix and default), copied out so that the copy declares
+ * the namespaces it uses, and serialised.
+ */
+static int
+leaf_add(struct dbuf *leaf, const char *ebrim, size_t len,
+    const char *status, const char *lid, const char *home, char **cause)
+{
+	struct dbuf	 w;
+	xmlDoc		*doc, *nd = NULL;
+	xmlNode		*n, *c;
+	int		 rc = -1;
+
+	dbuf_init(&w, SIZE_MAX);
+	dbuf_addstr(&w, "<w xmlns=\"" XML_NS_RIM "\" xmlns:rim=\""
+	    XML_NS_RIM "\">");
+	dbuf_add(&w, ebrim, len);
+	dbuf_addstr(&w, "</w>");
+	doc = xml_parse(w.data, w.len, NULL, cause);
+	dbuf_free(&w);
+	if (doc == NULL)
+		return (-1);
+	n = xml_first(xmlDocGetRootElement(doc));
+	if (n == NULL || xml_next(n) != NULL || !xml_is(n, XML_NS_RIM, NULL)) {
+		xcause(cause, "stored object is not one rim element");
+		goto out;
+	}
+	if (xmlSetProp(n, BAD_CAST "status", (const xmlChar *)status) == NULL ||
+	    xmlSetProp(n, BAD_CAST "lid", (const xmlChar *)lid) == NULL ||
+	    (home != NULL &&
+	    xmlSetProp(n, BAD_CAST "home", (const xmlChar *)home) == NULL)) {
+		xcause(cause, "out of memory");
+		goto out;
+	}
+	if ((nd = xmlNewDoc(BAD_CAST "1.0")) == NULL ||
+	    (c = xmlDocCopyNode(n, nd, 1)) == NULL) {
+		xcause(cause, "out of memory");
+		goto out;
+	}
+	xmlDocSetRootElement(nd, c);
+	if (xml_write(leaf, nd, c) == -1) {
+		xcause(cause, "response too large");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (nd != NULL)
+		xmlFreeDoc(nd);
+	xml_free(doc);
+	return (rc);
+}
+
+static void
+db_done(PGresult *res, const char *cause, void *arg)
+{
+	struct qreq	*r = arg;
+	struct dbuf	 leaf;
+	const char	*pat = NULL;
+	char		**refs = NULL, *why = NULL;
+	int		 i, n;
+
+	if (cause != NULL) {
+		registry_error(r, cause);
+		respond(r, NULL, 0, NULL, 0);
+		finish(r);
+		return;
+	}
+	n = PQntuples(res);
+	if (n > r->cap) {
+		xdsmsg_error_add(&r->errs, XDSMSG_ERROR, QUERY_ERR_TOO_MANY,
+		    NULL, 0, "the query matches more than %d objects: narrow "
+		    "it", r->cap);
+		respond(r, NULL, 0, NULL, 0);
+		finish(r);
+		return;
+	}
+	if (r->rtype == XDSMSG_OBJECTREF) {
+		if (n > 0)
+			refs = xcalloc(n, sizeof(*refs));
+		for (i = 0; i < n; i++)
+			refs[i] = PQgetvalue(res, i, 2);
+		respond(r, NULL, 0, refs, n);
+		free(refs);
+		finish(r);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (PQgetisnull(res, i, 6))
+			continue;
+		if (pat == NULL)
+			pat = PQgetvalue(res, i, 6);
+		else if (strcmp(pat, PQgetvalue(res, i, 6)) != 0) {
+			xdsmsg_error_add(&r->errs, XDSMSG_ERROR,
+			    QUERY_ERR_NOT_SINGLE, NULL, 0, "the objects found "
+			    "belong to more than one patient");
+			respond(r, NULL, 0, NULL, 0);
+			finish(r);
+			return;
+		}
+	}
+	dbuf_init(&leaf, r->max_body);
+	for (i = 0; i < n; i++) {
+		if (leaf_add(&leaf, PQgetvalue(res, i, 3),
+		    PQgetlength(res, i, 3), PQgetvalue(res, i, 4),
+		    PQgetvalue(res, i, 5), r->home, &why) == -1) {
+			/* Row id, never the content (patient data). */
+			xcause(&r->cause, "registry object %s: %s",
+			    PQgetvalue(res, i, 1), why);
+			free(why);
+			registry_error(r, r->cause);
+			dbuf_free(&leaf);
+			respond(r, NULL, 0, NULL, 0);
+			finish(r);
+			return;
+		}
+	}
+	respond(r, leaf.data != NULL ? leaf.data : "", leaf.len, NULL, 0);
+	dbuf_free(&leaf);
+	finish(r);
+}
+
+void
+query_run(struct event_base *base, struct db *db,
+    const struct query_settings *set, const struct sq_query *q,
+    enum xdsmsg_return rtype, time_t now, query_cb cb, void *arg)
+{
+	struct qreq		*r;
+	struct qb		 b;
+	const struct sq_error	*e;
+	enum sq_kind		 kind;
+	size_t			 i;
+	char			*lim;
+
+	r = xcalloc(1, sizeof(*r));
+	r->base = base;
+	r->rtype = rtype;
+	r->cb = cb;
+	r->arg = arg;
+	r->max_body = set->max_body > 0 ? set->max_body :
+	    QUERY_DEFAULT_MAX_BODY;
+	r->home = set->home != NULL ? xstrdup(set->home) : NULL;
+	if (rtype == XDSMSG_LEAFCLASS)
+		r->cap = set->limit > 0 ? set->limit : QUERY_DEFAULT_LIMIT;
+	else
+		r->cap = set->max_refs > 0 ? set->max_refs :
+		    QUERY_DEFAULT_MAX_REFS;
+
+	if (sq_nerrors(q) > 0) {
+		for (i = 0; i < sq_nerrors(q); i++) {
+			e = sq_error(q, i);
+			xdsmsg_error_add(&r->errs, XDSMSG_ERROR, e->code,
+			    e->location, e->line, "%s", e->message);
+		}
+		answer_later(r);
+		return;
+	}
+	kind = sq_query_kind(q);
+	if (kind == SQ_FIND_SUBMISSION_SETS &&
+	    sq_param_get(q, SQ_P_SS_INTENDED_RECIPIENT) != NULL) {
+		xdsmsg_error_add(&r->errs, XDSMSG_ERROR, SQ_ERR_REGISTRY,
+		    sq_param_name(SQ_P_SS_INTENDED_RECIPIENT), 0, "%s: "
+		    "parameter %s is not supported by this registry yet",
+		    sq_query_name(kind),
+		    sq_param_name(SQ_P_SS_INTENDED_RECIPIENT));
+		answer_later(r);
+		return;
+	}
+
+	qb_init(&b);
+	switch (kind) {
+	case SQ_FIND_DOCUMENTS:
+	case SQ_FIND_DOCUMENTS_BY_REFERENCE_ID:
+		sql_find_documents(&b, q, rtype, now);
+		break;
+	case SQ_FIND_SUBMISSION_SETS:
+		sql_find_submission_sets(&b, q, rtype, now);
+		break;
+	case SQ_GET_DOCUMENTS:
+		sql_get_documents(&b, q, rtype, now);
+		break;
+	case SQ_GET_SUBMISSION_SET_AND_CONTENTS:
+		sql_get_ss_and_contents(&b, q, rtype, now);
+		break;
+	case SQ_GET_ALL:
+		sql_get_all(&b, q, rtype, now);
+		break;
+	default:
+		qb_free(&b);
+		xdsmsg_error_add(&r->errs, XDSMSG_ERROR, SQ_ERR_REGISTRY,
+		    sq_query_uuid(kind), 0, "stored query %s is not "
+		    "supported by this registry yet",
+		    sq_query_name(kind) != NULL ? sq_query_name(kind) :
+		    "(unknown)");
+		answer_later(r);
+		return;
+	}
+	/* One more than allowed: more rows means too many. */
+	xasprintf(&lim, "%d", r->cap + 1);
+	qb_sql(&b, " ORDER BY 1, 2 LIMIT $%d", qb_bind(&b, lim));
+	db_query(db, dbuf_str(&b.sql), b.n, (const char *const *)b.v, NULL,
+	    NULL, 0, db_done, r);
+	qb_free(&b);
+}

@@ -1,0 +1,11 @@
+#!/bin/sh
+# test_query.sh: start a throwaway PostgreSQL (pg.sh) and run test_query on it.
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+export top_srcdir top_builddir
+. "$top_srcdir/clearinghouse/tests/pg.sh"
+if ! pg_start; then
+	echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"
+	exit 0
+fi
+${ISN_TEST_WRAPPER:-} "$top_builddir/clearinghouse/tests/test_query"
