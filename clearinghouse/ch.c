@@ -2,7 +2,8 @@
  * ch.c: isn-clearinghouse main: options, configuration, daemonisation,
  * signals (reload, graceful stop), privileges; it wires the modules:
  * registry migrations and pool (migrate, db), blob store, TLS context,
- * ITI-8 feeds (pixfeed). The XDS listener is not built yet.
+ * ITI-8 feeds (pixfeed), the XDS HTTPS listener with ITI-41 (ch_xds,
+ * iti41) and the retention reaper (reaper).
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +33,42 @@
 #include "log.h"
 #include "migrate.h"
 #include "pixfeed.h"
+#include "reaper.h"
+#include "soap.h"
 #include "xmalloc.h"
 
 static int	ch_pidfd = -1;
 static char	*ch_pidpath;
+
+/* The reaper's cumulative counters, exported as isn_ch_reaper_*. */
+static const struct {
+	const char	*name;
+	size_t		 off;
+	const char	*help;
+} ch_reaper_metrics[] = {
+#define CH_RM(n, f, h) { "isn_ch_reaper_" n, \
+	offsetof(struct reaper_stats, f), h }
+	CH_RM("runs_total", runs, "Retention reaper runs."),
+	CH_RM("errors_total", errors, "Reaper runs that ended with an error."),
+	CH_RM("sets_deleted_total", sets_deleted,
+	    "Expired submission sets deleted."),
+	CH_RM("documents_deleted_total", documents_deleted,
+	    "Documents deleted with expired submission sets."),
+	CH_RM("blobs_removed_total", blobs_removed,
+	    "Blobs removed after their rows were deleted."),
+	CH_RM("blob_errors_total", blob_errors,
+	    "Blob removals that failed (left to the sweeper)."),
+	CH_RM("sweep_removed_total", sweep_removed,
+	    "Orphan blobs removed by the sweeper."),
+	CH_RM("sweep_bytes_removed_total", sweep_bytes_removed,
+	    "Bytes of orphan blobs removed by the sweeper."),
+	CH_RM("sweep_passes_total", sweep_passes,
+	    "Complete passes of the blob sweeper.")
+#undef CH_RM
+};
+#define CH_NREAPER_METRICS \
+	(sizeof(ch_reaper_metrics) / sizeof(ch_reaper_metrics[0]))
+static struct reaper_stats	ch_reaper_seen;	/* already exported */
 
 static __dead void
 ch_usage(void)
@@ -244,6 +278,65 @@ ch_tls_reload(struct ch *ch)
 	log_info("tls reloaded");
 }
 
+/* The reaper counters not exported yet become metric increments. */
+static void
+ch_reaper_export(struct ch *ch)
+{
+	struct reaper_stats	 s;
+	size_t			 i, off;
+
+	if (ch->reaper == NULL)
+		return;
+	reaper_stats(ch->reaper, &s);
+	for (i = 0; i < CH_NREAPER_METRICS; i++) {
+		off = ch_reaper_metrics[i].off;
+		ch_metric_inc(ch_reaper_metrics[i].name, "",
+		    *(uint64_t *)((char *)&s + off) -
+		    *(uint64_t *)((char *)&ch_reaper_seen + off));
+	}
+	ch_reaper_seen = s;
+}
+
+/* Counters kept by the modules reach the metrics once a second. */
+static void
+ch_metrics_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ch	*ch = arg;
+
+	ch_xds_metrics(ch->xds);
+	ch_reaper_export(ch);
+}
+
+/* The retention reaper with the configured interval and batch size. */
+static void
+ch_reaper_start(struct ch *ch)
+{
+	const struct ch_conf	*c = ch->conf;
+	struct reaper_settings	 rs;
+	char			*cause = NULL;
+
+	memset(&rs, 0, sizeof(rs));
+	rs.interval_ms = (int)(c->reaper.interval * 1000);
+	rs.batch = c->reaper.batch_size;
+	if ((ch->reaper = reaper_new(ch->base, ch->db, ch->blobs, &rs,
+	    &cause)) == NULL)
+		fatalx("reaper: %s", cause);
+	memset(&ch_reaper_seen, 0, sizeof(ch_reaper_seen));
+	log_info("reaper started interval=%llds batch=%d retention=%llds",
+	    c->reaper.interval, c->reaper.batch_size, c->retention);
+}
+
+/* Export what it counted, then stop it (a run in flight is abandoned). */
+static void
+ch_reaper_stop(struct ch *ch)
+{
+	if (ch->reaper == NULL)
+		return;
+	ch_reaper_export(ch);
+	reaper_free(ch->reaper);
+	ch->reaper = NULL;
+}
+
 /* SIGHUP: load into a new struct; on any error keep the running one. */
 static void
 ch_reload(struct ch *ch)
@@ -252,6 +345,7 @@ ch_reload(struct ch *ch)
 	struct ch_conf		*c;
 	char			**names;
 	size_t			 i, n;
+	int			 restart_reaper;
 
 	conf_errors_init(&errs);
 	if ((c = ch_conf_load(ch->conf_path, &errs)) == NULL) {
@@ -273,9 +367,17 @@ ch_reload(struct ch *ch)
 	}
 	free(names);
 	ch_conf_keep_no_reload(ch_conf_keys, ch->conf, c);
+	restart_reaper = ch->reaper != NULL &&
+	    (c->reaper.interval != ch->conf->reaper.interval ||
+	    c->reaper.batch_size != ch->conf->reaper.batch_size);
 	ch_conf_free(ch->conf);
 	ch->conf = c;
 	ch_health_reconfigure(ch->health, c);
+	ch_xds_reconfigure(ch->xds, c);
+	if (restart_reaper) {
+		ch_reaper_stop(ch);
+		ch_reaper_start(ch);
+	}
 	ch_tls_reload(ch);
 	ch_metric_inc("isn_ch_config_reloads_total", "result=\"ok\"", 1);
 	log_info("conf reloaded peers=%zu restart-required=%zu", c->npeers, n);
@@ -306,6 +408,8 @@ ch_stop(struct ch *ch, const char *signame)
 	ch_health_stop(ch->health);
 	pixfeed_stop(ch->pix_feed);
 	pixfeed_stop(ch->registry_feed);
+	ch_reaper_stop(ch);
+	ch_xds_stop(ch->xds, ch->conf->timeouts.drain);
 	log_info("stop draining signal=%s busy=%d timeout=%llds", signame,
 	    ch->busy, ch->conf->timeouts.drain);
 	if (ch->busy == 0) {
@@ -350,14 +454,17 @@ ch_signal_add(struct ch *ch, int sig)
 	return (ev);
 }
 
-/* The modules that are not in this build yet, said once at startup. */
+/* The transactions that are not in this build yet, said at startup. */
 static void
 ch_log_missing(const struct ch_conf *c)
 {
-	char	buf[CONF_HOST_MAX + 16];
-
-	log_info("listener not-built name=xds addr=%s",
-	    ch_addr_fmt(&c->listen.xds, buf, sizeof(buf)));
+	(void)c;
+	log_info("xds transaction not-built name=ITI-18 path=%s",
+	    SOAP_PATH_REGISTRY);
+	log_info("xds transaction not-built name=ITI-43 path=%s",
+	    SOAP_PATH_REPOSITORY);
+	log_info("xds transaction not-built name=RAD-69 path=%s",
+	    SOAP_PATH_IDS);
 }
 
 /* An address for a listener: "*" (any) becomes 0.0.0.0. */
@@ -409,13 +516,24 @@ ch_modules_start(struct ch *ch)
 	    ch->tls_front, &cause);
 	if (ch->registry_feed == NULL)
 		fatalx("registry_feed: %s", cause);
+	ch->xds = ch_xds_start(ch, ch_listen_addr(&c->listen.xds, buf,
+	    sizeof(buf)), ch->tls_front, &cause);
+	if (ch->xds == NULL)
+		fatalx("xds: %s", cause);
+	ch_reaper_start(ch);
 }
 
-/* In this order: db_free answers the feed messages still waiting. */
+/*
+ * In this order: the reaper first (db_free releases a run in flight);
+ * db_free answers the feed messages and ITI-41 transactions still
+ * waiting (those use the httpd and the blob store, freed after).
+ */
 static void
 ch_modules_free(struct ch *ch)
 {
+	ch_reaper_stop(ch);
 	db_free(ch->db);
+	ch_xds_free(ch->xds);
 	pixfeed_free(ch->pix_feed);
 	pixfeed_free(ch->registry_feed);
 	blob_store_close(ch->blobs);
@@ -433,6 +551,8 @@ main(int argc, char **argv)
 	char			*cause = NULL;
 	int			 opt, check = 0, foreground = 0, verbose = 0;
 	int			 readyfd = -1;
+	struct timeval		 tv;
+	size_t			 i;
 
 	while ((opt = getopt(argc, argv, "df:nVv")) != -1) {
 		switch (opt) {
@@ -510,6 +630,17 @@ main(int argc, char **argv)
 		fatalx("health: %s", cause);
 	ch_modules_start(&ch);
 	ch_log_missing(ch.conf);
+	for (i = 0; i < CH_NREAPER_METRICS; i++) {
+		ch_metric_define(ch_reaper_metrics[i].name, CH_METRIC_COUNTER,
+		    ch_reaper_metrics[i].help);
+		ch_metric_inc(ch_reaper_metrics[i].name, "", 0);
+	}
+	tv.tv_sec = 1;
+	tv.tv_usec = 0;
+	if ((ch.ev_metrics = event_new(ch.base, -1, EV_PERSIST,
+	    ch_metrics_tick, &ch)) == NULL ||
+	    evtimer_add(ch.ev_metrics, &tv) == -1)
+		fatalx("could not arm the metrics timer");
 
 	ch_pidfile(ch.conf->pid_file);
 	ch_drop_privileges(ch.conf->user);
@@ -529,6 +660,7 @@ main(int argc, char **argv)
 	event_free(ch.ev_int);
 	if (ch.ev_drain != NULL)
 		event_free(ch.ev_drain);
+	event_free(ch.ev_metrics);
 	event_base_free(ch.base);
 	ch_metrics_free();
 	ch_conf_free(ch.conf);

@@ -127,6 +127,8 @@ struct ch_health;
 struct db;
 struct blob_store;
 struct pixfeed;
+struct ch_xds;
+struct reaper;
 
 struct ch {
 	struct event_base	*base;
@@ -146,11 +148,34 @@ struct ch {
 	SSL_CTX			*tls_cur;	/* latest good build */
 	struct pixfeed		*pix_feed;
 	struct pixfeed		*registry_feed;
+	struct ch_xds		*xds;		/* XDS HTTPS listener */
+	struct reaper		*reaper;	/* retention */
+	struct event		*ev_metrics;	/* counters to metrics */
 };
 
 /* Work in flight that a graceful stop waits for (uploads, feeds, jobs). */
 void	ch_hold(struct ch *);
 void	ch_release(struct ch *);
+
+/*
+ * ch_xds.c: the XDS HTTPS listener on addr with the TLS server context tls
+ * (not owned; a client certificate is required). POST
+ * /services/xdsrepositoryb goes to the ITI-41 handler (iti41.h) for peers
+ * with role source (the peers are read from ch->conf at each request);
+ * any other peer gets a SOAP Sender fault with HTTP 403 before the body
+ * is read. Uses ch->db and ch->blobs. NULL and *cause on failure.
+ */
+struct ch_xds	*ch_xds_start(struct ch *, const char *addr, SSL_CTX *tls,
+		    char **cause);
+int		 ch_xds_port(const struct ch_xds *);
+/* Retention and limits after a reload (applies to new requests). */
+void		 ch_xds_reconfigure(struct ch_xds *, const struct ch_conf *);
+/* Export the ITI-41 counters not yet in the metrics. */
+void		 ch_xds_metrics(struct ch_xds *);
+/* Graceful stop: ch_hold until requests in flight ended (drain_s max). */
+void		 ch_xds_stop(struct ch_xds *, long long drain_s);
+/* Free after db_free: its callbacks may still answer requests. */
+void		 ch_xds_free(struct ch_xds *);
 
 /* ch_health.c: the health and metrics listener. */
 struct ch_health *ch_health_start(struct ch *, char **cause);

@@ -1,0 +1,166 @@
+#!/bin/sh
+# test_xds.sh: the XDS HTTPS listener of isn-clearinghouse end to end: a
+# throwaway PostgreSQL (pg.sh), a test PKI (certs.sh), the daemon on
+# loopback, the patient registered over ITI-8 (mllp-send), the NIST
+# ITI-41 MTOM sample POSTed with curl over mutual TLS, rows and blobs
+# checked; a consumer-only peer is refused with 403 and a SOAP fault, no
+# client certificate fails the handshake; metrics; SIGTERM.
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+ch=$top_builddir/clearinghouse/isn-clearinghouse
+send=$top_builddir/clearinghouse/tests/mllp-send
+case $ch in /*) ;; *) ch=$PWD/$ch ;; esac
+case $send in /*) ;; *) send=$PWD/$send ;; esac
+schemas=$top_srcdir/schemas/clearinghouse
+case $schemas in /*) ;; *) schemas=$PWD/$schemas ;; esac
+shared=${ISN_SHARED:-$top_srcdir/../shared}
+case $shared in /*) ;; *) shared=$PWD/$shared ;; esac
+samples=$shared/xds-samples/iti41
+
+. "$top_srcdir/clearinghouse/tests/pg.sh"
+. "$top_srcdir/clearinghouse/tests/certs.sh"
+for t in openssl curl; do
+	if ! command -v $t >/dev/null 2>&1; then
+		echo "1..0 # SKIP no $t"; exit 0
+	fi
+done
+pg_start || { echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"; exit 0; }
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	rm -rf "$tmp"
+	pg_stop
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+n=0; failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
+skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
+waitlog() {
+	i=0
+	while :; do
+		c=$(grep -c -- "$1" "$tmp/log" 2>/dev/null)
+		[ "${c:-0}" -ge "${2:-1}" ] && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		i=$((i + 1)); [ $i -gt 400 ] && return 1
+		sleep 0.05
+	done
+}
+sql() { psql -X -A -t -q -c "$1" 2>&1; }
+metrics() { curl -s -m 5 "http://127.0.0.1:$health/metrics"; }
+# Bounded wait until /metrics has a line matching $1.
+waitmetric() {
+	i=0
+	while ! metrics | grep -q -- "$1"; do
+		i=$((i + 1)); [ $i -gt 100 ] && return 1
+		sleep 0.05
+	done
+}
+nblobs() { find blobs/data -type f 2>/dev/null | wc -l | tr -d ' '; }
+
+cd "$tmp" || exit 1
+certs_make
+cert source "/O=ISN Test/CN=source site"
+cert consumer "/O=ISN Test/CN=consumer app"
+check "the test PKI was generated" \
+    '[ -s server.pem ] && [ -s source.pem ] && [ -s consumer.pem ]'
+mkdir blobs
+cat > ch.yaml <<EOT
+listen:
+  xds: "127.0.0.1:0"
+  pix_feed: "127.0.0.1:0"
+  registry_feed: "127.0.0.1:0"
+  health: "127.0.0.1:0"
+tls: {cert: server.pem, key: server.key, ca: ca.pem}
+peers:
+  - name: source-site
+    fingerprint: "$(cert_fp source.pem)"
+    roles: [source]
+  - name: consumer-app
+    subject: "$(cert_subject consumer.pem)"
+    roles: [consumer]
+affinity_domain: "1.2.260"
+repository_unique_id: "1.2.3"
+home_community_id: "urn:oid:1.2.4"
+database:
+  conninfo: "$ISN_PG_CONNINFO"
+  pool_size: 2
+  schema_dir: "$schemas"
+blob_dir: blobs
+reaper: {interval: 1h, batch_size: 10}
+EOT
+: > log
+"$ch" -d -f ch.yaml 2>> log & pid=$!
+check "the daemon starts" 'waitlog " started version="'
+xds=$(sed -n 's/.*xds listening addr=[^ ]* port=\([0-9]*\).*/\1/p' log)
+pix=$(sed -n 's/.*listener=pix_feed listening .* port=\([0-9]*\).*/\1/p' log)
+health=$(sed -n 's/.*health listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' log)
+check "the xds listener and the reaper are started" \
+    '[ -n "$xds" ] && [ -n "$pix" ] && [ -n "$health" ] &&
+     grep -q "reaper started interval=3600s batch=10" log'
+check "ITI-18, ITI-43 and RAD-69 are logged as not built" \
+    '[ "$(grep -c "transaction not-built" log)" = 3 ]'
+
+url=https://127.0.0.1:$xds/services/xdsrepositoryb
+post() {	# certname body-file content-type: HTTP code in $code, body in resp
+	code=$(curl -s -m 20 --cacert ca.pem --cert "$1.pem" --key "$1.key" \
+	    -o resp -w '%{http_code}' -H "Content-Type: $3" \
+	    --data-binary "@$2" "$url" 2> curl.err)
+}
+# No client certificate: the TLS handshake fails before any HTTP. With
+# TLS 1.3 the server's alert may reach curl during the handshake (35),
+# while sending (55) or while receiving (56).
+curl -s -m 20 --cacert ca.pem -o resp "$url" 2> curl.err; rc=$?
+check "no client certificate: TLS handshake failure (curl $rc)" \
+    '{ [ $rc = 35 ] || [ $rc = 55 ] || [ $rc = 56 ]; } &&
+     waitlog "peer did not return a certificate"'
+code=$(curl -s -m 20 --cacert ca.pem --cert source.pem --key source.key \
+    -o resp -w '%{http_code}' "https://127.0.0.1:$xds/services/other")
+check "another path is 404" '[ "$code" = 404 ]'
+
+if [ ! -r "$samples/pnr-mtom-xop.body.txt" ]; then
+	echo "# $samples absent: the ITI-41 sample parts are skipped"
+	for t in register post rows consumer none metrics; do
+		skip "$t: the shared xds samples are absent"
+	done
+else
+	printf 'MSH|^~\\&|RIS|SITE|ISN|CH|20261127120000||ADT^A04^ADT_A01|c1|P|2.3.1\rEVN||20261127120000\rPID|||SR7^^^&1.2.260&ISO||DOE^JANE\rPV1||O\r' > a04
+	"$send" "127.0.0.1:$pix" source.pem source.key ca.pem a04 > ack 2>&1
+	check "the sample's patient is registered over ITI-8" \
+	    'grep -q "^MSA|AA|c1" ack'
+	ct=$(sed -n 's/^Content-Type: *//p' \
+	    "$samples/pnr-mtom-xop.http-headers.txt" | tr -d '\r')
+	cp "$samples/pnr-mtom-xop.body.txt" pnr
+	post consumer pnr "$ct"
+	check "a consumer-only peer gets 403 and a SOAP fault" \
+	    '[ "$code" = 403 ] && grep -q "Fault" resp &&
+	     grep -q "Sender" resp'
+	check "nothing was stored for it" \
+	    '[ "$(sql "SELECT count(*) FROM documents")" = 0 ] &&
+	     [ "$(nblobs)" = 0 ] && grep -q "event=unauthorised peer=\"consumer-app\"" log'
+	post source pnr "$ct"
+	check "the source's ITI-41 is a RegistryResponse with Success" \
+	    '[ "$code" = 200 ] && grep -q "RegistryResponse" resp &&
+	     grep -q "ResponseStatusType:Success" resp'
+	bid=$(sql "SELECT blob_id FROM documents")
+	check "a documents row and its blob exist" \
+	    '[ "$(sql "SELECT count(*) FROM documents")" = 1 ] &&
+	     [ -n "$bid" ] && [ -n "$(find blobs/data -name "$bid")" ] &&
+	     [ "$(sql "SELECT count(*) FROM submission_sets WHERE expires_at > now() + interval '"'29 days'"'")" = 1 ]'
+	check "the metrics count the submission and the refusal" \
+	    'waitmetric "^isn_ch_iti41_requests_total{outcome=\"success\"} 1$" &&
+	     metrics | grep -q "^isn_ch_xds_refused_total 1$"'
+fi
+check "the reaper counters are exported" \
+    'metrics | grep -q "^isn_ch_reaper_runs_total 0$" &&
+     metrics | grep -q "^isn_ch_reaper_sets_deleted_total 0$"'
+
+kill -TERM $pid; wait $pid; rc=$?; pid=
+check "SIGTERM stops with status 0 after the drain" \
+    '[ $rc = 0 ] && grep -q "xds drained" log && grep -q "stop idle" log'
+[ $failed = 0 ] || sed 's/^/# /' log | tail -n 40
+echo "1..$n"
+[ $failed = 0 ]
