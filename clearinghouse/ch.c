@@ -459,8 +459,6 @@ static void
 ch_log_missing(const struct ch_conf *c)
 {
 	(void)c;
-	log_info("xds transaction not-built name=ITI-18 path=%s",
-	    SOAP_PATH_REGISTRY);
 	log_info("xds transaction not-built name=ITI-43 path=%s",
 	    SOAP_PATH_REPOSITORY);
 	log_info("xds transaction not-built name=RAD-69 path=%s",

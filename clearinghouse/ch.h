@@ -161,9 +161,11 @@ void	ch_release(struct ch *);
  * ch_xds.c: the XDS HTTPS listener on addr with the TLS server context tls
  * (not owned; a client certificate is required). POST
  * /services/xdsrepositoryb goes to the ITI-41 handler (iti41.h) for peers
- * with role source (the peers are read from ch->conf at each request);
- * any other peer gets a SOAP Sender fault with HTTP 403 before the body
- * is read. Uses ch->db and ch->blobs. NULL and *cause on failure.
+ * with role source, POST /services/xdsregistryb to ITI-18 (query.h) for
+ * peers with role consumer (the peers are read from ch->conf at each
+ * request); any other peer gets a SOAP Sender fault with HTTP 403 before
+ * the body is read. A running query holds ch (ch_hold). Uses ch->db and
+ * ch->blobs. NULL and *cause on failure.
  */
 struct ch_xds	*ch_xds_start(struct ch *, const char *addr, SSL_CTX *tls,
 		    char **cause);

@@ -2,14 +2,19 @@
  * ch_xds.c: the XDS HTTPS listener of isn-clearinghouse: httpd over the
  * daemon's TLS context (client certificate required), POST
  * /services/xdsrepositoryb to the ITI-41 handler (iti41.c) behind a
- * head-callback shim that lets only peers with role source through, and
- * the ITI-41 counters as metrics. See docs/design/clearinghouse.md.
+ * head-callback shim that lets only peers with role source through, POST
+ * /services/xdsregistryb to ITI-18 (query.c) for peers with role consumer,
+ * and the ITI-41 and ITI-18 counters as metrics. See
+ * docs/design/clearinghouse.md.
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "ch.h"
 #include "ch_auth.h"
@@ -17,11 +22,19 @@
 #include "httpd.h"
 #include "iti41.h"
 #include "log.h"
+#include "query.h"
 #include "soap.h"
+#include "sq.h"
+#include "xdsmsg.h"
 #include "xmalloc.h"
+#include "xml.h"
 
 #define CH_XDS_METRIC		"isn_ch_iti41_requests_total"
 #define CH_XDS_REFUSED_METRIC	"isn_ch_xds_refused_total"
+#define CH_XDS_QUERY_METRIC	"isn_ch_iti18_requests_total"
+#define CH_XDS_SOAP_CTYPE	"application/soap+xml; charset=UTF-8"
+#define CH_XDS_MAX_SOAP		(64 * 1024 * 1024)
+#define CH_XDS_MAX_RESPONSE	(80 * 1024 * 1024)
 #define CH_XDS_FAULT_CTYPE	"application/soap+xml; charset=UTF-8; " \
 				"action=\"" SOAP_FAULT_ACTION "\""
 
@@ -59,14 +72,14 @@ ch_xds_metrics(struct ch_xds *x)
 
 /* A SOAP Sender fault with HTTP 403; the body is then never read. */
 static void
-ch_xds_refuse(struct httpd_req *req, const char *who)
+ch_xds_refuse(struct httpd_req *req, const char *who, const char *what)
 {
 	struct soap_fault	 f;
 	struct dbuf		 b;
 
 	memset(&f, 0, sizeof(f));
 	soap_fault_set(&f, SOAP_SENDER, NULL, "this certificate is not "
-	    "authorised to submit documents (role source)");
+	    "authorised to %s", what);
 	dbuf_init(&b, 64 * 1024);
 	if (soap_fault_build(&b, &f, NULL) == -1)
 		httpd_reply(req, 403, "text/plain", "forbidden\n", 10);
@@ -79,22 +92,33 @@ ch_xds_refuse(struct httpd_req *req, const char *who)
 	ch_metric_inc(CH_XDS_REFUSED_METRIC, "", 1);
 }
 
+/* 1 when the peer has the role; otherwise refused (403) and 0. */
+static int
+ch_xds_authorise(struct ch_xds *x, struct httpd_req *req, int role,
+    const char *what)
+{
+	const struct tls_peer	*id = httpd_req_peer(req);
+	const struct ch_peer	*p;
+
+	if (ch_peer_authorise(x->ch->conf, id, role) != NULL)
+		return (1);
+	if (id == NULL)
+		ch_xds_refuse(req, "", what);
+	else if ((p = ch_peer_find(x->ch->conf, id)) != NULL)
+		ch_xds_refuse(req, p->name, what);
+	else
+		ch_xds_refuse(req, id->fingerprint, what);
+	return (0);
+}
+
 static int
 ch_xds_head(struct httpd_req *req, void *arg)
 {
 	struct ch_xds		*x = arg;
-	const struct tls_peer	*id = httpd_req_peer(req);
-	const struct ch_peer	*p;
 
-	if (ch_peer_authorise(x->ch->conf, id, CH_ROLE_SOURCE) == NULL) {
-		if (id == NULL)
-			ch_xds_refuse(req, "");
-		else if ((p = ch_peer_find(x->ch->conf, id)) != NULL)
-			ch_xds_refuse(req, p->name);
-		else
-			ch_xds_refuse(req, id->fingerprint);
+	if (!ch_xds_authorise(x, req, CH_ROLE_SOURCE,
+	    "submit documents (role source)"))
 		return (HTTPD_OK);
-	}
 	return (iti41_handler.head(req, &x->ctx));
 }
 
@@ -128,6 +152,282 @@ static const struct httpd_handler ch_xds_handler = {
 	ch_xds_head, ch_xds_body, ch_xds_done, ch_xds_fini
 };
 
+/* ------------------------------------------------------------------ */
+/*
+ * ITI-18 on /services/xdsregistryb: the envelope into a bounded buffer,
+ * then query_run. The state outlives the httpd request when the peer goes
+ * away while the query runs (fini before the callback): whichever of the
+ * two comes last frees it. A running query holds the daemon (ch_hold).
+ */
+struct ch_xds_q {
+	struct ch_xds		*x;
+	struct httpd_req	*req;		/* NULL once fini ran */
+	struct dbuf		 body;
+	struct soap_msg		 msg;
+	int			 too_large;
+	int			 running;	/* query_run callback pending */
+	int			 counted;	/* outcome in the metrics */
+};
+
+static void
+ch_xds_q_count(struct ch_xds_q *q, const char *outcome)
+{
+	char	lab[64];
+
+	if (q->counted)
+		return;
+	q->counted = 1;
+	snprintf(lab, sizeof(lab), "outcome=\"%s\"", outcome);
+	ch_metric_inc(CH_XDS_QUERY_METRIC, lab, 1);
+}
+
+static void
+ch_xds_q_free(struct ch_xds_q *q)
+{
+	dbuf_free(&q->body);
+	soap_msg_clear(&q->msg);
+	free(q);
+}
+
+static void
+ch_xds_q_fault(struct ch_xds_q *q, struct soap_fault *f)
+{
+	struct dbuf	b;
+
+	ch_xds_q_count(q, "fault");
+	dbuf_init(&b, 64 * 1024);
+	if (soap_fault_build(&b, f, q->msg.message_id) == -1)
+		httpd_reply(q->req, 500, "text/plain", "internal error\n", 15);
+	else
+		httpd_reply(q->req, soap_fault_http_status(f),
+		    CH_XDS_FAULT_CTYPE, b.data, b.len);
+	dbuf_free(&b);
+	soap_fault_clear(f);
+}
+
+/* An AdhocQueryResponse body in its envelope, HTTP 200. */
+static void
+ch_xds_q_reply(struct ch_xds_q *q, const char *body, size_t len)
+{
+	const struct soap_action	*act = soap_action_get(SOAP_TXN_ITI18);
+	struct dbuf			 env;
+	char				*ct;
+
+	dbuf_init(&env, CH_XDS_MAX_RESPONSE);
+	if (soap_response(&env, act->response, q->msg.message_id, body,
+	    len) == -1) {
+		log_warnx("xds conn=%s iti18: the response envelope is too "
+		    "large", httpd_req_conn_id(q->req));
+		httpd_reply(q->req, 500, "text/plain", "internal error\n", 15);
+	} else {
+		xasprintf(&ct, CH_XDS_SOAP_CTYPE "; action=\"%s\"",
+		    act->response);
+		httpd_reply(q->req, 200, ct, env.data, env.len);
+		free(ct);
+	}
+	dbuf_free(&env);
+}
+
+static const char *
+ch_xds_q_outcome(const char *body, size_t len)
+{
+	static const char	 s[] = "ResponseStatusType:Success\"";
+	size_t			 n = len < 1024 ? len : 1024;
+	size_t			 i;
+
+	/* The status attribute is on the root element, near the start. */
+	for (i = 0; i + sizeof(s) - 1 <= n; i++)
+		if (memcmp(body + i, s, sizeof(s) - 1) == 0)
+			return ("success");
+	return ("failure");
+}
+
+static void
+ch_xds_q_done(const char *body, size_t len, const char *cause, void *arg)
+{
+	struct ch_xds_q	*q = arg;
+	struct ch	*ch = q->x->ch;
+
+	q->running = 0;
+	if (cause != NULL)
+		log_warnx("xds iti18: %s", cause);
+	if (q->req == NULL) {
+		ch_xds_q_count(q, "aborted");
+		ch_xds_q_free(q);
+	} else {
+		ch_xds_q_count(q, cause != NULL ? "failure" :
+		    ch_xds_q_outcome(body, len));
+		ch_xds_q_reply(q, body, len);	/* fini may free q */
+	}
+	ch_release(ch);
+}
+
+/* A Failure AdhocQueryResponse for request errors found before sq. */
+static void
+ch_xds_q_fail(struct ch_xds_q *q, struct xdsmsg_errors *e)
+{
+	struct xdsmsg_query_resp	 r;
+	struct dbuf			 b;
+
+	if (e->n == 0)
+		xdsmsg_error_add(e, XDSMSG_ERROR, SQ_ERR_REGISTRY, NULL, 0,
+		    "malformed AdhocQueryRequest");
+	memset(&r, 0, sizeof(r));
+	r.status = XDSMSG_FAILURE;
+	r.errors = *e;
+	dbuf_init(&b, SIZE_MAX);
+	ch_xds_q_count(q, "failure");
+	if (xdsmsg_query_resp_build(&b, &r, NULL, 0) == -1)
+		httpd_reply(q->req, 500, "text/plain", "internal error\n", 15);
+	else
+		ch_xds_q_reply(q, b.data, b.len);
+	dbuf_free(&b);
+}
+
+static void
+ch_xds_q_run(struct ch_xds_q *q)
+{
+	struct ch_xds			*x = q->x;
+	const struct ch_conf		*c = x->ch->conf;
+	const struct soap_action	*act;
+	struct soap_fault		 f;
+	struct xml_limits		 xl;
+	struct xdsmsg_query_req		 qr;
+	struct xdsmsg_errors		 e = { NULL, 0 };
+	struct query_settings		 set;
+	struct sq_slot			*slots;
+	struct sq_query			*sq;
+	size_t				 i;
+
+	memset(&f, 0, sizeof(f));
+	memset(&xl, 0, sizeof(xl));
+	xl.max_size = c->limits.max_soap_size ? c->limits.max_soap_size :
+	    CH_XDS_MAX_SOAP;
+	if (soap_msg_parse_buf(q->body.len ? q->body.data : "", q->body.len,
+	    &xl, &q->msg, &f) == -1 ||
+	    soap_check_request(&q->msg, SOAP_PATH_REGISTRY, &act, &f) == -1) {
+		ch_xds_q_fault(q, &f);
+		return;
+	}
+	if (act->txn != SOAP_TXN_ITI18) {
+		soap_fault_set(&f, SOAP_SENDER, "wsa:ActionNotSupported",
+		    "%s is not served here", act->name);
+		ch_xds_q_fault(q, &f);
+		return;
+	}
+	memset(&qr, 0, sizeof(qr));
+	if (xdsmsg_query_req_parse(q->msg.body, &qr, &e) == -1 ||
+	    qr.id == NULL) {
+		ch_xds_q_fail(q, &e);
+		xdsmsg_errors_clear(&e);
+		xdsmsg_query_req_clear(&qr);
+		return;
+	}
+	xdsmsg_errors_clear(&e);
+	slots = xcalloc(qr.nslots + 1, sizeof(*slots));
+	for (i = 0; i < qr.nslots; i++) {
+		slots[i].name = qr.slots[i].name;
+		slots[i].values = (const char *const *)qr.slots[i].values;
+		slots[i].nvalues = qr.slots[i].nvalues;
+		slots[i].line = qr.slots[i].line;
+	}
+	sq = sq_parse(qr.id, slots, qr.nslots);
+	memset(&set, 0, sizeof(set));
+	set.limit = c->limits.query_result_limit;
+	set.home = c->home_community_id;
+	q->running = 1;
+	ch_hold(x->ch);
+	query_run(x->ch->base, x->ch->db, &set, sq, qr.rtype, time(NULL),
+	    ch_xds_q_done, q);
+	sq_query_free(sq);
+	free(slots);
+	xdsmsg_query_req_clear(&qr);
+}
+
+static int
+ch_xds_q_head(struct httpd_req *req, void *arg)
+{
+	struct ch_xds	*x = arg;
+	struct ch_xds_q	*q;
+	const char	*ct;
+	size_t		 max;
+
+	if (!ch_xds_authorise(x, req, CH_ROLE_CONSUMER,
+	    "query the registry (role consumer)"))
+		return (HTTPD_OK);
+	if (strcmp(httpd_req_method(req), "POST") != 0) {
+		httpd_reply(req, 405, "text/plain", "POST only\n", 10);
+		return (HTTPD_OK);
+	}
+	if (strcmp(httpd_req_path(req), SOAP_PATH_REGISTRY) != 0) {
+		httpd_reply(req, 404, "text/plain", "not found\n", 10);
+		return (HTTPD_OK);
+	}
+	ct = httpd_req_header(req, "Content-Type");
+	if (ct == NULL || strncasecmp(ct, "application/soap+xml", 20) != 0) {
+		static const char m[] = "expected application/soap+xml\n";
+
+		httpd_reply(req, 415, "text/plain", m, sizeof(m) - 1);
+		return (HTTPD_OK);
+	}
+	max = x->ch->conf->limits.max_soap_size;
+	q = xcalloc(1, sizeof(*q));
+	q->x = x;
+	q->req = req;
+	dbuf_init(&q->body, max ? max : CH_XDS_MAX_SOAP);
+	httpd_req_set_data(req, q);
+	return (HTTPD_OK);
+}
+
+static int
+ch_xds_q_body(struct httpd_req *req, const void *buf, size_t len, void *arg)
+{
+	struct ch_xds_q	*q = httpd_req_data(req);
+	static const char m[] = "the SOAP envelope is too large\n";
+
+	(void)arg;
+	if (q == NULL || q->too_large)
+		return (HTTPD_OK);
+	if (dbuf_add(&q->body, buf, len) == -1) {
+		/* The rest of the body is left unread. */
+		q->too_large = 1;
+		ch_xds_q_count(q, "too_large");
+		httpd_reply(req, 413, "text/plain", m, sizeof(m) - 1);
+	}
+	return (HTTPD_OK);
+}
+
+static void
+ch_xds_q_req_done(struct httpd_req *req, void *arg)
+{
+	struct ch_xds_q	*q = httpd_req_data(req);
+
+	(void)arg;
+	if (q == NULL || q->too_large)
+		return;
+	ch_xds_q_run(q);
+}
+
+static void
+ch_xds_q_fini(struct httpd_req *req, int completed, void *arg)
+{
+	struct ch_xds_q	*q = httpd_req_data(req);
+
+	(void)arg;
+	if (q == NULL)
+		return;
+	q->req = NULL;
+	if (q->running)
+		return;		/* ch_xds_q_done counts and frees */
+	if (!completed)
+		ch_xds_q_count(q, "aborted");
+	ch_xds_q_free(q);
+}
+
+static const struct httpd_handler ch_xds_q_handler = {
+	ch_xds_q_head, ch_xds_q_body, ch_xds_q_req_done, ch_xds_q_fini
+};
+
 /* The reloadable values (retention, limits) from conf. */
 void
 ch_xds_reconfigure(struct ch_xds *x, const struct ch_conf *c)
@@ -149,6 +449,8 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 	struct ch_xds		*x;
 	static const char	*outcomes[] = { "success", "failure",
 				    "fault", "aborted" };
+	static const char	*qoutcomes[] = { "success", "failure",
+				    "fault", "too_large", "aborted" };
 	char			 lab[64];
 	size_t			 i;
 
@@ -163,6 +465,14 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 		ch_metric_define(CH_XDS_REFUSED_METRIC, CH_METRIC_COUNTER,
 		    "XDS requests refused: peer not authorised for the role.");
 		ch_metric_inc(CH_XDS_REFUSED_METRIC, "", 0);
+		ch_metric_define(CH_XDS_QUERY_METRIC, CH_METRIC_COUNTER,
+		    "ITI-18 Registry Stored Query requests by outcome.");
+		for (i = 0; i < sizeof(qoutcomes) / sizeof(qoutcomes[0]);
+		    i++) {
+			snprintf(lab, sizeof(lab), "outcome=\"%s\"",
+			    qoutcomes[i]);
+			ch_metric_inc(CH_XDS_QUERY_METRIC, lab, 0);
+		}
 		ch_xds_metric_defined = 1;
 	}
 	x = xcalloc(1, sizeof(*x));
@@ -192,8 +502,9 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 	if (httpd_listen(x->httpd, addr, cause) == -1)
 		goto fail;
 	httpd_route(x->httpd, SOAP_PATH_REPOSITORY, &ch_xds_handler, x);
-	log_info("xds listening addr=%s port=%d endpoints=%s", addr,
-	    httpd_port(x->httpd), SOAP_PATH_REPOSITORY);
+	httpd_route(x->httpd, SOAP_PATH_REGISTRY, &ch_xds_q_handler, x);
+	log_info("xds listening addr=%s port=%d endpoints=%s,%s", addr,
+	    httpd_port(x->httpd), SOAP_PATH_REPOSITORY, SOAP_PATH_REGISTRY);
 	return (x);
 fail:
 	if (x->httpd != NULL)

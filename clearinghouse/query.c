@@ -507,7 +507,7 @@ registry_error(struct qreq *r, const char *cause)
 
 /*
  * Appends one stored object with status, lid and home set.  The stored
- * text is one rim element; it is parsed inside a wrapper declaring the rim
+ * text is rim elements, the object first; it is parsed inside a wrapper declaring the rim
  * namespace (as prefix and default), copied out so that the copy declares
  * the namespaces it uses, and serialised.
  */
@@ -529,9 +529,20 @@ leaf_add(struct dbuf *leaf, const char *ebrim, size_t len,
 	dbuf_free(&w);
 	if (doc == NULL)
 		return (-1);
+	/*
+	 * A RegistryPackage is stored with the Classification that marks it a
+	 * SubmissionSet or Folder after it: the first element is the object,
+	 * the rest must be rim elements too and are written after it.
+	 */
 	n = xml_first(xmlDocGetRootElement(doc));
-	if (n == NULL || xml_next(n) != NULL || !xml_is(n, XML_NS_RIM, NULL)) {
-		xcause(cause, "stored object is not one rim element");
+	for (c = n; c != NULL; c = xml_next(c)) {
+		if (!xml_is(c, XML_NS_RIM, NULL)) {
+			xcause(cause, "stored object is not rim elements");
+			goto out;
+		}
+	}
+	if (n == NULL) {
+		xcause(cause, "stored object is empty");
 		goto out;
 	}
 	if (xmlSetProp(n, BAD_CAST "status", (const xmlChar *)status) == NULL ||
@@ -541,15 +552,19 @@ leaf_add(struct dbuf *leaf, const char *ebrim, size_t len,
 		xcause(cause, "out of memory");
 		goto out;
 	}
-	if ((nd = xmlNewDoc(BAD_CAST "1.0")) == NULL ||
-	    (c = xmlDocCopyNode(n, nd, 1)) == NULL) {
-		xcause(cause, "out of memory");
-		goto out;
-	}
-	xmlDocSetRootElement(nd, c);
-	if (xml_write(leaf, nd, c) == -1) {
-		xcause(cause, "response too large");
-		goto out;
+	for (; n != NULL; n = xml_next(n)) {
+		if (nd != NULL)
+			xmlFreeDoc(nd);
+		if ((nd = xmlNewDoc(BAD_CAST "1.0")) == NULL ||
+		    (c = xmlDocCopyNode(n, nd, 1)) == NULL) {
+			xcause(cause, "out of memory");
+			goto out;
+		}
+		xmlDocSetRootElement(nd, c);
+		if (xml_write(leaf, nd, c) == -1) {
+			xcause(cause, "response too large");
+			goto out;
+		}
 	}
 	rc = 0;
 out:

@@ -93,7 +93,7 @@ port=$(sed -n 's/.*health listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' \
     "$tmp/log")
 check "the health port is logged" '[ -n "$port" ] && [ "$port" != 0 ]'
 check "the transactions not built are logged" \
-    '[ "$(grep -c "transaction not-built" "$tmp/log")" = 3 ]'
+    '[ "$(grep -c "transaction not-built" "$tmp/log")" = 2 ]'
 check "GET /health answers ok" '[ "$(get /health)" = ok ]'
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' \
     "http://127.0.0.1:$port/nope")

@@ -4,7 +4,9 @@
 # loopback, the patient registered over ITI-8 (mllp-send), the NIST
 # ITI-41 MTOM sample POSTed with curl over mutual TLS, rows and blobs
 # checked; a consumer-only peer is refused with 403 and a SOAP fault, no
-# client certificate fails the handshake; metrics; SIGTERM.
+# client certificate fails the handshake; ITI-18 stored queries on the
+# registry path by the consumer (a source-only peer gets 403); metrics;
+# SIGTERM.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 ch=$top_builddir/clearinghouse/isn-clearinghouse
@@ -101,8 +103,9 @@ health=$(sed -n 's/.*health listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' log)
 check "the xds listener and the reaper are started" \
     '[ -n "$xds" ] && [ -n "$pix" ] && [ -n "$health" ] &&
      grep -q "reaper started interval=3600s batch=10" log'
-check "ITI-18, ITI-43 and RAD-69 are logged as not built" \
-    '[ "$(grep -c "transaction not-built" log)" = 3 ]'
+check "ITI-43 and RAD-69 are logged as not built" \
+    '[ "$(grep -c "transaction not-built" log)" = 2 ] &&
+     ! grep -q "not-built name=ITI-18" log'
 
 url=https://127.0.0.1:$xds/services/xdsrepositoryb
 post() {	# certname body-file content-type: HTTP code in $code, body in resp
@@ -123,7 +126,8 @@ check "another path is 404" '[ "$code" = 404 ]'
 
 if [ ! -r "$samples/pnr-mtom-xop.body.txt" ]; then
 	echo "# $samples absent: the ITI-41 sample parts are skipped"
-	for t in register post rows consumer none metrics; do
+	for t in register post rows consumer none metrics fss fd source \
+	    missing iti42 qmetrics; do
 		skip "$t: the shared xds samples are absent"
 	done
 else
@@ -153,6 +157,91 @@ else
 	check "the metrics count the submission and the refusal" \
 	    'waitmetric "^isn_ch_iti41_requests_total{outcome=\"success\"} 1$" &&
 	     metrics | grep -q "^isn_ch_xds_refused_total 1$"'
+
+	# ITI-18: query file-name query-uuid status-slot(1/0)
+	query() {
+		if [ "$3" = 1 ]; then
+			st='<Slot name="$XDSDocumentEntryStatus"><ValueList><Value>('"'"'urn:oasis:names:tc:ebxml-regrep:StatusType:Approved'"'"')</Value></ValueList></Slot>'
+		else
+			st=
+		fi
+		case $2 in
+		*f26abbcb*) pslot='$XDSSubmissionSetPatientId'
+			st=$(echo "$st" | sed 's/XDSDocumentEntryStatus/XDSSubmissionSetStatus/') ;;
+		*) pslot='$XDSDocumentEntryPatientId' ;;
+		esac
+		cat > "$1" <<EOQ
+<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
+    xmlns:wsa="http://www.w3.org/2005/08/addressing">
+ <env:Header>
+  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegistryStoredQuery</wsa:Action>
+  <wsa:MessageID>urn:uuid:6f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e5f</wsa:MessageID>
+  <wsa:ReplyTo><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>
+ </env:Header>
+ <env:Body>
+  <query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
+      xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
+   <query:ResponseOption returnComposedObjects="true" returnType="LeafClass"/>
+   <AdhocQuery id="$2">
+    <Slot name="$pslot"><ValueList><Value>'SR7^^^&amp;1.2.260&amp;ISO'</Value></ValueList></Slot>
+    $st
+   </AdhocQuery>
+  </query:AdhocQueryRequest>
+ </env:Body>
+</env:Envelope>
+EOQ
+	}
+	qpost() {	# certname body-file
+		code=$(curl -s -m 20 --cacert ca.pem --cert "$1.pem" \
+		    --key "$1.key" -o resp -w '%{http_code}' \
+		    -H "Content-Type: application/soap+xml; charset=UTF-8" \
+		    --data-binary "@$2" \
+		    "https://127.0.0.1:$xds/services/xdsregistryb" 2> curl.err)
+	}
+	SS=urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9
+	FD=urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d
+	query fss "$SS" 1
+	qpost consumer fss
+	check "ITI-18 FindSubmissionSets (LeafClass): one RegistryPackage" \
+	    '[ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp &&
+	     [ "$(grep -o "<[a-zA-Z0-9]*:*RegistryPackage[ >]" resp | wc -l)" = 1 ] &&
+	     grep -q "a54d6aa5-d40d-43f9-88c5-b4633d873bdd" resp'
+	sed 's/returnType="LeafClass"/returnType="ObjectRef"/' fss > fssref
+	qpost consumer fssref
+	check "ITI-18 FindSubmissionSets (ObjectRef): Success, one ObjectRef" \
+	    '[ "$code" = 200 ] && grep -q "AdhocQueryResponse" resp &&
+	     grep -q "RegistryStoredQueryResponse" resp &&
+	     grep -q "ResponseStatusType:Success" resp &&
+	     [ "$(grep -o "<[a-zA-Z0-9]*:*ObjectRef[ >]" resp | wc -l)" = 1 ] &&
+	     ! grep -q "RegistryPackage" resp'
+	query fd "$FD" 1
+	qpost consumer fd
+	check "ITI-18 FindDocuments: one ExtrinsicObject with the uniqueId" \
+	    '[ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp &&
+	     [ "$(grep -o "<[a-zA-Z0-9]*:*ExtrinsicObject[ >]" resp | wc -l)" = 1 ] &&
+	     grep -q "value=\"1.42.20160705093311.6\"" resp'
+	qpost source fd
+	check "ITI-18 by a source-only peer: 403 and a SOAP fault" \
+	    '[ "$code" = 403 ] && grep -q "Sender" resp &&
+	     grep -q "event=unauthorised peer=\"source-site\"" log'
+	query fdbad "$FD" 0
+	qpost consumer fdbad
+	check "ITI-18 without \$XDSDocumentEntryStatus: XDSStoredQueryMissingParam" \
+	    '[ "$code" = 200 ] && grep -q "ResponseStatusType:Failure" resp &&
+	     grep -q "XDSStoredQueryMissingParam" resp'
+	sed -e 's/RegistryStoredQuery/RegisterDocumentSet-b/' \
+	    -e '/<query:AdhocQueryRequest/,/<\/query:AdhocQueryRequest>/d' \
+	    -e 's|<env:Body>|&<lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"/>|' \
+	    fd > i42b
+	qpost consumer i42b
+	check "ITI-42 on the registry path: ActionNotSupported fault" \
+	    '[ "$code" = 400 ] && grep -q "ActionNotSupported" resp'
+	check "the metrics count the queries" \
+	    'waitmetric "^isn_ch_iti18_requests_total{outcome=\"success\"} 3$" &&
+	     metrics | grep -q "^isn_ch_iti18_requests_total{outcome=\"failure\"} 1$" &&
+	     metrics | grep -q "^isn_ch_iti18_requests_total{outcome=\"fault\"} 1$" &&
+	     metrics | grep -q "^isn_ch_xds_refused_total 2$"'
 fi
 check "the reaper counters are exported" \
     'metrics | grep -q "^isn_ch_reaper_runs_total 0$" &&
