@@ -2,7 +2,7 @@
 #
 # Usage, from a test script:
 #	. "$top_srcdir/clearinghouse/tests/pg.sh"
-#	pg_start || { echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"; exit 0; }
+#	pg_start || pg_unavailable
 #	... use $ISN_PG_CONNINFO, or psql with PGHOST/PGPORT/PGUSER/PGDATABASE ...
 #	pg_stop			# optional: pg_start installs an EXIT trap
 #
@@ -140,4 +140,16 @@ pg_stop() {
 		rm -rf "$PG_DIR"
 	fi
 	PG_DIR=
+}
+
+# pg_unavailable: after pg_start failed, skip the calling TAP test, or,
+# where PostgreSQL must be there (isn-testnet check sets ISN_REQUIRE_PG=1,
+# having installed it), bail out so that a broken setup cannot pass.
+pg_unavailable() {
+	if [ "${ISN_REQUIRE_PG:-0}" = 1 ]; then
+		echo "Bail out! PostgreSQL did not start: $PG_ERROR"
+		exit 1
+	fi
+	echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"
+	exit 0
 }

@@ -18,7 +18,7 @@ cleanup() {
 if ! command -v openssl >/dev/null 2>&1; then
 	rm -rf "$tmp"; echo "1..0 # SKIP no openssl CLI"; exit 0
 fi
-pg_start || { rm -rf "$tmp"; echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"; exit 0; }
+pg_start || { rm -rf "$tmp"; pg_unavailable; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 n=0; failed=0

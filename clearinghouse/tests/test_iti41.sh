@@ -4,8 +4,5 @@ top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 export top_srcdir top_builddir
 . "$top_srcdir/clearinghouse/tests/pg.sh"
-if ! pg_start; then
-	echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"
-	exit 0
-fi
+pg_start || pg_unavailable
 ${ISN_TEST_WRAPPER:-} "$top_builddir/clearinghouse/tests/test_iti41"

@@ -17,7 +17,7 @@ case $schemas in /*) ;; *) schemas=$PWD/$schemas ;; esac
 if ! command -v openssl >/dev/null 2>&1; then
 	echo "1..0 # SKIP no openssl CLI"; exit 0
 fi
-pg_start || { echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"; exit 0; }
+pg_start || pg_unavailable
 tmp=$(mktemp -d)
 pid=
 cleanup() {

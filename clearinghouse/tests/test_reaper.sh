@@ -12,9 +12,8 @@ cleanup() {
 	rm -rf "$REAPER_BLOBDIR"
 }
 if ! pg_start; then
-	echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"
 	rm -rf "$REAPER_BLOBDIR"
-	exit 0
+	pg_unavailable
 fi
 trap cleanup EXIT
 ${ISN_TEST_WRAPPER:-} "$top_builddir/clearinghouse/tests/test_reaper"

@@ -26,7 +26,7 @@ for t in openssl curl; do
 		echo "1..0 # SKIP no $t"; exit 0
 	fi
 done
-pg_start || { echo "1..0 # SKIP no PostgreSQL: $PG_ERROR"; exit 0; }
+pg_start || pg_unavailable
 tmp=$(mktemp -d)
 pid=
 cleanup() {
