@@ -15,26 +15,15 @@ cleanup() {
 }
 # The daemon needs its registry (migrations at start) and a TLS context.
 . "$src/tests/pg.sh"
+. "$src/tests/lib.sh"
 if ! command -v openssl >/dev/null 2>&1; then
 	rm -rf "$tmp"; echo "1..0 # SKIP no openssl CLI"; exit 0
 fi
 pg_start || { rm -rf "$tmp"; pg_unavailable; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-n=0; failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
-# Wait (at most 10 s) until $1 matches at least $2 lines of the log.
-waitlog() {
-	i=0
-	while :; do
-		c=$(grep -c -- "$1" "$tmp/log" 2>/dev/null)
-		[ "${c:-0}" -ge "${2:-1}" ] && return 0
-		i=$((i + 1)); [ $i -gt 200 ] && return 1
-		sleep 0.05
-	done
-}
+# Log waits: at most 10 s.
+WAITLOG_TRIES=200
 get() { curl -s -m 5 "http://127.0.0.1:$port$1"; }
 
 case $ch in /*) ;; *) ch=$PWD/$ch ;; esac

@@ -14,6 +14,7 @@ case $schemas in /*) ;; *) schemas=$PWD/$schemas ;; esac
 
 . "$top_srcdir/clearinghouse/tests/pg.sh"
 . "$top_srcdir/clearinghouse/tests/certs.sh"
+. "$top_srcdir/clearinghouse/tests/lib.sh"
 if ! command -v openssl >/dev/null 2>&1; then
 	echo "1..0 # SKIP no openssl CLI"; exit 0
 fi
@@ -27,20 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-n=0; failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
-waitlog() {
-	i=0
-	while :; do
-		c=$(grep -c -- "$1" "$tmp/log" 2>/dev/null)
-		[ "${c:-0}" -ge "${2:-1}" ] && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		i=$((i + 1)); [ $i -gt 400 ] && return 1
-		sleep 0.05
-	done
-}
 sql() { psql -X -A -t -q -c "$1" 2>&1; }
 
 # PKI: a CA, the server (SAN 127.0.0.1), a source, a consumer, a stranger.

@@ -21,6 +21,7 @@ samples=$shared/xds-samples/iti41
 
 . "$top_srcdir/clearinghouse/tests/pg.sh"
 . "$top_srcdir/clearinghouse/tests/certs.sh"
+. "$top_srcdir/clearinghouse/tests/lib.sh"
 for t in openssl curl; do
 	if ! command -v $t >/dev/null 2>&1; then
 		echo "1..0 # SKIP no $t"; exit 0
@@ -36,21 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-n=0; failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
-skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
-waitlog() {
-	i=0
-	while :; do
-		c=$(grep -c -- "$1" "$tmp/log" 2>/dev/null)
-		[ "${c:-0}" -ge "${2:-1}" ] && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		i=$((i + 1)); [ $i -gt 400 ] && return 1
-		sleep 0.05
-	done
-}
 sql() { psql -X -A -t -q -c "$1" 2>&1; }
 metrics() { curl -s -m 5 "http://127.0.0.1:$health/metrics"; }
 # Bounded wait until /metrics has a line matching $1.
