@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "audit.h"
 #include "blob.h"
 #include "ch.h"
 #include "db.h"
@@ -337,6 +338,40 @@ ch_reaper_stop(struct ch *ch)
 	ch->reaper = NULL;
 }
 
+void
+ch_audit(struct ch *ch, const struct audit_event *ev)
+{
+	char	*cause = NULL;
+
+	if (ch->audit == NULL)
+		return;
+	if (audit_log(ch->audit, ev, &cause) == -1) {
+		log_warnx("audit write-failed kind=%d: %s", (int)ev->kind,
+		    cause != NULL ? cause : "unknown");
+		free(cause);
+		ch_metric_inc("isn_ch_audit_failures_total", "", 1);
+	}
+}
+
+/* The ATNA destination of the configuration (audit.file or syslog). */
+static void
+ch_audit_open(struct ch *ch)
+{
+	struct audit_settings	 as;
+	char			*cause = NULL;
+
+	memset(&as, 0, sizeof(as));
+	as.app_name = CH_NAME;
+	if (ch->conf->audit.destination == CH_AUDIT_FILE)
+		as.file = ch->conf->audit.file;
+	if ((ch->audit = audit_open(&as, &cause)) == NULL)
+		fatalx("audit: %s", cause);
+	ch_metric_define("isn_ch_audit_failures_total", CH_METRIC_COUNTER,
+	    "ATNA audit records that could not be written.");
+	ch_metric_inc("isn_ch_audit_failures_total", "", 0);
+	log_info("audit destination=%s", as.file != NULL ? "file" : "syslog");
+}
+
 /* SIGHUP: load into a new struct; on any error keep the running one. */
 static void
 ch_reload(struct ch *ch)
@@ -428,6 +463,7 @@ static void
 ch_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct ch	*ch = arg;
+	char		*cause = NULL;
 
 	switch (sig) {
 	case SIGHUP:
@@ -439,6 +475,13 @@ ch_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGINT:
 		ch_stop(ch, "INT");
+		break;
+	case SIGUSR1:
+		if (audit_reopen(ch->audit, &cause) == -1) {
+			log_warnx("audit reopen-failed: %s", cause != NULL ? cause : "unknown");
+			free(cause);
+		} else
+			log_info("signal USR1: audit file reopened");
 		break;
 	}
 }
@@ -488,6 +531,7 @@ ch_modules_start(struct ch *ch)
 	char			 buf[CONF_HOST_MAX + 16], *cause = NULL;
 	int			 applied = 0, version = 0;
 
+	ch_audit_open(ch);
 	if (migrate_run(c->database.conninfo, c->database.schema_dir,
 	    &applied, &version, &cause) == -1)
 		fatalx("database: %s", cause);
@@ -535,6 +579,7 @@ ch_modules_free(struct ch *ch)
 	pixfeed_free(ch->pix_feed);
 	pixfeed_free(ch->registry_feed);
 	blob_store_close(ch->blobs);
+	audit_close(ch->audit);
 	if (ch->tls_cur != ch->tls_front)
 		SSL_CTX_free(ch->tls_cur);
 	SSL_CTX_free(ch->tls_front);
@@ -623,6 +668,7 @@ main(int argc, char **argv)
 	ch.ev_hup = ch_signal_add(&ch, SIGHUP);
 	ch.ev_term = ch_signal_add(&ch, SIGTERM);
 	ch.ev_int = ch_signal_add(&ch, SIGINT);
+	ch.ev_usr1 = ch_signal_add(&ch, SIGUSR1);
 
 	if ((ch.health = ch_health_start(&ch, &cause)) == NULL)
 		fatalx("health: %s", cause);
@@ -656,6 +702,7 @@ main(int argc, char **argv)
 	event_free(ch.ev_hup);
 	event_free(ch.ev_term);
 	event_free(ch.ev_int);
+	event_free(ch.ev_usr1);
 	if (ch.ev_drain != NULL)
 		event_free(ch.ev_drain);
 	event_free(ch.ev_metrics);

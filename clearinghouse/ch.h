@@ -129,6 +129,8 @@ struct blob_store;
 struct pixfeed;
 struct ch_xds;
 struct reaper;
+struct audit;
+struct audit_event;
 
 struct ch {
 	struct event_base	*base;
@@ -151,11 +153,19 @@ struct ch {
 	struct ch_xds		*xds;		/* XDS HTTPS listener */
 	struct reaper		*reaper;	/* retention */
 	struct event		*ev_metrics;	/* counters to metrics */
+	struct event		*ev_usr1;	/* reopen the audit file */
+	struct audit		*audit;		/* ATNA records (audit.h) */
 };
 
 /* Work in flight that a graceful stop waits for (uploads, feeds, jobs). */
 void	ch_hold(struct ch *);
 void	ch_release(struct ch *);
+/*
+ * Write one ATNA record (audit.h) to the configured destination; a
+ * failure is logged and counted (isn_ch_audit_failures_total), never
+ * fatal: the transaction's outcome does not change.
+ */
+void	ch_audit(struct ch *, const struct audit_event *);
 
 /*
  * ch_xds.c: the XDS HTTPS listener on addr with the TLS server context tls

@@ -76,6 +76,8 @@ struct iti41_state {
 	int			 db_failed;
 	char			*db_cause;
 	struct db_txn		*txn;
+	void			*dstate;	/* the delegate's request */
+	int			 delegated;
 };
 
 static void	iti41_state_free(struct iti41_state *);
@@ -936,6 +938,17 @@ iti41_process(struct iti41_state *st, const char *env, size_t len)
 		iti41_fault(st, &f);
 		return;
 	}
+	if (act->txn != SOAP_TXN_ITI41 && st->ctx->delegate != NULL &&
+	    act->txn == st->ctx->delegate->txn) {
+		struct soap_msg	m = st->msg;
+
+		iti41_blobs_drop(st, 0);	/* no attachments expected */
+		memset(&st->msg, 0, sizeof(st->msg));
+		st->delegated = 1;
+		st->dstate = st->ctx->delegate->start(st->req, st->mtom, &m,
+		    st->ctx->delegate->arg);
+		return;
+	}
 	if (act->txn != SOAP_TXN_ITI41) {
 		soap_fault_set(&f, SOAP_SENDER, "wsa:ActionNotSupported",
 		    "%s is not served here", act->name);
@@ -1159,6 +1172,12 @@ iti41_fini(struct httpd_req *req, int completed, void *arg)
 	if (st == NULL)
 		return;
 	st->req = NULL;
+	if (st->delegated) {
+		st->ctx->delegate->fini(st->dstate, completed,
+		    st->ctx->delegate->arg);
+		iti41_state_free(st);
+		return;
+	}
 	if (!completed)
 		st->ctx->stats.aborted++;
 	if (st->in_txn)

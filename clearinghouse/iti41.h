@@ -18,8 +18,11 @@
 
 #include "httpd.h"
 
+#include "soap.h"
+
 struct db;
 struct blob_store;
+struct audit_event;
 
 struct iti41_limits {
 	size_t		max_soap;	/* SOAP envelope / MTOM root; 0: 64 MiB */
@@ -35,6 +38,23 @@ struct iti41_stats {
 	unsigned long	aborted;	/* peer gone before the answer */
 };
 
+/*
+ * Another transaction served on the repository path (ITI-43 there, as
+ * PROFILE.md section 2 says): when a request's action is txn rather than
+ * ITI-41, iti41 hands the request over once its body is complete. start
+ * gets the request, whether it came as MTOM, and the parsed envelope,
+ * whose contents it takes (it must soap_msg_clear them one day); it
+ * replies now or later and returns its state. fini(state, completed) is
+ * then called exactly once, from the request's fini.
+ */
+struct iti41_delegate {
+	enum soap_txn	  txn;
+	void		*(*start)(struct httpd_req *, int mtom,
+			    struct soap_msg *, void *arg);
+	void		 (*fini)(void *state, int completed, void *arg);
+	void		 *arg;
+};
+
 struct iti41_ctx {
 	struct db		*db;		/* not owned */
 	struct blob_store	*blobs;		/* not owned */
@@ -44,6 +64,11 @@ struct iti41_ctx {
 	long			 retention;	/* seconds; 0: 30 days */
 	struct iti41_limits	 limits;
 	struct iti41_stats	 stats;		/* updated by the handler */
+	const struct iti41_delegate *delegate;	/* or NULL */
+	/* ATNA record of each answered transaction; NULL: none. */
+	void			(*audit)(const struct audit_event *,
+				    void *arg);
+	void			*audit_arg;
 };
 
 extern const struct httpd_handler iti41_handler;

@@ -9,15 +9,6 @@
 # SIGTERM.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
-ch=$top_builddir/clearinghouse/isn-clearinghouse
-send=$top_builddir/clearinghouse/tests/mllp-send
-case $ch in /*) ;; *) ch=$PWD/$ch ;; esac
-case $send in /*) ;; *) send=$PWD/$send ;; esac
-schemas=$top_srcdir/schemas/clearinghouse
-case $schemas in /*) ;; *) schemas=$PWD/$schemas ;; esac
-shared=${ISN_SHARED:-$top_srcdir/../shared}
-case $shared in /*) ;; *) shared=$PWD/$shared ;; esac
-samples=$shared/xds-samples/iti41
 
 . "$top_srcdir/clearinghouse/tests/pg.sh"
 . "$top_srcdir/clearinghouse/tests/certs.sh"
@@ -27,6 +18,8 @@ for t in openssl curl; do
 		echo "1..0 # SKIP no $t"; exit 0
 	fi
 done
+ch_paths
+samples=$shared/xds-samples/iti41
 pg_start || pg_unavailable
 tmp=$(mktemp -d)
 pid=
@@ -37,68 +30,23 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-sql() { psql -X -A -t -q -c "$1" 2>&1; }
-metrics() { curl -s -m 5 "http://127.0.0.1:$health/metrics"; }
-# Bounded wait until /metrics has a line matching $1.
-waitmetric() {
-	i=0
-	while ! metrics | grep -q -- "$1"; do
-		i=$((i + 1)); [ $i -gt 100 ] && return 1
-		sleep 0.05
-	done
-}
-nblobs() { find blobs/data -type f 2>/dev/null | wc -l | tr -d ' '; }
+sql() { ch_sql "$1"; }
+metrics() { ch_metrics; }
+waitmetric() { ch_waitmetric "$1"; }
+nblobs() { ch_nblobs; }
 
 cd "$tmp" || exit 1
-certs_make
-cert source "/O=ISN Test/CN=source site"
-cert consumer "/O=ISN Test/CN=consumer app"
-check "the test PKI was generated" \
-    '[ -s server.pem ] && [ -s source.pem ] && [ -s consumer.pem ]'
-mkdir blobs
-cat > ch.yaml <<EOT
-listen:
-  xds: "127.0.0.1:0"
-  pix_feed: "127.0.0.1:0"
-  registry_feed: "127.0.0.1:0"
-  health: "127.0.0.1:0"
-tls: {cert: server.pem, key: server.key, ca: ca.pem}
-peers:
-  - name: source-site
-    fingerprint: "$(cert_fp source.pem)"
-    roles: [source]
-  - name: consumer-app
-    subject: "$(cert_subject consumer.pem)"
-    roles: [consumer]
-affinity_domain: "1.2.260"
-repository_unique_id: "1.2.3"
-home_community_id: "urn:oid:1.2.4"
-database:
-  conninfo: "$ISN_PG_CONNINFO"
-  pool_size: 2
-  schema_dir: "$schemas"
-blob_dir: blobs
-reaper: {interval: 1h, batch_size: 10}
-EOT
-: > log
-"$ch" -d -f ch.yaml 2>> log & pid=$!
-check "the daemon starts" 'waitlog " started version="'
-xds=$(sed -n 's/.*xds listening addr=[^ ]* port=\([0-9]*\).*/\1/p' log)
-pix=$(sed -n 's/.*listener=pix_feed listening .* port=\([0-9]*\).*/\1/p' log)
-health=$(sed -n 's/.*health listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' log)
+check "the test PKI was generated" ch_pki
+ch_conf "reaper: {interval: 1h, batch_size: 10}"
+check "the daemon starts" ch_start
 check "the xds listener and the reaper are started" \
-    '[ -n "$xds" ] && [ -n "$pix" ] && [ -n "$health" ] &&
-     grep -q "reaper started interval=3600s batch=10" log'
+    'grep -q "reaper started interval=3600s batch=10" log'
 check "ITI-43 and RAD-69 are logged as not built" \
     '[ "$(grep -c "transaction not-built" log)" = 2 ] &&
      ! grep -q "not-built name=ITI-18" log'
 
 url=https://127.0.0.1:$xds/services/xdsrepositoryb
-post() {	# certname body-file content-type: HTTP code in $code, body in resp
-	code=$(curl -s -m 20 --cacert ca.pem --cert "$1.pem" --key "$1.key" \
-	    -o resp -w '%{http_code}' -H "Content-Type: $3" \
-	    --data-binary "@$2" "$url" 2> curl.err)
-}
+post() { ch_post "$1" "$2" "$3" /services/xdsrepositoryb; }
 # No client certificate: the TLS handshake fails before any HTTP. With
 # TLS 1.3 the server's alert may reach curl during the handshake (35),
 # while sending (55) or while receiving (56).
@@ -117,10 +65,8 @@ if [ ! -r "$samples/pnr-mtom-xop.body.txt" ]; then
 		skip "$t: the shared xds samples are absent"
 	done
 else
-	printf 'MSH|^~\\&|RIS|SITE|ISN|CH|20261127120000||ADT^A04^ADT_A01|c1|P|2.3.1\rEVN||20261127120000\rPID|||SR7^^^&1.2.260&ISO||DOE^JANE\rPV1||O\r' > a04
-	"$send" "127.0.0.1:$pix" source.pem source.key ca.pem a04 > ack 2>&1
 	check "the sample's patient is registered over ITI-8" \
-	    'grep -q "^MSA|AA|c1" ack'
+	    'ch_register SR7 c1 && grep -q "^MSA|AA|c1" reg-SR7.ack'
 	ct=$(sed -n 's/^Content-Type: *//p' \
 	    "$samples/pnr-mtom-xop.http-headers.txt" | tr -d '\r')
 	cp "$samples/pnr-mtom-xop.body.txt" pnr
@@ -179,11 +125,8 @@ else
 EOQ
 	}
 	qpost() {	# certname body-file
-		code=$(curl -s -m 20 --cacert ca.pem --cert "$1.pem" \
-		    --key "$1.key" -o resp -w '%{http_code}' \
-		    -H "Content-Type: application/soap+xml; charset=UTF-8" \
-		    --data-binary "@$2" \
-		    "https://127.0.0.1:$xds/services/xdsregistryb" 2> curl.err)
+		ch_post "$1" "$2" "application/soap+xml; charset=UTF-8" \
+		    /services/xdsregistryb
 	}
 	SS=urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9
 	FD=urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d
@@ -233,7 +176,7 @@ check "the reaper counters are exported" \
     'metrics | grep -q "^isn_ch_reaper_runs_total 0$" &&
      metrics | grep -q "^isn_ch_reaper_sets_deleted_total 0$"'
 
-kill -TERM $pid; wait $pid; rc=$?; pid=
+ch_stop
 check "SIGTERM stops with status 0 after the drain" \
     '[ $rc = 0 ] && grep -q "xds drained" log && grep -q "stop idle" log'
 [ $failed = 0 ] || sed 's/^/# /' log | tail -n 40
