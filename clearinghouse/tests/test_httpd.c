@@ -34,6 +34,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "tap.h"
+#include "testpki.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -656,60 +657,6 @@ slow_done(struct httpd_req *r, void *arg)
 
 static const struct httpd_handler slow_h = { NULL, NULL, slow_done, NULL };
 
-/* ---- PKI for mutual TLS (as in shared/tests/test_tls.c) ---- */
-struct pki {
-	EVP_PKEY	*key;
-	X509		*cert;
-};
-
-static void
-pki_ext(X509 *x, X509V3_CTX *v3, int nid, const char *value)
-{
-	X509_EXTENSION	*ext;
-
-	if ((ext = X509V3_EXT_conf_nid(NULL, v3, nid, value)) == NULL ||
-	    X509_add_ext(x, ext, -1) != 1)
-		fatalx("cannot add extension %d", nid);
-	X509_EXTENSION_free(ext);
-}
-
-static void
-pki_make(struct pki *p, const char *cn, struct pki *issuer, const char *san,
-    long serial)
-{
-	X509_NAME	*name;
-	X509V3_CTX	 v3;
-	X509		*x;
-
-	if ((p->key = EVP_EC_gen("P-256")) == NULL || (x = X509_new()) == NULL)
-		fatalx("cannot make a key");
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_set_pubkey(x, p->key);
-	name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, issuer != NULL ?
-	    X509_get_subject_name(issuer->cert) : name);
-	X509V3_set_ctx_nodb(&v3);
-	X509V3_set_ctx(&v3, issuer != NULL ? issuer->cert : x, x, NULL, NULL,
-	    0);
-	pki_ext(x, &v3, NID_basic_constraints, issuer == NULL ?
-	    "critical,CA:TRUE" : "critical,CA:FALSE");
-	pki_ext(x, &v3, NID_key_usage, issuer == NULL ?
-	    "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
-	if (issuer != NULL)
-		pki_ext(x, &v3, NID_ext_key_usage, "serverAuth,clientAuth");
-	if (san != NULL)
-		pki_ext(x, &v3, NID_subject_alt_name, san);
-	if (X509_sign(x, issuer != NULL ? issuer->key : p->key,
-	    EVP_sha256()) == 0)
-		fatalx("cannot sign");
-	p->cert = x;
-}
-
 static char *
 tpath(const char *name)
 {
@@ -719,27 +666,6 @@ tpath(const char *name)
 	slot = (slot + 1) % 8;
 	snprintf(buf[slot], sizeof(buf[slot]), "%s/%s", tmpdir, name);
 	return (buf[slot]);
-}
-
-static void
-pki_write(struct pki *p, const char *cert, const char *key)
-{
-	FILE	*f;
-
-	if ((f = fopen(tpath(cert), "w")) == NULL ||
-	    PEM_write_X509(f, p->cert) != 1 || fclose(f) != 0)
-		fatal("cannot write %s", cert);
-	if ((f = fopen(tpath(key), "w")) == NULL ||
-	    PEM_write_PrivateKey(f, p->key, NULL, NULL, 0, NULL, NULL) != 1 ||
-	    fclose(f) != 0)
-		fatal("cannot write %s", key);
-}
-
-static void
-pki_free(struct pki *p)
-{
-	EVP_PKEY_free(p->key);
-	X509_free(p->cert);
 }
 
 static void
@@ -918,7 +844,7 @@ test_raw(void)
 static void
 test_tls(void)
 {
-	struct pki		 ca, sv, cli;
+	struct testpki		 ca, sv, cli;
 	struct tls_conf		 tc;
 	struct httpd_conf	 hc;
 	struct httpd		*ts;
@@ -927,12 +853,12 @@ test_tls(void)
 	char			*cause = NULL, *rep, fp[TLS_FP_HEX_LEN + 1];
 	int			 tport;
 
-	pki_make(&ca, "ISN Test CA", NULL, NULL, 1);
-	pki_make(&sv, "server", &ca, "IP:127.0.0.1,DNS:localhost", 2);
-	pki_make(&cli, "edge-1", &ca, NULL, 3);
-	pki_write(&ca, "ca.pem", "ca.key");
-	pki_write(&sv, "server.pem", "server.key");
-	pki_write(&cli, "client.pem", "client.key");
+	testpki_make(&ca, "ISN Test CA", NULL, 1, NULL, 1);
+	testpki_make(&sv, "server", &ca, 0, "IP:127.0.0.1,DNS:localhost", 2);
+	testpki_make(&cli, "edge-1", &ca, 0, NULL, 3);
+	testpki_write(&ca, tmpdir, "ca.pem", "ca.key");
+	testpki_write(&sv, tmpdir, "server.pem", "server.key");
+	testpki_write(&cli, tmpdir, "client.pem", "client.key");
 	tls_fingerprint(cli.cert, fp);
 
 	memset(&tc, 0, sizeof(tc));
@@ -973,9 +899,9 @@ test_tls(void)
 
 	httpd_free(ts);
 	SSL_CTX_free(ctx);
-	pki_free(&ca);
-	pki_free(&sv);
-	pki_free(&cli);
+	testpki_free(&ca);
+	testpki_free(&sv);
+	testpki_free(&cli);
 }
 
 static void

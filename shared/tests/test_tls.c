@@ -21,15 +21,11 @@
 #include "log.h"
 #include "mllp.h"
 #include "tap.h"
+#include "testpki.h"
 #include "tls.h"
 #include "xmalloc.h"
 
 static char	 tt_dir[64];
-
-struct tt_pki {
-	EVP_PKEY	*key;
-	X509		*cert;
-};
 
 /* A path inside the temporary folder (static buffer per slot). */
 static char *
@@ -43,78 +39,9 @@ tt_path(const char *name)
 	return (buf[slot]);
 }
 
-static void
-tt_ext(X509 *x, X509V3_CTX *v3, int nid, const char *value)
-{
-	X509_EXTENSION	*ext;
-
-	if ((ext = X509V3_EXT_conf_nid(NULL, v3, nid, value)) == NULL ||
-	    X509_add_ext(x, ext, -1) != 1)
-		fatalx("cannot add extension %d", nid);
-	X509_EXTENSION_free(ext);
-}
-
-/* An EC P-256 key and a certificate signed by issuer (NULL: self). */
-static void
-tt_make(struct tt_pki *p, const char *cn, struct tt_pki *issuer, int ca,
-    const char *san, long serial)
-{
-	X509_NAME	*name;
-	X509V3_CTX	 v3;
-	X509		*x;
-
-	if ((p->key = EVP_EC_gen("P-256")) == NULL || (x = X509_new()) == NULL)
-		fatalx("cannot make a key");
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_set_pubkey(x, p->key);
-	name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-	    (const unsigned char *)"ISN Test", -1, -1, 0);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, issuer != NULL ?
-	    X509_get_subject_name(issuer->cert) : name);
-	X509V3_set_ctx_nodb(&v3);
-	X509V3_set_ctx(&v3, issuer != NULL ? issuer->cert : x, x, NULL, NULL,
-	    0);
-	tt_ext(x, &v3, NID_basic_constraints,
-	    ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-	tt_ext(x, &v3, NID_key_usage, ca ? "critical,keyCertSign,cRLSign" :
-	    "critical,digitalSignature");
-	tt_ext(x, &v3, NID_subject_key_identifier, "hash");
-	if (!ca)
-		tt_ext(x, &v3, NID_ext_key_usage, "serverAuth,clientAuth");
-	if (san != NULL)
-		tt_ext(x, &v3, NID_subject_alt_name, san);
-	if (X509_sign(x, issuer != NULL ? issuer->key : p->key,
-	    EVP_sha256()) == 0)
-		fatalx("cannot sign");
-	p->cert = x;
-}
-
-/* Writes cert (and key when keyname is not NULL) as PEM files. */
-static void
-tt_write(struct tt_pki *p, const char *certname, const char *keyname)
-{
-	FILE	*f;
-
-	if ((f = fopen(tt_path(certname), "w")) == NULL ||
-	    PEM_write_X509(f, p->cert) != 1 || fclose(f) != 0)
-		fatal("cannot write %s", certname);
-	if (keyname == NULL)
-		return;
-	if ((f = fopen(tt_path(keyname), "w")) == NULL ||
-	    PEM_write_PrivateKey(f, p->key, NULL, NULL, 0, NULL, NULL) != 1 ||
-	    fclose(f) != 0)
-		fatal("cannot write %s", keyname);
-}
-
 /* A CRL from ca revoking one serial number. */
 static void
-tt_crl(struct tt_pki *ca, long serial, const char *name)
+tt_crl(struct testpki *ca, long serial, const char *name)
 {
 	X509_CRL	*crl;
 	X509_REVOKED	*rev;
@@ -145,13 +72,6 @@ tt_crl(struct tt_pki *ca, long serial, const char *name)
 	ASN1_TIME_free(t0);
 	ASN1_TIME_free(t1);
 	X509_CRL_free(crl);
-}
-
-static void
-tt_free(struct tt_pki *p)
-{
-	EVP_PKEY_free(p->key);
-	X509_free(p->cert);
 }
 
 /* One exchange: what the server saw and what the client got. */
@@ -381,7 +301,7 @@ test_contexts(void)
 int
 main(void)
 {
-	struct tt_pki	 ca, other_ca, server, client1, client2, other;
+	struct testpki	 ca, other_ca, server, client1, client2, other;
 	struct tls_conf	 tc;
 	struct tt_run	 r;
 	SSL_CTX		*sctx, *cctx;
@@ -399,19 +319,19 @@ main(void)
 	if (mkdtemp(tt_dir) == NULL)
 		fatal("mkdtemp");
 
-	tt_make(&ca, "ISN Test CA", NULL, 1, NULL, 1);
-	tt_make(&other_ca, "Other CA", NULL, 1, NULL, 1);
-	tt_make(&server, "isn-server", &ca, 0,
+	testpki_make(&ca, "ISN Test CA", NULL, 1, NULL, 1);
+	testpki_make(&other_ca, "Other CA", NULL, 1, NULL, 1);
+	testpki_make(&server, "isn-server", &ca, 0,
 	    "IP:127.0.0.1,DNS:localhost", 2);
-	tt_make(&client1, "edge-1", &ca, 0, NULL, 3);
-	tt_make(&client2, "edge-2", &ca, 0, NULL, 4);
-	tt_make(&other, "edge-1", &other_ca, 0, NULL, 3);
-	tt_write(&ca, "ca.pem", NULL);
-	tt_write(&other_ca, "other-ca.pem", NULL);
-	tt_write(&server, "server.pem", "server.key");
-	tt_write(&client1, "client1.pem", "client1.key");
-	tt_write(&client2, "client2.pem", "client2.key");
-	tt_write(&other, "other.pem", "other.key");
+	testpki_make(&client1, "edge-1", &ca, 0, NULL, 3);
+	testpki_make(&client2, "edge-2", &ca, 0, NULL, 4);
+	testpki_make(&other, "edge-1", &other_ca, 0, NULL, 3);
+	testpki_write(&ca, tt_dir, "ca.pem", NULL);
+	testpki_write(&other_ca, tt_dir, "other-ca.pem", NULL);
+	testpki_write(&server, tt_dir, "server.pem", "server.key");
+	testpki_write(&client1, tt_dir, "client1.pem", "client1.key");
+	testpki_write(&client2, tt_dir, "client2.pem", "client2.key");
+	testpki_write(&other, tt_dir, "other.pem", "other.key");
 	tt_crl(&ca, 4, "crl.pem");
 
 	test_fingerprints();
@@ -531,12 +451,12 @@ main(void)
 	    "fingerprint of the certificate file is the same");
 	X509_free(x);
 
-	tt_free(&ca);
-	tt_free(&other_ca);
-	tt_free(&server);
-	tt_free(&client1);
-	tt_free(&client2);
-	tt_free(&other);
+	testpki_free(&ca);
+	testpki_free(&other_ca);
+	testpki_free(&server);
+	testpki_free(&client1);
+	testpki_free(&client2);
+	testpki_free(&other);
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		unlink(tt_path(files[i]));
 	rmdir(tt_dir);
