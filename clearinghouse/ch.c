@@ -3,7 +3,8 @@
  * signals (reload, graceful stop), privileges; it wires the modules:
  * registry migrations and pool (migrate, db), blob store, TLS context,
  * ITI-8 feeds (pixfeed), the XDS HTTPS listener with ITI-41 (ch_xds,
- * iti41) and the retention reaper (reaper).
+ * iti41) and the retention reaper (reaper). -m, -l and -P run the
+ * operator commands (admin.c) instead of the daemon.
  */
 #include "config.h"
 
@@ -27,6 +28,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "admin.h"
 #include "audit.h"
 #include "blob.h"
 #include "ch.h"
@@ -34,6 +36,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "pixfeed.h"
+#include "ratelimit.h"
 #include "reaper.h"
 #include "soap.h"
 #include "xmalloc.h"
@@ -74,7 +77,9 @@ static struct reaper_stats	ch_reaper_seen;	/* already exported */
 static __dead void
 ch_usage(void)
 {
-	fprintf(stderr, "usage: %s [-dnVv] [-f file]\n", CH_NAME);
+	fprintf(stderr, "usage: %s [-dnVv] [-f file]\n"
+	    "       %s [-f file] -m | -l [expired] | -P uniqueId|expired\n",
+	    CH_NAME, CH_NAME);
 	exit(1);
 }
 
@@ -319,6 +324,12 @@ ch_reaper_start(struct ch *ch)
 	memset(&rs, 0, sizeof(rs));
 	rs.interval_ms = (int)(c->reaper.interval * 1000);
 	rs.batch = c->reaper.batch_size;
+	/*
+	 * Above the longest upload: its first attachments are committed
+	 * before the transaction naming them. Stale temp files go after
+	 * REAPER_TMP_GRACE.
+	 */
+	rs.sweep_grace = (time_t)c->reaper.sweep_grace;
 	if ((ch->reaper = reaper_new(ch->base, ch->db, ch->blobs, &rs,
 	    &cause)) == NULL)
 		fatalx("reaper: %s", cause);
@@ -372,15 +383,44 @@ ch_audit_open(struct ch *ch)
 	log_info("audit destination=%s", as.file != NULL ? "file" : "syslog");
 }
 
+/* The failed-lookup limits of the configuration (ratelimit.h). */
+static struct ratelimit_settings *
+ch_lookups_settings(const struct ch_conf *c, struct ratelimit_settings *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->per_minute = (unsigned int)c->limits.failed_lookups_per_minute;
+	rs->burst = (unsigned int)c->limits.failed_lookups_burst;
+	rs->max_keys = (size_t)c->limits.failed_lookups_peers;
+	return (rs);
+}
+
+static void
+ch_lookups_open(struct ch *ch)
+{
+	struct ratelimit_settings	 rs;
+	char				*cause = NULL;
+
+	ch->lookups = ratelimit_new(ch_lookups_settings(ch->conf, &rs),
+	    &cause);
+	if (ch->lookups == NULL)
+		fatalx("limits: %s", cause);
+	ch_metric_define("isn_ch_failed_lookups_total", CH_METRIC_COUNTER,
+	    "Lookups that found nothing, by transaction (rate-limited per "
+	    "client certificate).");
+	ch_metric_define("isn_ch_rate_limited_total", CH_METRIC_COUNTER,
+	    "Requests refused as busy: too many failed lookups.");
+}
+
 /* SIGHUP: load into a new struct; on any error keep the running one. */
 static void
 ch_reload(struct ch *ch)
 {
-	struct conf_errors	 errs;
-	struct ch_conf		*c;
-	char			**names;
-	size_t			 i, n;
-	int			 restart_reaper;
+	struct conf_errors		 errs;
+	struct ratelimit_settings	 rs;
+	struct ch_conf			*c;
+	char				**names, *cause = NULL;
+	size_t				 i, n;
+	int				 restart_reaper;
 
 	conf_errors_init(&errs);
 	if ((c = ch_conf_load(ch->conf_path, &errs)) == NULL) {
@@ -402,13 +442,23 @@ ch_reload(struct ch *ch)
 	}
 	free(names);
 	ch_conf_keep_no_reload(ch_conf_keys, ch->conf, c);
+	if (c->timeouts.database != ch->conf->timeouts.database)
+		log_warnx("conf restart-required key=timeouts.database: the "
+		    "open database connections keep %llds",
+		    ch->conf->timeouts.database);
 	restart_reaper = ch->reaper != NULL &&
 	    (c->reaper.interval != ch->conf->reaper.interval ||
-	    c->reaper.batch_size != ch->conf->reaper.batch_size);
+	    c->reaper.batch_size != ch->conf->reaper.batch_size ||
+	    c->reaper.sweep_grace != ch->conf->reaper.sweep_grace);
 	ch_conf_free(ch->conf);
 	ch->conf = c;
 	ch_health_reconfigure(ch->health, c);
 	ch_xds_reconfigure(ch->xds, c);
+	if (ratelimit_configure(ch->lookups, ch_lookups_settings(c, &rs),
+	    &cause) == -1) {
+		log_warnx("conf limits: %s", cause);
+		free(cause);
+	}
 	if (restart_reaper) {
 		ch_reaper_stop(ch);
 		ch_reaper_start(ch);
@@ -502,10 +552,7 @@ static void
 ch_log_missing(const struct ch_conf *c)
 {
 	(void)c;
-	log_info("xds transaction not-built name=ITI-43 path=%s",
-	    SOAP_PATH_REPOSITORY);
-	log_info("xds transaction not-built name=RAD-69 path=%s",
-	    SOAP_PATH_IDS);
+	/* Every XDS transaction of PROFILE.md section 2 is built now. */
 }
 
 /* An address for a listener: "*" (any) becomes 0.0.0.0. */
@@ -532,6 +579,7 @@ ch_modules_start(struct ch *ch)
 	int			 applied = 0, version = 0;
 
 	ch_audit_open(ch);
+	ch_lookups_open(ch);
 	if (migrate_run(c->database.conninfo, c->database.schema_dir,
 	    &applied, &version, &cause) == -1)
 		fatalx("database: %s", cause);
@@ -540,6 +588,7 @@ ch_modules_start(struct ch *ch)
 	memset(&ds, 0, sizeof(ds));
 	ds.conninfo = c->database.conninfo;
 	ds.pool_size = c->database.pool_size;
+	ds.statement_timeout_ms = (int)(c->timeouts.database * 1000);
 	if ((ch->db = db_new(ch->base, &ds, &cause)) == NULL)
 		fatalx("database: %s", cause);
 	if ((ch->blobs = blob_store_open(c->blob_dir, &cause)) == NULL)
@@ -580,6 +629,7 @@ ch_modules_free(struct ch *ch)
 	pixfeed_free(ch->registry_feed);
 	blob_store_close(ch->blobs);
 	audit_close(ch->audit);
+	ratelimit_free(ch->lookups);
 	if (ch->tls_cur != ch->tls_front)
 		SSL_CTX_free(ch->tls_cur);
 	SSL_CTX_free(ch->tls_front);
@@ -592,12 +642,14 @@ main(int argc, char **argv)
 	struct ch		 ch;
 	const char		*path = CH_CONF_DEFAULT;
 	char			*cause = NULL;
+	const char		*purge = NULL;
 	int			 opt, check = 0, foreground = 0, verbose = 0;
+	int			 list = 0, migrate = 0, rc;
 	int			 readyfd = -1;
 	struct timeval		 tv;
 	size_t			 i;
 
-	while ((opt = getopt(argc, argv, "df:nVv")) != -1) {
+	while ((opt = getopt(argc, argv, "df:lmnP:Vv")) != -1) {
 		switch (opt) {
 		case 'd':
 			foreground = 1;
@@ -605,8 +657,17 @@ main(int argc, char **argv)
 		case 'f':
 			path = optarg;
 			break;
+		case 'l':
+			list = 1;
+			break;
+		case 'm':
+			migrate = 1;
+			break;
 		case 'n':
 			check = 1;
+			break;
+		case 'P':
+			purge = optarg;
 			break;
 		case 'V':
 			printf("%s %s\n", CH_NAME, PACKAGE_VERSION);
@@ -618,7 +679,13 @@ main(int argc, char **argv)
 			ch_usage();
 		}
 	}
-	if (optind != argc)
+	/* -l takes an optional operand: "expired". */
+	if (list && optind < argc && strcmp(argv[optind], "expired") == 0) {
+		list = 2;
+		optind++;
+	}
+	if (optind != argc || (list != 0) + migrate + (purge != NULL) +
+	    check > 1)
 		ch_usage();
 
 	log_init(1, CH_NAME, LOG_DAEMON);
@@ -637,6 +704,26 @@ main(int argc, char **argv)
 		fprintf(stderr, "configuration OK\n");
 		ch_conf_free(ch.conf);
 		return (0);
+	}
+
+	if (list || migrate || purge != NULL) {
+		/* Operator commands: once, beside a running daemon. */
+		if ((ch.conf = ch_conf_load(path, &errs)) == NULL) {
+			ch_print_errors(&errs);
+			conf_errors_free(&errs);
+			return (1);
+		}
+		if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+			fatal("signal");
+		if (migrate)
+			rc = ch_admin_migrate(ch.conf);
+		else if (list)
+			rc = ch_admin_list(ch.conf, list == 2);
+		else
+			rc = ch_admin_purge(ch.conf, purge);
+		ch_conf_free(ch.conf);
+		conf_errors_free(&errs);
+		return (rc);
 	}
 
 	ch.conf_path = ch_abspath(path);

@@ -57,6 +57,7 @@ struct ch_database {
 struct ch_reaper {
 	int		 batch_size;	/* submissions per transaction */
 	long long	 interval;	/* seconds between runs */
+	long long	 sweep_grace;	/* unnamed committed blobs kept, s */
 };
 
 struct ch_limits {
@@ -66,6 +67,10 @@ struct ch_limits {
 	int		 max_documents;		/* per submission */
 	int		 query_result_limit;	/* XDSTooManyResults above */
 	int		 max_connections;	/* per listener */
+	/* Failed lookups per client certificate (ratelimit.h). */
+	int		 failed_lookups_per_minute;	/* 0: no limit */
+	int		 failed_lookups_burst;
+	int		 failed_lookups_peers;	/* certificates tracked */
 };
 
 struct ch_timeouts {
@@ -131,6 +136,7 @@ struct ch_xds;
 struct reaper;
 struct audit;
 struct audit_event;
+struct ratelimit;
 
 struct ch {
 	struct event_base	*base;
@@ -155,6 +161,7 @@ struct ch {
 	struct event		*ev_metrics;	/* counters to metrics */
 	struct event		*ev_usr1;	/* reopen the audit file */
 	struct audit		*audit;		/* ATNA records (audit.h) */
+	struct ratelimit	*lookups;	/* failed lookups per peer */
 };
 
 /* Work in flight that a graceful stop waits for (uploads, feeds, jobs). */
@@ -170,12 +177,15 @@ void	ch_audit(struct ch *, const struct audit_event *);
 /*
  * ch_xds.c: the XDS HTTPS listener on addr with the TLS server context tls
  * (not owned; a client certificate is required). POST
- * /services/xdsrepositoryb goes to the ITI-41 handler (iti41.h) for peers
- * with role source, POST /services/xdsregistryb to ITI-18 (query.h) for
- * peers with role consumer (the peers are read from ch->conf at each
- * request); any other peer gets a SOAP Sender fault with HTTP 403 before
- * the body is read. A running query holds ch (ch_hold). Uses ch->db and
- * ch->blobs. NULL and *cause on failure.
+ * /services/xdsrepositoryb: ITI-41 (iti41.h, role source) and ITI-43
+ * (retrieve.h, role consumer); POST /services/xdsregistryb: ITI-18
+ * (query.h, role consumer) and ITI-42 (iti41.h, role source); POST
+ * /services/ImagingDocumentSource: RAD-69 (retrieve.h, role consumer).
+ * The peers are read from ch->conf at each request; a peer with neither
+ * role gets a SOAP Sender fault with HTTP 403 before the body is read, one
+ * without the role of the action once the envelope is read. A running
+ * query holds ch (ch_hold). Uses ch->db, ch->blobs, ch->audit and
+ * ch->lookups. NULL and *cause on failure.
  */
 struct ch_xds	*ch_xds_start(struct ch *, const char *addr, SSL_CTX *tls,
 		    char **cause);

@@ -104,6 +104,9 @@ static const struct conf_key ch_reaper_keys[] = {
 	  .max = 100000, .offset = offsetof(struct ch_reaper, batch_size) },
 	{ .name = "interval", .type = CONF_DURATION, .def = "1m", .min = 1,
 	  .max = 86400, .offset = offsetof(struct ch_reaper, interval) },
+	{ .name = "sweep_grace", .type = CONF_DURATION, .def = "24h",
+	  .min = 1, .max = 30 * 86400,
+	  .offset = offsetof(struct ch_reaper, sweep_grace) },
 	{ .name = NULL }
 };
 
@@ -126,6 +129,15 @@ static const struct conf_key ch_limits_keys[] = {
 	{ .name = "max_connections", .type = CONF_INT, .def = "1024",
 	  .min = 1, .max = 65536,
 	  .offset = offsetof(struct ch_limits, max_connections) },
+	{ .name = "failed_lookups_per_minute", .type = CONF_INT,
+	  .def = "30", .min = 0, .max = 1000000,
+	  .offset = offsetof(struct ch_limits, failed_lookups_per_minute) },
+	{ .name = "failed_lookups_burst", .type = CONF_INT, .def = "60",
+	  .min = 0, .max = 1000000,
+	  .offset = offsetof(struct ch_limits, failed_lookups_burst) },
+	{ .name = "failed_lookups_peers", .type = CONF_INT, .def = "4096",
+	  .min = 1, .max = 1048576, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct ch_limits, failed_lookups_peers) },
 	{ .name = NULL }
 };
 

@@ -1,8 +1,9 @@
 /*
  * ch_xds.c: the XDS HTTPS listener of isn-clearinghouse: httpd over the
  * daemon's TLS context (client certificate required), POST
- * /services/xdsrepositoryb to the ITI-41 handler (iti41.c) behind a
- * head-callback shim that lets only peers with role source through, POST
+ * /services/xdsrepositoryb to the ITI-41 handler (iti41.c, role source)
+ * or, for ITI-43, to retrieve.c (role consumer) behind a head-callback
+ * shim, POST /services/ImagingDocumentSource (RAD-69) to retrieve.c, POST
  * /services/xdsregistryb to ITI-18 (query.c) for peers with role consumer,
  * and the ITI-41 and ITI-18 counters as metrics. See
  * docs/design/clearinghouse.md.
@@ -16,6 +17,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "audit.h"
 #include "ch.h"
 #include "ch_auth.h"
 #include "dbuf.h"
@@ -23,6 +25,8 @@
 #include "iti41.h"
 #include "log.h"
 #include "query.h"
+#include "ratelimit.h"
+#include "retrieve.h"
 #include "soap.h"
 #include "sq.h"
 #include "xdsmsg.h"
@@ -32,6 +36,9 @@
 #define CH_XDS_METRIC		"isn_ch_iti41_requests_total"
 #define CH_XDS_REFUSED_METRIC	"isn_ch_xds_refused_total"
 #define CH_XDS_QUERY_METRIC	"isn_ch_iti18_requests_total"
+#define CH_XDS_LOOKUP_METRIC	"isn_ch_failed_lookups_total"
+#define CH_XDS_BUSY_METRIC	"isn_ch_rate_limited_total"
+#define CH_XDS_REGISTRY_BUSY	"XDSRegistryBusy"
 #define CH_XDS_SOAP_CTYPE	"application/soap+xml; charset=UTF-8"
 #define CH_XDS_MAX_SOAP		(64 * 1024 * 1024)
 #define CH_XDS_MAX_RESPONSE	(80 * 1024 * 1024)
@@ -43,6 +50,7 @@ struct ch_xds {
 	struct httpd		*httpd;
 	struct iti41_ctx	 ctx;
 	struct iti41_stats	 seen;		/* already exported */
+	struct retrieve		*retrieve;	/* ITI-43, RAD-69 */
 	char			*repository_unique_id;
 	char			*affinity_domain;
 	int			 stopping;
@@ -111,15 +119,27 @@ ch_xds_authorise(struct ch_xds *x, struct httpd_req *req, int role,
 	return (0);
 }
 
+/*
+ * The repository path serves ITI-41 (role source) and ITI-43 (role
+ * consumer), told apart by the action inside the body. A peer with role
+ * source goes to iti41, which hands ITI-43 over to retrieve.c (the
+ * delegate checks role consumer); a peer with role consumer only goes to
+ * retrieve_handler, which reads the envelope without storing anything and
+ * refuses ITI-41 with the same 403 fault; anyone else is refused now.
+ */
 static int
 ch_xds_head(struct httpd_req *req, void *arg)
 {
 	struct ch_xds		*x = arg;
+	const struct tls_peer	*id = httpd_req_peer(req);
 
-	if (!ch_xds_authorise(x, req, CH_ROLE_SOURCE,
-	    "submit documents (role source)"))
-		return (HTTPD_OK);
-	return (iti41_handler.head(req, &x->ctx));
+	if (ch_peer_authorise(x->ch->conf, id, CH_ROLE_SOURCE) != NULL)
+		return (iti41_handler.head(req, &x->ctx));
+	if (ch_peer_authorise(x->ch->conf, id, CH_ROLE_CONSUMER) != NULL)
+		return (retrieve_handler.head(req, x->retrieve));
+	ch_xds_authorise(x, req, CH_ROLE_SOURCE,
+	    "submit documents (role source)");
+	return (HTTPD_OK);
 }
 
 static int
@@ -127,6 +147,8 @@ ch_xds_body(struct httpd_req *req, const void *buf, size_t len, void *arg)
 {
 	struct ch_xds	*x = arg;
 
+	if (retrieve_owns(x->retrieve, req))
+		return (retrieve_handler.body(req, buf, len, x->retrieve));
 	return (iti41_handler.body(req, buf, len, &x->ctx));
 }
 
@@ -135,7 +157,10 @@ ch_xds_done(struct httpd_req *req, void *arg)
 {
 	struct ch_xds	*x = arg;
 
-	iti41_handler.done(req, &x->ctx);
+	if (retrieve_owns(x->retrieve, req))
+		retrieve_handler.done(req, x->retrieve);
+	else
+		iti41_handler.done(req, &x->ctx);
 }
 
 /* Also after a refusal: iti41's fini then finds no state and returns. */
@@ -144,7 +169,10 @@ ch_xds_fini(struct httpd_req *req, int completed, void *arg)
 {
 	struct ch_xds	*x = arg;
 
-	iti41_handler.fini(req, completed, &x->ctx);
+	if (retrieve_owns(x->retrieve, req))
+		retrieve_handler.fini(req, completed, x->retrieve);
+	else
+		iti41_handler.fini(req, completed, &x->ctx);
 	ch_xds_metrics(x);
 }
 
@@ -154,10 +182,13 @@ static const struct httpd_handler ch_xds_handler = {
 
 /* ------------------------------------------------------------------ */
 /*
- * ITI-18 on /services/xdsregistryb: the envelope into a bounded buffer,
- * then query_run. The state outlives the httpd request when the peer goes
- * away while the query runs (fini before the callback): whichever of the
- * two comes last frees it. A running query holds the daemon (ch_hold).
+ * /services/xdsregistryb: the envelope into a bounded buffer (peers with
+ * role consumer or source), then the action decides: ITI-18 (consumer)
+ * goes to query_run, ITI-42 (source) to iti41_register_start; the other
+ * role gets the 403 SOAP fault then. The state outlives the httpd request
+ * when the peer goes away while the query runs (fini before the
+ * callback): whichever of the two comes last frees it. A running query
+ * holds the daemon (ch_hold). Each answered query is audited (ATNA Query).
  */
 struct ch_xds_q {
 	struct ch_xds		*x;
@@ -167,6 +198,13 @@ struct ch_xds_q {
 	int			 too_large;
 	int			 running;	/* query_run callback pending */
 	int			 counted;	/* outcome in the metrics */
+	void			*reg;		/* ITI-42: iti41's state */
+	char			*peer;		/* for the audit record: */
+	char			*query_id;
+	char			*patient;	/* CX of the query, or NULL */
+	char			*query;		/* the AdhocQueryRequest */
+	size_t			 query_len;
+	char			*fp;		/* peer certificate, rate limit */
 };
 
 static void
@@ -186,7 +224,70 @@ ch_xds_q_free(struct ch_xds_q *q)
 {
 	dbuf_free(&q->body);
 	soap_msg_clear(&q->msg);
+	free(q->peer);
+	free(q->query_id);
+	free(q->patient);
+	free(q->query);
+	free(q->fp);
 	free(q);
+}
+
+/* iti41's audit hook (ITI-41 and ITI-42 imports): arg is the ch. */
+static void
+ch_xds_q_audit_import(const struct audit_event *ev, void *arg)
+{
+	ch_audit(arg, ev);
+}
+
+/* The ATNA Query record of an answered ITI-18 (xds.md section 7). */
+static void
+ch_xds_q_audit(struct ch_xds_q *q, int outcome)
+{
+	struct audit_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = AUDIT_QUERY;
+	ev.outcome = outcome;
+	ev.peer_user = q->peer;
+	ev.local_user = SOAP_PATH_REGISTRY;
+	ev.patient_id = q->patient;
+	ev.query_id = q->query_id;
+	ev.query = q->query;
+	ev.query_len = q->query_len;
+	ch_audit(q->x->ch, &ev);
+}
+
+/* What the audit record names: query id, patient CX, request bytes. */
+static void
+ch_xds_q_audit_keep(struct ch_xds_q *q, const struct xdsmsg_query_req *qr)
+{
+	xmlBuffer	*xb;
+	const char	*v, *e;
+	size_t		 i, n;
+
+	if (qr->id != NULL)
+		q->query_id = xstrdup(qr->id);
+	for (i = 0; q->patient == NULL && i < qr->nslots; i++) {
+		n = strlen(qr->slots[i].name);
+		if (n < 9 || strcasecmp(qr->slots[i].name + n - 9,
+		    "PatientId") != 0 || qr->slots[i].nvalues == 0)
+			continue;
+		/* 'cx' or ('cx'): the first quoted value. */
+		v = qr->slots[i].values[0];
+		if ((v = strchr(v, '\'')) != NULL &&
+		    (e = strchr(v + 1, '\'')) != NULL)
+			q->patient = xstrndup(v + 1, (size_t)(e - v - 1));
+		else
+			q->patient = xstrdup(qr->slots[i].values[0]);
+	}
+	if (q->msg.body != NULL && (xb = xmlBufferCreate()) != NULL) {
+		if (xmlNodeDump(xb, q->msg.doc, q->msg.body, 0, 0) > 0) {
+			q->query_len = (size_t)xmlBufferLength(xb);
+			q->query = xstrndup((const char *)xmlBufferContent(xb),
+			    q->query_len);
+		}
+		xmlBufferFree(xb);
+	}
 }
 
 static void
@@ -205,13 +306,18 @@ ch_xds_q_fault(struct ch_xds_q *q, struct soap_fault *f)
 	soap_fault_clear(f);
 }
 
-/* An AdhocQueryResponse body in its envelope, HTTP 200. */
+/*
+ * An AdhocQueryResponse body in its envelope, HTTP 200; with a
+ * Retry-After header when retry_after > 0 (XDSRegistryBusy).
+ */
 static void
-ch_xds_q_reply(struct ch_xds_q *q, const char *body, size_t len)
+ch_xds_q_reply(struct ch_xds_q *q, const char *body, size_t len,
+    long retry_after)
 {
 	const struct soap_action	*act = soap_action_get(SOAP_TXN_ITI18);
+	struct httpd_hdr		 h[3];
 	struct dbuf			 env;
-	char				*ct;
+	char				*ct, ra[24];
 
 	dbuf_init(&env, CH_XDS_MAX_RESPONSE);
 	if (soap_response(&env, act->response, q->msg.message_id, body,
@@ -222,7 +328,20 @@ ch_xds_q_reply(struct ch_xds_q *q, const char *body, size_t len)
 	} else {
 		xasprintf(&ct, CH_XDS_SOAP_CTYPE "; action=\"%s\"",
 		    act->response);
-		httpd_reply(q->req, 200, ct, env.data, env.len);
+		if (retry_after <= 0)
+			httpd_reply(q->req, 200, ct, env.data, env.len);
+		else {
+			snprintf(ra, sizeof(ra), "%ld", retry_after);
+			h[0].name = "Content-Type";
+			h[0].value = ct;
+			h[1].name = "Retry-After";
+			h[1].value = ra;
+			h[2].name = h[2].value = NULL;
+			if (httpd_reply_start(q->req, 200, h,
+			    (int64_t)env.len) == 0 &&
+			    httpd_reply_chunk(q->req, env.data, env.len) == 0)
+				httpd_reply_end(q->req);
+		}
 		free(ct);
 	}
 	dbuf_free(&env);
@@ -243,7 +362,8 @@ ch_xds_q_outcome(const char *body, size_t len)
 }
 
 static void
-ch_xds_q_done(const char *body, size_t len, const char *cause, void *arg)
+ch_xds_q_done(const char *body, size_t len, long nfound, const char *cause,
+    void *arg)
 {
 	struct ch_xds_q	*q = arg;
 	struct ch	*ch = q->x->ch;
@@ -251,20 +371,33 @@ ch_xds_q_done(const char *body, size_t len, const char *cause, void *arg)
 	q->running = 0;
 	if (cause != NULL)
 		log_warnx("xds iti18: %s", cause);
+	if (nfound == 0 && q->fp != NULL) {
+		/* Nothing for these parameters: a failed lookup. */
+		ch_metric_inc(CH_XDS_LOOKUP_METRIC, "transaction=\"ITI-18\"",
+		    1);
+		if (!ratelimit_fail(ch->lookups, q->fp, time(NULL)))
+			log_info("xds iti18 event=lookups-exhausted "
+			    "fingerprint=%s", q->fp);
+	}
+	ch_xds_q_audit(q, cause == NULL && strcmp(ch_xds_q_outcome(body, len),
+	    "success") == 0 ? AUDIT_SUCCESS : AUDIT_SERIOUS_FAILURE);
 	if (q->req == NULL) {
 		ch_xds_q_count(q, "aborted");
 		ch_xds_q_free(q);
 	} else {
 		ch_xds_q_count(q, cause != NULL ? "failure" :
 		    ch_xds_q_outcome(body, len));
-		ch_xds_q_reply(q, body, len);	/* fini may free q */
+		ch_xds_q_reply(q, body, len, 0);	/* fini may free q */
 	}
 	ch_release(ch);
 }
 
-/* A Failure AdhocQueryResponse for request errors found before sq. */
+/*
+ * A Failure AdhocQueryResponse for request errors found before sq, or
+ * with retry_after > 0 for a peer over its failed-lookup limit.
+ */
 static void
-ch_xds_q_fail(struct ch_xds_q *q, struct xdsmsg_errors *e)
+ch_xds_q_fail(struct ch_xds_q *q, struct xdsmsg_errors *e, long retry_after)
 {
 	struct xdsmsg_query_resp	 r;
 	struct dbuf			 b;
@@ -276,12 +409,43 @@ ch_xds_q_fail(struct ch_xds_q *q, struct xdsmsg_errors *e)
 	r.status = XDSMSG_FAILURE;
 	r.errors = *e;
 	dbuf_init(&b, SIZE_MAX);
-	ch_xds_q_count(q, "failure");
+	ch_xds_q_count(q, retry_after > 0 ? "busy" : "failure");
+	ch_xds_q_audit(q, AUDIT_SERIOUS_FAILURE);
 	if (xdsmsg_query_resp_build(&b, &r, NULL, 0) == -1)
 		httpd_reply(q->req, 500, "text/plain", "internal error\n", 15);
 	else
-		ch_xds_q_reply(q, b.data, b.len);
+		ch_xds_q_reply(q, b.data, b.len, retry_after);
 	dbuf_free(&b);
+}
+
+/*
+ * A peer whose failed lookups are over the limit (ratelimit.h) gets a
+ * Failure with XDSRegistryBusy and Retry-After, before any registry work.
+ */
+static int
+ch_xds_q_limited(struct ch_xds_q *q)
+{
+	struct ch		*ch = q->x->ch;
+	const struct tls_peer	*id = httpd_req_peer(q->req);
+	struct xdsmsg_errors	 e = { NULL, 0 };
+	time_t			 now = time(NULL);
+	long			 ra;
+
+	if (id == NULL)
+		return (0);
+	q->fp = xstrdup(id->fingerprint);
+	if (ratelimit_allowed(ch->lookups, q->fp, now))
+		return (0);
+	ra = (long)ratelimit_retry_after(ch->lookups, q->fp, now);
+	ch_metric_inc(CH_XDS_BUSY_METRIC, "transaction=\"ITI-18\"", 1);
+	log_warnx("xds conn=%s iti18 event=rate-limited fingerprint=%s "
+	    "retry-after=%ld", httpd_req_conn_id(q->req), q->fp, ra);
+	xdsmsg_error_add(&e, XDSMSG_ERROR, CH_XDS_REGISTRY_BUSY, NULL, 0,
+	    "too many failed lookups from this certificate: retry in %ld s",
+	    ra);
+	ch_xds_q_fail(q, &e, ra > 0 ? ra : 1);
+	xdsmsg_errors_clear(&e);
+	return (1);
 }
 
 static void
@@ -309,21 +473,41 @@ ch_xds_q_run(struct ch_xds_q *q)
 		ch_xds_q_fault(q, &f);
 		return;
 	}
+	/* The head let sources and consumers in: the action decides. */
+	if (act->txn == SOAP_TXN_ITI42) {
+		q->counted = 1;		/* counted with ITI-41 (iti41_stats) */
+		if (ch_xds_authorise(x, q->req, CH_ROLE_SOURCE,
+		    "register documents (role source)"))
+			iti41_register_start(&x->ctx, q->req, &q->msg,
+			    &q->reg);
+		return;
+	}
 	if (act->txn != SOAP_TXN_ITI18) {
 		soap_fault_set(&f, SOAP_SENDER, "wsa:ActionNotSupported",
 		    "%s is not served here", act->name);
 		ch_xds_q_fault(q, &f);
 		return;
 	}
+	if (!ch_xds_authorise(x, q->req, CH_ROLE_CONSUMER,
+	    "query the registry (role consumer)")) {
+		q->counted = 1;		/* in isn_ch_xds_refused_total */
+		return;
+	}
 	memset(&qr, 0, sizeof(qr));
 	if (xdsmsg_query_req_parse(q->msg.body, &qr, &e) == -1 ||
 	    qr.id == NULL) {
-		ch_xds_q_fail(q, &e);
+		ch_xds_q_audit_keep(q, &qr);
+		ch_xds_q_fail(q, &e, 0);
 		xdsmsg_errors_clear(&e);
 		xdsmsg_query_req_clear(&qr);
 		return;
 	}
 	xdsmsg_errors_clear(&e);
+	ch_xds_q_audit_keep(q, &qr);
+	if (ch_xds_q_limited(q)) {
+		xdsmsg_query_req_clear(&qr);
+		return;
+	}
 	slots = xcalloc(qr.nslots + 1, sizeof(*slots));
 	for (i = 0; i < qr.nslots; i++) {
 		slots[i].name = qr.slots[i].name;
@@ -347,13 +531,15 @@ ch_xds_q_run(struct ch_xds_q *q)
 static int
 ch_xds_q_head(struct httpd_req *req, void *arg)
 {
-	struct ch_xds	*x = arg;
-	struct ch_xds_q	*q;
-	const char	*ct;
-	size_t		 max;
+	struct ch_xds		*x = arg;
+	struct ch_xds_q		*q;
+	const struct tls_peer	*peer;
+	const char		*ct;
+	size_t			 max;
 
-	if (!ch_xds_authorise(x, req, CH_ROLE_CONSUMER,
-	    "query the registry (role consumer)"))
+	/* ITI-18 (consumer) or ITI-42 (source): ch_xds_q_run decides. */
+	if (!ch_xds_authorise(x, req, CH_ROLE_CONSUMER | CH_ROLE_SOURCE,
+	    "use the registry (role consumer or source)"))
 		return (HTTPD_OK);
 	if (strcmp(httpd_req_method(req), "POST") != 0) {
 		httpd_reply(req, 405, "text/plain", "POST only\n", 10);
@@ -374,6 +560,8 @@ ch_xds_q_head(struct httpd_req *req, void *arg)
 	q = xcalloc(1, sizeof(*q));
 	q->x = x;
 	q->req = req;
+	if ((peer = httpd_req_peer(req)) != NULL)
+		q->peer = xstrdup(peer->subject);
 	dbuf_init(&q->body, max ? max : CH_XDS_MAX_SOAP);
 	httpd_req_set_data(req, q);
 	return (HTTPD_OK);
@@ -417,6 +605,11 @@ ch_xds_q_fini(struct httpd_req *req, int completed, void *arg)
 	if (q == NULL)
 		return;
 	q->req = NULL;
+	if (q->reg != NULL) {
+		iti41_register_fini(q->reg, completed);
+		q->reg = NULL;
+		ch_xds_metrics(q->x);
+	}
 	if (q->running)
 		return;		/* ch_xds_q_done counts and frees */
 	if (!completed)
@@ -484,6 +677,10 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 	x->ctx.blobs = ch->blobs;
 	x->ctx.repository_unique_id = x->repository_unique_id;
 	x->ctx.affinity_domain = x->affinity_domain;
+	x->retrieve = retrieve_new(ch);
+	x->ctx.delegate = retrieve_delegate(x->retrieve);
+	x->ctx.audit = ch_xds_q_audit_import;
+	x->ctx.audit_arg = ch;
 	ch_xds_reconfigure(x, c);
 
 	memset(&hc, 0, sizeof(hc));
@@ -503,12 +700,15 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 		goto fail;
 	httpd_route(x->httpd, SOAP_PATH_REPOSITORY, &ch_xds_handler, x);
 	httpd_route(x->httpd, SOAP_PATH_REGISTRY, &ch_xds_q_handler, x);
-	log_info("xds listening addr=%s port=%d endpoints=%s,%s", addr,
-	    httpd_port(x->httpd), SOAP_PATH_REPOSITORY, SOAP_PATH_REGISTRY);
+	httpd_route(x->httpd, SOAP_PATH_IDS, &retrieve_handler, x->retrieve);
+	log_info("xds listening addr=%s port=%d endpoints=%s,%s,%s", addr,
+	    httpd_port(x->httpd), SOAP_PATH_REPOSITORY, SOAP_PATH_REGISTRY,
+	    SOAP_PATH_IDS);
 	return (x);
 fail:
 	if (x->httpd != NULL)
 		httpd_free(x->httpd);
+	retrieve_free(x->retrieve);
 	free(x->repository_unique_id);
 	free(x->affinity_domain);
 	free(x);
@@ -549,6 +749,7 @@ ch_xds_free(struct ch_xds *x)
 	if (x == NULL)
 		return;
 	httpd_free(x->httpd);
+	retrieve_free(x->retrieve);
 	free(x->repository_unique_id);
 	free(x->affinity_domain);
 	free(x);

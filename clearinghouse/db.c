@@ -85,6 +85,8 @@ struct db_txn {
 struct db {
 	struct event_base	*base;
 	char			*conninfo;
+	char			**keys;		/* conninfo + options, or NULL */
+	char			**vals;
 	int			 nconn;
 	struct db_conn		*conns;
 	int			 max_queue;
@@ -106,6 +108,7 @@ static void	conn_start(struct db_conn *);
 static void	conn_io(evutil_socket_t, short, void *);
 static void	conn_lost(struct db_conn *, const char *);
 static void	db_kick(struct db *);
+static void	params_free(char **, char **);
 
 /* PQerrorMessage is multi-line with a trailing newline: make it one line. */
 static char *
@@ -297,6 +300,7 @@ db_destroy(struct db *db)
 	event_free(db->done_ev);
 	free(db->conns);
 	free(db->conninfo);
+	params_free(db->keys, db->vals);
 	free(db->last_error);
 	free(db);
 }
@@ -501,7 +505,12 @@ conn_start(struct db_conn *c)
 
 	conn_close(c);
 	c->state = C_CONNECTING;
-	if ((c->pg = PQconnectStart(db->conninfo)) == NULL) {
+	if (db->keys != NULL)
+		c->pg = PQconnectStartParams((const char *const *)db->keys,
+		    (const char *const *)db->vals, 0);
+	else
+		c->pg = PQconnectStart(db->conninfo);
+	if (c->pg == NULL) {
 		conn_failed(c, "out of memory");
 		return;
 	}
@@ -762,6 +771,65 @@ conn_io(evutil_socket_t fd, short what, void *arg)
 		conn_lost(c, PQerrorMessage(c->pg));
 }
 
+static void
+params_free(char **keys, char **vals)
+{
+	size_t	i;
+
+	if (keys == NULL)
+		return;
+	for (i = 0; keys[i] != NULL; i++) {
+		free(keys[i]);
+		free(vals[i]);
+	}
+	free(keys);
+	free(vals);
+}
+
+/*
+ * The conninfo as keyword/value arrays with " -c statement_timeout=N"
+ * appended to its options (PQconnectStartParams, expand_dbname 0).
+ */
+static int
+params_build(struct db *db, const char *conninfo, int timeout_ms,
+    char **cause)
+{
+	PQconninfoOption	*opts, *o;
+	char			*err = NULL;
+	size_t			 n = 0, i = 0;
+	int			 have_options = 0;
+
+	if ((opts = PQconninfoParse(conninfo, &err)) == NULL) {
+		/* err may quote the string: a password must not reach logs. */
+		*cause = xstrdup("malformed connection string");
+		PQfreemem(err);
+		return (-1);
+	}
+	for (o = opts; o->keyword != NULL; o++)
+		if (o->val != NULL)
+			n++;
+	db->keys = xcalloc(n + 2, sizeof(*db->keys));
+	db->vals = xcalloc(n + 2, sizeof(*db->vals));
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		db->keys[i] = xstrdup(o->keyword);
+		if (strcmp(o->keyword, "options") == 0) {
+			have_options = 1;
+			xasprintf(&db->vals[i], "%s -c statement_timeout=%d",
+			    o->val, timeout_ms);
+		} else
+			db->vals[i] = xstrdup(o->val);
+		i++;
+	}
+	if (!have_options) {
+		db->keys[i] = xstrdup("options");
+		xasprintf(&db->vals[i], "-c statement_timeout=%d", timeout_ms);
+	}
+	PQconninfoFree(opts);
+	return (0);
+}
+
 struct db *
 db_new(struct event_base *base, const struct db_settings *s, char **cause)
 {
@@ -780,13 +848,19 @@ db_new(struct event_base *base, const struct db_settings *s, char **cause)
 		return (NULL);
 	}
 	if (s->max_queue < 0 || s->connect_timeout_ms < 0 ||
-	    s->backoff_max_ms < 0) {
+	    s->backoff_max_ms < 0 || s->statement_timeout_ms < 0) {
 		*cause = xstrdup("negative limit");
 		return (NULL);
 	}
 	db = xcalloc(1, sizeof(*db));
 	db->base = base;
 	db->conninfo = xstrdup(s->conninfo);
+	if (s->statement_timeout_ms > 0 && params_build(db, s->conninfo,
+	    s->statement_timeout_ms, cause) == -1) {
+		free(db->conninfo);
+		free(db);
+		return (NULL);
+	}
 	db->nconn = n;
 	db->max_queue = s->max_queue ? s->max_queue : 10000;
 	db->connect_timeout_ms = s->connect_timeout_ms ?

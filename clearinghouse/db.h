@@ -17,8 +17,8 @@
  *    was lost, the queue was full, no connection could be opened or the pool
  *    was closed.  A server error's cause is "SEVERITY SQLSTATE: primary
  *    message", never the DETAIL (it may quote row values, i.e. patient
- *    data): log causes, not PQresultErrorMessage.  res and cause belong to db and are freed when the
- *    callback returns: do not PQclear them;
+ *    data): log causes, not PQresultErrorMessage.  res and cause belong
+ *    to db and are freed when the callback returns: do not PQclear them;
  *  - the SQL text and parameter values are copied: the caller's buffers may
  *    go away as soon as the call returns.
  */
@@ -37,6 +37,14 @@ struct db_settings {
 	int		 max_queue;	/* waiting requests (0: 10000) */
 	int		 connect_timeout_ms; /* one attempt (0: 10000) */
 	int		 backoff_max_ms; /* reconnect backoff cap (0: 5000) */
+	/*
+	 * Server-side statement_timeout of every pool connection, in ms
+	 * (0: the server's default): added to the conninfo's `options`
+	 * (-c statement_timeout=N) at each connect, after any options the
+	 * conninfo gives.  A statement that runs longer fails with SQLSTATE
+	 * 57014 (query_canceled); in a transaction, the transaction aborts.
+	 */
+	int		 statement_timeout_ms;
 };
 
 struct db_stats {

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -881,6 +882,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
+		/*
+		 * While writing, EOF is a reset (a TLS peer gone without
+		 * close_notify), not a half-close: nobody reads the rest.
+		 */
+		if (what & BEV_EVENT_WRITING) {
+			conn_close(c, "peer gone while writing");
+			return;
+		}
 		if (c->state == C_HEAD && !c->started)
 			conn_close(c, NULL);
 		else if (c->state == C_CLOSING && c->lingering)
@@ -901,11 +910,18 @@ httpd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct httpd_conn	*c;
 	struct bufferevent	*bev;
 	struct timeval		 tv;
+	int			 one = 1;
 
 	if (srv->stopping) {
 		evutil_closesocket(fd);
 		return;
 	}
+	/*
+	 * Replies are written as they are ready: without this, Nagle's
+	 * algorithm holds a small answer back for the peer's delayed ACK
+	 * (tens of milliseconds per query).
+	 */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (srv->conf.tls != NULL)
 		bev = tls_bufferevent_server(srv->base, fd, srv->conf.tls);
 	else

@@ -1,6 +1,7 @@
 /*
  * iti41.c: ITI-41 Provide and Register into the clearinghouse's repository
- * and registry (docs/design/iti41.md).
+ * and registry, and ITI-42 Register (metadata only, no blobs) into the
+ * registry, with RPLC/APND/XFRM checks (docs/design/iti41.md).
  *
  * Life of a request: head (Content-Type picks MTOM or plain SOAP) -> body
  * chunks (attachments stream into blobs, the envelope into a bounded
@@ -21,6 +22,7 @@
 
 #include <libpq-fe.h>
 
+#include "audit.h"
 #include "blob.h"
 #include "db.h"
 #include "dbuf.h"
@@ -42,6 +44,9 @@
 #define ITI41_NONIDENTICAL	"XDSNonIdenticalHash"
 #define ITI41_REGISTRY_ERROR	"XDSRegistryError"
 #define ITI41_REPO_ERROR	"XDSRepositoryError"
+#define ITI41_DEPRECATED	"XDSRegistryDeprecatedDocumentError"
+#define ITI41_RPLC	"urn:ihe:iti:2007:AssociationType:RPLC"
+#define ITI41_XFRM_RPLC	"urn:ihe:iti:2007:AssociationType:XFRM_RPLC"
 
 /* A blob this request wrote (an attachment or an inline document). */
 struct iti41_blob {
@@ -54,6 +59,9 @@ struct iti41_blob {
 struct iti41_state {
 	struct iti41_ctx	*ctx;
 	struct httpd_req	*req;		/* NULL once fini ran */
+	enum soap_txn		 action;	/* ITI41, or ITI42 (no blobs) */
+	const char		*path;		/* the service path */
+	int			 audited;
 	int			 in_txn;	/* db callbacks outstanding */
 	int			 mtom;
 	struct mtom_parser	*mp;
@@ -67,8 +75,12 @@ struct iti41_state {
 	struct xdsmsg_pnr	 pnr;
 	struct xds_submission	*sub;
 	struct xdsmsg_errors	 errs;
-	struct iti41_blob	**docblob;	/* per sub->docs entry */
+	struct iti41_blob	**pb;		/* per pnr.docs entry */
+	struct iti41_blob	**docblob;	/* per sub->docs entry (ITI-41) */
 	char			**dup_of;	/* per doc: existing entryUUID */
+	char			**lid;		/* per doc: the replaced lineage */
+	int			*ver;		/* per doc: its version, 0: 1 */
+	char			**deprecate;	/* per assoc: replaced entryUUID */
 	char			*pid;		/* CX.1 */
 	char			*oid;		/* CX.4.2 */
 	char			 patient_row[24];
@@ -250,6 +262,36 @@ iti41_fault(struct iti41_state *st, struct soap_fault *f)
 	soap_fault_clear(f);
 }
 
+/*
+ * The ATNA Import record of an ITI-41 or ITI-42 that got as far as a
+ * RegistryResponse (answered, or committed with the peer gone): once.
+ * Only the SubmissionSet's patient CX and uniqueId are recorded.
+ */
+static void
+iti41_audit(struct iti41_state *st, enum xdsmsg_status s)
+{
+	struct audit_event	 ev;
+	const struct xds_subset	*ss;
+
+	if (st->ctx->audit == NULL || st->audited)
+		return;
+	st->audited = 1;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = AUDIT_IMPORT;
+	ev.outcome = s == XDSMSG_SUCCESS ? AUDIT_SUCCESS :
+	    s == XDSMSG_PARTIAL ? AUDIT_MINOR_FAILURE : AUDIT_SERIOUS_FAILURE;
+	ev.peer_user = st->peer;
+	ev.local_user = st->path;
+	if (st->sub != NULL && st->sub->nsubsets == 1) {
+		ss = &st->sub->subsets[0];
+		if (ss->patient_id.set)
+			ev.patient_id = ss->patient_id.value;
+		if (ss->unique_id.set)
+			ev.submission_set_uid = ss->unique_id.value;
+	}
+	st->ctx->audit(&ev, st->ctx->audit_arg);
+}
+
 /* The RegistryResponse for st->errs (Success when empty). */
 static void
 iti41_respond(struct iti41_state *st)
@@ -263,7 +305,8 @@ iti41_respond(struct iti41_state *st)
 		st->ctx->stats.success++;
 	else
 		st->ctx->stats.failure++;
-	act = soap_action_get(SOAP_TXN_ITI41);
+	iti41_audit(st, s);
+	act = soap_action_get(st->action);
 	dbuf_init(&rr, ITI41_MAX_RESPONSE);
 	dbuf_init(&env, ITI41_MAX_RESPONSE);
 	if (xdsmsg_regresp_build(&rr, s, &st->errs) == -1 ||
@@ -445,7 +488,7 @@ iti41_q_dups(PGresult *res, const char *cause, void *arg)
 {
 	struct iti41_state	*st = arg;
 	struct xds_submission	*sub = st->sub;
-	const char		*uid, *hash, *entry;
+	const char		*uid, *hash, *entry, *repo, *h;
 	int			 r;
 	size_t			 i, j;
 
@@ -457,10 +500,14 @@ iti41_q_dups(PGresult *res, const char *cause, void *arg)
 		uid = PQgetvalue(res, r, 0);
 		hash = PQgetvalue(res, r, 1);
 		entry = PQgetvalue(res, r, 2);
+		repo = PQgetvalue(res, r, 3);
 		for (i = 0; i < sub->ndocs; i++) {
-			if (strcmp(sub->docs[i].unique_id.value, uid) != 0)
+			if (strcmp(sub->docs[i].unique_id.value, uid) != 0 ||
+			    strcmp(xdsmeta_val(&sub->docs[i].
+			    repository_unique_id), repo) != 0)
 				continue;
-			if (strcasecmp(hash, st->docblob[i]->info.sha1) != 0) {
+			h = xdsmeta_val(&sub->docs[i].hash);
+			if (h == NULL || strcasecmp(hash, h) != 0) {
 				iti41_error(st, ITI41_NONIDENTICAL, "document "
 				    "uniqueId %s is already stored with "
 				    "another hash", uid);
@@ -477,6 +524,163 @@ iti41_q_dups(PGresult *res, const char *cause, void *arg)
 				}
 		}
 	}
+}
+
+/* 1 for the document relationship types (xds.md 2.1). */
+static int
+iti41_relation(const char *type, int *replace)
+{
+	static const char	*rel[] = {
+		ITI41_RPLC, ITI41_XFRM_RPLC,
+		"urn:ihe:iti:2007:AssociationType:XFRM",
+		"urn:ihe:iti:2007:AssociationType:APND",
+		"urn:ihe:iti:2007:AssociationType:signs"
+	};
+	size_t			 i;
+
+	for (i = 0; type != NULL && i < sizeof(rel) / sizeof(rel[0]); i++)
+		if (strcmp(type, rel[i]) == 0) {
+			if (replace != NULL)
+				*replace = i < 2;
+			return (1);
+		}
+	return (0);
+}
+
+/* The index of the DocumentEntry with that id, or -1. */
+static long
+iti41_doc_index(const struct xds_submission *sub, const char *id)
+{
+	size_t	i;
+
+	for (i = 0; id != NULL && i < sub->ndocs; i++)
+		if (strcmp(sub->docs[i].o.id, id) == 0)
+			return ((long)i);
+	return (-1);
+}
+
+/* 1 when id names an object of the submission. */
+static int
+iti41_in_sub(const struct xds_submission *sub, const char *id)
+{
+	size_t	i;
+
+	if (iti41_doc_index(sub, id) != -1)
+		return (1);
+	for (i = 0; i < sub->nsubsets; i++)
+		if (strcmp(sub->subsets[i].o.id, id) == 0)
+			return (1);
+	for (i = 0; i < sub->nfolders; i++)
+		if (strcmp(sub->folders[i].o.id, id) == 0)
+			return (1);
+	for (i = 0; i < sub->nassocs; i++)
+		if (sub->assocs[i].o.id != NULL &&
+		    strcmp(sub->assocs[i].o.id, id) == 0)
+			return (1);
+	return (0);
+}
+
+/*
+ * The stored targets of RPLC, XFRM, APND, XFRM_RPLC and signs (rows:
+ * entry_uuid, status, patient row, logical id, version; locked FOR
+ * UPDATE): each must exist (unexpired) and belong to the submission's
+ * patient; a replaced one must be Approved. A replacement continues the
+ * original's logical id with version + 1; the original is deprecated at
+ * the inserts.
+ */
+static void
+iti41_q_targets(PGresult *res, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+	struct xds_submission	*sub = st->sub;
+	struct xds_assoc	*a;
+	int			 r, replace = 0, dup;
+	long			 di;
+	size_t			 i, j;
+
+	if (cause != NULL) {
+		iti41_q_check(res, cause, arg);
+		return;
+	}
+	for (i = 0; i < sub->nassocs; i++) {
+		a = &sub->assocs[i];
+		if (!iti41_relation(a->type, &replace) ||
+		    iti41_in_sub(sub, a->target))
+			continue;
+		for (j = 0, dup = 0; j < sub->ndocs; j++)
+			if (st->dup_of[j] != NULL &&
+			    strcmp(st->dup_of[j], a->target) == 0)
+				dup = 1;
+		if (dup)
+			continue;	/* rewritten to a resubmitted entry */
+		for (r = 0; r < PQntuples(res); r++)
+			if (strcmp(PQgetvalue(res, r, 0), a->target) == 0)
+				break;
+		if (r == PQntuples(res)) {
+			iti41_error(st, ITI41_REGISTRY_ERROR, "the target %s of "
+			    "association %s (%s) is not a document of the "
+			    "registry", a->target, a->o.id, a->type);
+			continue;
+		}
+		if (st->patient_row[0] != '\0' &&
+		    strcmp(PQgetvalue(res, r, 2), st->patient_row) != 0) {
+			iti41_error(st, XDS_ERR_PATIENT, "the target %s of "
+			    "association %s belongs to another patient",
+			    a->target, a->o.id);
+			continue;
+		}
+		if (!replace)
+			continue;
+		if (strcmp(PQgetvalue(res, r, 1), XDS_STATUS_APPROVED) != 0) {
+			iti41_error(st, ITI41_DEPRECATED, "the document %s "
+			    "replaced by association %s is not Approved",
+			    a->target, a->o.id);
+			continue;
+		}
+		if ((di = iti41_doc_index(sub, a->source)) == -1) {
+			iti41_error(st, XDS_ERR_METADATA, "the source %s of "
+			    "replacement %s is not a DocumentEntry of the "
+			    "submission", a->source, a->o.id);
+			continue;
+		}
+		free(st->lid[di]);
+		st->lid[di] = xstrdup(PQgetvalue(res, r, 3));
+		st->ver[di] = atoi(PQgetvalue(res, r, 4)) + 1;
+		free(st->deprecate[i]);
+		st->deprecate[i] = xstrdup(a->target);
+	}
+}
+
+/* Targets to look up: a text[] literal, or NULL when there is none. */
+static char *
+iti41_targets(struct iti41_state *st)
+{
+	struct xds_submission	*sub = st->sub;
+	struct dbuf		 arr;
+	const char		*u;
+	size_t			 i, n = 0;
+
+	dbuf_init(&arr, ITI41_MAX_RESPONSE);
+	dbuf_addc(&arr, '{');
+	for (i = 0; i < sub->nassocs; i++) {
+		if (!iti41_relation(sub->assocs[i].type, NULL) ||
+		    iti41_in_sub(sub, sub->assocs[i].target))
+			continue;
+		dbuf_addstr(&arr, n++ ? ",\"" : "\"");
+		for (u = sub->assocs[i].target; *u != '\0'; u++) {
+			if (*u == '"' || *u == '\\')
+				dbuf_addc(&arr, '\\');
+			dbuf_addc(&arr, *u);
+		}
+		dbuf_addc(&arr, '"');
+	}
+	dbuf_addc(&arr, '}');
+	dbuf_addc(&arr, '\0');
+	if (n == 0) {
+		dbuf_free(&arr);
+		return (NULL);
+	}
+	return (dbuf_take(&arr, NULL));
 }
 
 static void
@@ -527,14 +731,19 @@ static void
 iti41_ins_doc(struct iti41_state *st, size_t i)
 {
 	struct xds_docentry	*d = &st->sub->docs[i];
-	struct iti41_blob	*b = st->docblob[i];
+	struct iti41_blob	*b = st->docblob != NULL ? st->docblob[i] :
+				    NULL;
 	const char		*v[26], *ss = st->sub->subsets[0].o.id;
 	const char		*study = NULL, *series;
-	char			 size[24], *ct, *sst, *spt, *ebrim, *p;
+	char			 ver[16], *ct, *sst, *spt, *ebrim, *p;
 	char			*study_buf = NULL;
 	size_t			 j;
 
-	snprintf(size, sizeof(size), "%llu", (unsigned long long)b->info.size);
+	snprintf(ver, sizeof(ver), "%d", st->ver[i] > 0 ? st->ver[i] : 1);
+	if (st->lid[i] != NULL) {	/* a replacement: the original's lid */
+		free(d->o.lid);
+		d->o.lid = xstrdup(st->lid[i]);
+	}
 	ct = iti41_dtm(xdsmeta_val(&d->creation_time));
 	sst = iti41_dtm(xdsmeta_val(&d->service_start_time));
 	spt = iti41_dtm(xdsmeta_val(&d->service_stop_time));
@@ -542,15 +751,15 @@ iti41_ins_doc(struct iti41_state *st, size_t i)
 	v[0] = d->o.id;
 	v[1] = d->unique_id.value;
 	v[2] = d->o.lid != NULL ? d->o.lid : d->o.id;
-	v[3] = st->ctx->repository_unique_id;
+	v[3] = xdsmeta_val(&d->repository_unique_id);
 	v[4] = ss;
 	v[5] = st->patient_row;
 	v[6] = XDS_STATUS_APPROVED;
 	v[7] = d->o.object_type != NULL ? d->o.object_type : XDS_DE_STABLE;
 	v[8] = d->mime_type;
-	v[9] = b->info.sha1;
-	v[10] = size;
-	v[11] = b->id;
+	v[9] = xdsmeta_val(&d->hash);
+	v[10] = xdsmeta_val(&d->size);
+	v[11] = b != NULL ? b->id : NULL;	/* ITI-42: another repository */
 	v[12] = ct;
 	v[13] = sst;
 	v[14] = spt;
@@ -570,11 +779,12 @@ iti41_ins_doc(struct iti41_state *st, size_t i)
 		goto out;
 	}
 	{
-		const char *w[28];
+		const char *w[29];
 
 		memcpy(w, v, sizeof(v));
 		w[26] = d->o.title;
 		w[27] = ebrim;
+		w[28] = ver;
 		db_txn_query(st->txn, "INSERT INTO documents (entry_uuid, "
 		    "unique_id, logical_id, repository_unique_id, "
 		    "submission_set_id, patient_id, status, object_type, "
@@ -583,13 +793,14 @@ iti41_ins_doc(struct iti41_state *st, size_t i)
 		    "class_scheme, type_code, type_scheme, format_code, "
 		    "format_scheme, practice_setting_code, "
 		    "practice_setting_scheme, hcft_code, hcft_scheme, "
-		    "language_code, title, ebrim) VALUES ($1, $2, $3, $4, "
-		    "(SELECT id FROM submission_sets WHERE entry_uuid = $5), "
-		    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-		    "$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
-		    28, w, NULL, NULL, 0, iti41_q_check, st);
+		    "language_code, title, ebrim, version) VALUES ($1, $2, $3, "
+		    "$4, (SELECT id FROM submission_sets WHERE entry_uuid = "
+		    "$5), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+		    "$17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, "
+		    "$29::integer)", 29, w, NULL, NULL, 0, iti41_q_check, st);
 	}
-	b->used = 1;
+	if (b != NULL)
+		b->used = 1;
 	iti41_ins_codes(st, d->o.id, "confidentiality", &d->conf_code);
 	iti41_ins_codes(st, d->o.id, "event", &d->event_code);
 	for (j = 0; j < d->authors.n; j++) {
@@ -682,6 +893,15 @@ iti41_inserts(struct iti41_state *st)
 		    "(submission_set_id, person) SELECT id, $2 FROM "
 		    "submission_sets WHERE entry_uuid = $1", 2, v);
 	}
+	/* RPLC, XFRM_RPLC: the originals, locked by iti41_q_targets. */
+	for (i = 0; i < sub->nassocs; i++) {
+		if (st->deprecate[i] == NULL)
+			continue;
+		v[0] = st->deprecate[i];
+		v[1] = XDS_STATUS_DEPRECATED;
+		iti41_q(st, "UPDATE documents SET status = $2 WHERE "
+		    "entry_uuid = $1", 2, v);
+	}
 	for (i = 0; i < sub->ndocs; i++)
 		if (st->dup_of[i] == NULL)
 			iti41_ins_doc(st, i);
@@ -766,8 +986,10 @@ iti41_txn_done(PGresult *res, const char *cause, void *arg)
 		iti41_blobs_drop(st, 1);	/* resubmitted or unnamed parts */
 	if (st->req != NULL)
 		iti41_respond(st);
-	else
+	else {
+		iti41_audit(st, xdsmsg_errors_status(&st->errs));
 		iti41_state_free(st);
+	}
 }
 
 static void
@@ -801,6 +1023,7 @@ iti41_txn_begun(struct db_txn *txn, const char *cause, void *arg)
 	struct iti41_state	*st = arg;
 	struct dbuf		 arr;
 	const char		*v[3];
+	char			*targets;
 	size_t			 i;
 
 	if (txn == NULL) {
@@ -838,15 +1061,26 @@ iti41_txn_begun(struct db_txn *txn, const char *cause, void *arg)
 	}
 	dbuf_addc(&arr, '}');
 	dbuf_addc(&arr, '\0');
-	v[0] = st->ctx->repository_unique_id;
-	v[1] = arr.data;
-	db_txn_query(txn, "SELECT unique_id, hash, entry_uuid FROM documents "
-	    "WHERE repository_unique_id = $1 AND unique_id = ANY($2::text[]) "
-	    "FOR SHARE", 2, v, NULL, NULL, 0, iti41_q_dups, st);
+	/* Each entry's repository is compared by iti41_q_dups. */
+	v[0] = arr.data;
+	db_txn_query(txn, "SELECT unique_id, hash, entry_uuid, "
+	    "repository_unique_id FROM documents WHERE unique_id = "
+	    "ANY($1::text[]) FOR SHARE", 1, v, NULL, NULL, 0, iti41_q_dups,
+	    st);
 	dbuf_free(&arr);
 	v[0] = st->sub->subsets[0].unique_id.value;
 	db_txn_query(txn, "SELECT 1 FROM submission_sets WHERE unique_id = $1",
 	    1, v, NULL, NULL, 0, iti41_q_ss, st);
+	if ((targets = iti41_targets(st)) != NULL) {
+		v[0] = targets;
+		db_txn_query(txn, "SELECT d.entry_uuid, d.status, "
+		    "d.patient_id::text, coalesce(d.logical_id, d.entry_uuid), "
+		    "d.version FROM documents d JOIN submission_sets s ON "
+		    "s.id = d.submission_set_id WHERE d.entry_uuid = "
+		    "ANY($1::text[]) AND s.expires_at > now() FOR UPDATE OF d",
+		    1, v, NULL, NULL, 0, iti41_q_targets, st);
+		free(targets);
+	}
 	db_txn_query(txn, "SELECT 1", 0, NULL, NULL, NULL, 0, iti41_q_decide,
 	    st);
 }
@@ -916,16 +1150,215 @@ iti41_isn2(const struct xds_submission *sub)
 }
 
 static void
+iti41_set_status(char **status)
+{
+	free(*status);
+	*status = xstrdup(XDS_STATUS_APPROVED);
+}
+
+/*
+ * Common to ITI-41 and ITI-42 once the metadata is valid: the patient's
+ * shape and domain, UUIDs, registry-assigned values, then the
+ * transaction. ITI-41 entries get repositoryUniqueId, hash and size from
+ * their blobs (st->pb, per pnr.docs entry); ITI-42 entries carry them.
+ */
+static void
+iti41_submit(struct iti41_state *st)
+{
+	struct xds_submission	*sub = st->sub;
+	struct xds_assoc	*a;
+	char			 sz[24], *p;
+	int			 replace;
+	size_t			 i, j;
+
+	if (sub->nsubsets != 1 || iti41_cx(sub->subsets[0].patient_id.value,
+	    &st->pid, &st->oid) == -1) {
+		iti41_error(st, ITI41_UNKNOWN_PATIENT, "the submission set's "
+		    "patientId is not pid^^^&oid&ISO");
+		goto fail;
+	}
+	if (st->ctx->affinity_domain != NULL &&
+	    strcmp(st->oid, st->ctx->affinity_domain) != 0) {
+		iti41_error(st, ITI41_UNKNOWN_PATIENT, "patient %s is not in "
+		    "the affinity domain %s", st->pid,
+		    st->ctx->affinity_domain);
+		goto fail;
+	}
+	for (i = 0; i < sub->nassocs; i++) {
+		a = &sub->assocs[i];
+		if (iti41_relation(a->type, &replace) && replace &&
+		    iti41_in_sub(sub, a->target)) {
+			iti41_error(st, ITI41_REGISTRY_ERROR, "replacement %s "
+			    "targets an object of the same submission, not a "
+			    "registered document", a->o.id);
+			goto fail;
+		}
+	}
+	if (xdsmeta_assign_uuids(sub, iti41_rename, st) == -1) {
+		iti41_error(st, ITI41_REGISTRY_ERROR, "no random UUIDs");
+		goto fail;
+	}
+	st->dup_of = xcalloc(sub->ndocs + 1, sizeof(*st->dup_of));
+	st->lid = xcalloc(sub->ndocs + 1, sizeof(*st->lid));
+	st->ver = xcalloc(sub->ndocs + 1, sizeof(*st->ver));
+	st->deprecate = xcalloc(sub->nassocs + 1, sizeof(*st->deprecate));
+	if (st->action == SOAP_TXN_ITI41)
+		st->docblob = xcalloc(sub->ndocs + 1, sizeof(*st->docblob));
+	for (i = 0; i < sub->ndocs; i++) {
+		struct xds_docentry *d = &sub->docs[i];
+
+		if (st->action == SOAP_TXN_ITI41) {
+			for (j = 0; j < st->pnr.ndocs; j++)
+				if (strcmp(st->pnr.docs[j].id, d->o.id) == 0)
+					st->docblob[i] = st->pb[j];
+			if (st->docblob[i] == NULL) {	/* xdsvalid caught it */
+				iti41_error(st, XDS_ERR_MISSING_DOC,
+				    "DocumentEntry %s has no document",
+				    d->o.id);
+				goto fail;
+			}
+			snprintf(sz, sizeof(sz), "%llu", (unsigned long long)
+			    st->docblob[i]->info.size);
+			iti41_vals_set(&d->repository_unique_id,
+			    st->ctx->repository_unique_id);
+			iti41_vals_set(&d->hash, st->docblob[i]->info.sha1);
+			iti41_vals_set(&d->size, sz);
+		} else {
+			/* Blob-less rows name another repository (ITI-43). */
+			if (strcmp(xdsmeta_val(&d->repository_unique_id),
+			    st->ctx->repository_unique_id) == 0) {
+				iti41_error(st, XDS_ERR_METADATA,
+				    "DocumentEntry %s: repositoryUniqueId %s "
+				    "is this repository's; its documents come "
+				    "with ITI-41", d->o.id,
+				    st->ctx->repository_unique_id);
+				goto fail;
+			}
+			/* Validated as present; the column is lower case. */
+			p = xstrdup(xdsmeta_val(&d->hash));
+			for (j = 0; p[j] != '\0'; j++)
+				if (p[j] >= 'A' && p[j] <= 'F')
+					p[j] = (char)(p[j] - 'A' + 'a');
+			iti41_vals_set(&d->hash, p);
+			free(p);
+		}
+		iti41_set_status(&d->o.status);
+	}
+	for (i = 0; i < sub->nsubsets; i++)
+		iti41_set_status(&sub->subsets[i].o.status);
+	for (i = 0; i < sub->nfolders; i++)
+		iti41_set_status(&sub->folders[i].o.status);
+	for (i = 0; i < sub->nassocs; i++)
+		iti41_set_status(&sub->assocs[i].o.status);
+	st->in_txn = 1;
+	db_txn_begin(st->ctx->db, iti41_txn_begun, st);
+	return;
+fail:
+	iti41_fail(st);
+}
+
+/* ITI-41: the documents into blobs, checks with their sizes and hashes. */
+static void
+iti41_pnr(struct iti41_state *st)
+{
+	struct xdsvalid_doc		*vd = NULL;
+	struct xds_errors		 xe = { NULL, 0 };
+	char				*cause = NULL;
+	size_t				 i, j;
+
+	if (xdsmsg_pnr_parse(st->msg.body, &st->pnr, &st->errs) == -1 ||
+	    st->pnr.submit == NULL || st->errs.n > 0) {
+		if (st->errs.n == 0)
+			iti41_error(st, ITI41_REPO_ERROR, "malformed "
+			    "ProvideAndRegisterDocumentSetRequest");
+		goto fail;
+	}
+	if ((st->sub = xdsmeta_parse(st->pnr.submit, &cause)) == NULL) {
+		iti41_error(st, XDS_ERR_METADATA, "%s", cause);
+		free(cause);
+		goto fail;
+	}
+	/* Documents: sizes and hashes from the blobs. */
+	vd = xcalloc(st->pnr.ndocs + 1, sizeof(*vd));
+	st->pb = xcalloc(st->pnr.ndocs + 1, sizeof(*st->pb));
+	for (i = j = 0; i < st->pnr.ndocs; i++) {
+		if ((st->pb[i] = iti41_doc_blob(st, &st->pnr.docs[i],
+		    &cause)) == NULL) {
+			iti41_error(st, cause != NULL && strstr(cause,
+			    "xop:Include") != NULL ? XDS_ERR_MISSING_DOC :
+			    ITI41_REPO_ERROR, "document %s: %s",
+			    st->pnr.docs[i].id, cause != NULL ? cause :
+			    "no content");
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		vd[j].id = st->pnr.docs[i].id;
+		vd[j].size = (int64_t)st->pb[i]->info.size;
+		vd[j].sha1 = st->pb[i]->info.sha1;
+		j++;
+	}
+	if (st->errs.n > 0)
+		goto fail;
+	if (xdsvalid_check(st->sub, XDSVALID_ITI41 | (iti41_isn2(st->sub) ?
+	    XDSVALID_ISN2 : 0), vd, j, &xe) > 0) {
+		iti41_merge_xds(st, &xe);
+		goto fail;
+	}
+	free(vd);
+	xdsmeta_errors_free(&xe);
+	iti41_submit(st);
+	return;
+fail:
+	free(vd);
+	xdsmeta_errors_free(&xe);
+	iti41_fail(st);
+}
+
+/*
+ * ITI-42: metadata only (lcm:SubmitObjectsRequest). Each DocumentEntry
+ * carries repositoryUniqueId, hash and size (XDSVALID_ITI42); no blob,
+ * the document lives in the repository it names.
+ */
+static void
+iti41_register(struct iti41_state *st)
+{
+	struct xds_errors	 xe = { NULL, 0 };
+	const xmlNode		*b = st->msg.body;
+	char			*cause = NULL;
+
+	if (b == NULL || b->ns == NULL || strcmp((const char *)b->ns->href,
+	    XML_NS_LCM) != 0 || strcmp((const char *)b->name,
+	    "SubmitObjectsRequest") != 0) {
+		iti41_error(st, ITI41_REGISTRY_ERROR, "the body of a "
+		    "Register Document Set-b is not an lcm:"
+		    "SubmitObjectsRequest");
+		goto fail;
+	}
+	if ((st->sub = xdsmeta_parse(b, &cause)) == NULL) {
+		iti41_error(st, XDS_ERR_METADATA, "%s", cause);
+		free(cause);
+		goto fail;
+	}
+	if (xdsvalid_check(st->sub, XDSVALID_ITI42 | (iti41_isn2(st->sub) ?
+	    XDSVALID_ISN2 : 0), NULL, 0, &xe) > 0) {
+		iti41_merge_xds(st, &xe);
+		goto fail;
+	}
+	xdsmeta_errors_free(&xe);
+	iti41_submit(st);
+	return;
+fail:
+	xdsmeta_errors_free(&xe);
+	iti41_fail(st);
+}
+
+static void
 iti41_process(struct iti41_state *st, const char *env, size_t len)
 {
 	const struct soap_action	*act;
 	struct soap_fault		 f;
 	struct xml_limits		 xl;
-	struct xdsvalid_doc		*vd = NULL;
-	struct xds_errors		 xe = { NULL, 0 };
-	struct iti41_blob		**pb = NULL;
-	char				*cause = NULL, sz[24];
-	size_t				 i, j;
 
 	memset(&f, 0, sizeof(f));
 	memset(&xl, 0, sizeof(xl));
@@ -956,108 +1389,8 @@ iti41_process(struct iti41_state *st, const char *env, size_t len)
 		iti41_fault(st, &f);
 		return;
 	}
-	if (xdsmsg_pnr_parse(st->msg.body, &st->pnr, &st->errs) == -1 ||
-	    st->pnr.submit == NULL || st->errs.n > 0) {
-		if (st->errs.n == 0)
-			iti41_error(st, ITI41_REPO_ERROR, "malformed "
-			    "ProvideAndRegisterDocumentSetRequest");
-		goto fail;
-	}
-	if ((st->sub = xdsmeta_parse(st->pnr.submit, &cause)) == NULL) {
-		iti41_error(st, XDS_ERR_METADATA, "%s", cause);
-		free(cause);
-		goto fail;
-	}
-	/* Documents: sizes and hashes from the blobs. */
-	vd = xcalloc(st->pnr.ndocs + 1, sizeof(*vd));
-	pb = xcalloc(st->pnr.ndocs + 1, sizeof(*pb));
-	for (i = j = 0; i < st->pnr.ndocs; i++) {
-		if ((pb[i] = iti41_doc_blob(st, &st->pnr.docs[i],
-		    &cause)) == NULL) {
-			iti41_error(st, cause != NULL && strstr(cause,
-			    "xop:Include") != NULL ? XDS_ERR_MISSING_DOC :
-			    ITI41_REPO_ERROR, "document %s: %s",
-			    st->pnr.docs[i].id, cause != NULL ? cause :
-			    "no content");
-			free(cause);
-			cause = NULL;
-			continue;
-		}
-		vd[j].id = st->pnr.docs[i].id;
-		vd[j].size = (int64_t)pb[i]->info.size;
-		vd[j].sha1 = pb[i]->info.sha1;
-		j++;
-	}
-	if (st->errs.n > 0)
-		goto fail;
-	if (xdsvalid_check(st->sub, XDSVALID_ITI41 | (iti41_isn2(st->sub) ?
-	    XDSVALID_ISN2 : 0), vd, j, &xe) > 0) {
-		iti41_merge_xds(st, &xe);
-		goto fail;
-	}
-	if (st->sub->nsubsets != 1 || iti41_cx(st->sub->subsets[0].patient_id.value,
-	    &st->pid, &st->oid) == -1) {
-		iti41_error(st, ITI41_UNKNOWN_PATIENT, "the submission set's "
-		    "patientId is not pid^^^&oid&ISO");
-		goto fail;
-	}
-	if (st->ctx->affinity_domain != NULL &&
-	    strcmp(st->oid, st->ctx->affinity_domain) != 0) {
-		iti41_error(st, ITI41_UNKNOWN_PATIENT, "patient %s is not in "
-		    "the affinity domain %s", st->pid,
-		    st->ctx->affinity_domain);
-		goto fail;
-	}
-	if (xdsmeta_assign_uuids(st->sub, iti41_rename, st) == -1) {
-		iti41_error(st, ITI41_REGISTRY_ERROR, "no random UUIDs");
-		goto fail;
-	}
-	/* Each entry: its blob, repositoryUniqueId, hash and size. */
-	st->docblob = xcalloc(st->sub->ndocs + 1, sizeof(*st->docblob));
-	st->dup_of = xcalloc(st->sub->ndocs + 1, sizeof(*st->dup_of));
-	for (i = 0; i < st->sub->ndocs; i++) {
-		struct xds_docentry *d = &st->sub->docs[i];
-
-		for (j = 0; j < st->pnr.ndocs; j++)
-			if (strcmp(st->pnr.docs[j].id, d->o.id) == 0)
-				st->docblob[i] = pb[j];
-		if (st->docblob[i] == NULL) {	/* xdsvalid caught it */
-			iti41_error(st, XDS_ERR_MISSING_DOC, "DocumentEntry "
-			    "%s has no document", d->o.id);
-			goto fail;
-		}
-		snprintf(sz, sizeof(sz), "%llu",
-		    (unsigned long long)st->docblob[i]->info.size);
-		iti41_vals_set(&d->repository_unique_id,
-		    st->ctx->repository_unique_id);
-		iti41_vals_set(&d->hash, st->docblob[i]->info.sha1);
-		iti41_vals_set(&d->size, sz);
-		free(d->o.status);
-		d->o.status = xstrdup(XDS_STATUS_APPROVED);
-	}
-	for (i = 0; i < st->sub->nsubsets; i++) {
-		free(st->sub->subsets[i].o.status);
-		st->sub->subsets[i].o.status = xstrdup(XDS_STATUS_APPROVED);
-	}
-	for (i = 0; i < st->sub->nfolders; i++) {
-		free(st->sub->folders[i].o.status);
-		st->sub->folders[i].o.status = xstrdup(XDS_STATUS_APPROVED);
-	}
-	for (i = 0; i < st->sub->nassocs; i++) {
-		free(st->sub->assocs[i].o.status);
-		st->sub->assocs[i].o.status = xstrdup(XDS_STATUS_APPROVED);
-	}
-	free(vd);
-	free(pb);
-	xdsmeta_errors_free(&xe);
-	st->in_txn = 1;
-	db_txn_begin(st->ctx->db, iti41_txn_begun, st);
-	return;
-fail:
-	free(vd);
-	free(pb);
-	xdsmeta_errors_free(&xe);
-	iti41_fail(st);
+	st->action = SOAP_TXN_ITI41;
+	iti41_pnr(st);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1084,6 +1417,8 @@ iti41_head(struct httpd_req *req, void *arg)
 	st = xcalloc(1, sizeof(*st));
 	st->ctx = ctx;
 	st->req = req;
+	st->action = SOAP_TXN_ITI41;
+	st->path = SOAP_PATH_REPOSITORY;
 	dbuf_init(&st->soap, ctx->limits.max_soap ? ctx->limits.max_soap :
 	    ITI41_MAX_SOAP);
 	if ((peer = httpd_req_peer(req)) != NULL)
@@ -1163,6 +1498,20 @@ iti41_done(struct httpd_req *req, void *arg)
 	iti41_process(st, root, len);
 }
 
+/* The request is over: free now, or when the transaction ends. */
+static void
+iti41_state_fini(struct iti41_state *st, int completed)
+{
+	st->req = NULL;
+	if (!completed)
+		st->ctx->stats.aborted++;
+	if (st->in_txn)
+		return;		/* iti41_txn_done frees */
+	if (!completed)
+		iti41_blobs_drop(st, 1);	/* nothing stored names them */
+	iti41_state_free(st);
+}
+
 static void
 iti41_fini(struct httpd_req *req, int completed, void *arg)
 {
@@ -1171,20 +1520,43 @@ iti41_fini(struct httpd_req *req, int completed, void *arg)
 	(void)arg;
 	if (st == NULL)
 		return;
-	st->req = NULL;
 	if (st->delegated) {
+		st->req = NULL;
 		st->ctx->delegate->fini(st->dstate, completed,
 		    st->ctx->delegate->arg);
 		iti41_state_free(st);
 		return;
 	}
-	if (!completed)
-		st->ctx->stats.aborted++;
-	if (st->in_txn)
-		return;		/* iti41_txn_done frees */
-	if (!completed)
-		iti41_blobs_drop(st, 1);	/* nothing stored names them */
-	iti41_state_free(st);
+	iti41_state_fini(st, completed);
+}
+
+void
+iti41_register_start(struct iti41_ctx *ctx, struct httpd_req *req,
+    struct soap_msg *msg, void **statep)
+{
+	struct iti41_state	*st;
+	const struct tls_peer	*peer;
+
+	st = xcalloc(1, sizeof(*st));
+	st->ctx = ctx;
+	st->req = req;
+	st->action = SOAP_TXN_ITI42;
+	st->path = SOAP_PATH_REGISTRY;
+	dbuf_init(&st->soap, 1);
+	if ((peer = httpd_req_peer(req)) != NULL)
+		st->peer = xstrdup(peer->subject);
+	st->msg = *msg;
+	memset(msg, 0, sizeof(*msg));
+	ctx->stats.requests++;
+	*statep = st;
+	iti41_register(st);
+}
+
+void
+iti41_register_fini(void *state, int completed)
+{
+	if (state != NULL)
+		iti41_state_fini(state, completed);
 }
 
 static void
@@ -1207,10 +1579,20 @@ iti41_state_free(struct iti41_state *st)
 	xdsmsg_pnr_clear(&st->pnr);
 	soap_msg_clear(&st->msg);
 	if (st->sub != NULL) {
-		for (i = 0; st->dup_of != NULL && i < st->sub->ndocs; i++)
-			free(st->dup_of[i]);
+		for (i = 0; i < st->sub->ndocs; i++) {
+			if (st->dup_of != NULL)
+				free(st->dup_of[i]);
+			if (st->lid != NULL)
+				free(st->lid[i]);
+		}
+		for (i = 0; st->deprecate != NULL && i < st->sub->nassocs; i++)
+			free(st->deprecate[i]);
 		xdsmeta_free(st->sub);
 	}
+	free(st->deprecate);
+	free(st->lid);
+	free(st->ver);
+	free(st->pb);
 	free(st->dup_of);
 	free(st->docblob);
 	xdsmsg_errors_clear(&st->errs);

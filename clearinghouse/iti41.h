@@ -8,7 +8,10 @@
  * the body the submission is checked and stored in one database
  * transaction, all or nothing. Register with
  *	httpd_route(h, SOAP_PATH_REPOSITORY, &iti41_handler, &ctx);
- * ctx must outlive the httpd (and every request in flight).
+ * ctx must outlive the httpd (and every request in flight). ITI-42 (the
+ * metadata alone, from the registry path) shares the checks and the
+ * transaction: iti41_register_start below. RPLC and XFRM_RPLC deprecate
+ * the document they replace in the same transaction.
  */
 #ifndef ISN_ITI41_H
 #define ISN_ITI41_H
@@ -72,5 +75,19 @@ struct iti41_ctx {
 };
 
 extern const struct httpd_handler iti41_handler;
+
+/*
+ * ITI-42 Register Document Set-b, for the registry path (whose handler
+ * buffers the envelope and checks the peer's role): msg is the parsed
+ * request with the ITI-42 action; its contents are taken (msg is left
+ * zeroed). The metadata is checked and registered as ITI-41's is, in the
+ * same kind of transaction but without blobs, and the RegistryResponse is
+ * sent on req now or later. *statep is set to the request's state before
+ * any reply, to be given exactly once to iti41_register_fini from the
+ * request's fini.
+ */
+void	 iti41_register_start(struct iti41_ctx *, struct httpd_req *,
+	    struct soap_msg *, void **statep);
+void	 iti41_register_fini(void *state, int completed);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "audit.h"
 #include "ch.h"
 #include "ch_auth.h"
 #include "db.h"
@@ -29,10 +30,15 @@
 
 #define PIXFEED_METRIC		"isn_ch_iti8_messages_total"
 
-/* Register or update: re-registration only touches updated. */
+/*
+ * Register or update: re-registration only touches updated. The one row
+ * returned says whether the patient is new (created = updated only when
+ * this statement inserted it), for the audit record's action C or U.
+ */
 static const char pixfeed_upsert_sql[] =
 	"INSERT INTO patients (pid, domain_oid) VALUES ($1, $2) "
-	"ON CONFLICT (pid, domain_oid) DO UPDATE SET updated = now()";
+	"ON CONFLICT (pid, domain_oid) DO UPDATE SET updated = now() "
+	"RETURNING created = updated";
 
 /*
  * A40: the surviving id is registered if new, then the prior id (created
@@ -54,6 +60,21 @@ struct pixfeed {
 	struct mllp_server	*srv;
 };
 
+/*
+ * What the ATNA record of a message says (audit.h, xds.md section 7):
+ * every string may be NULL. The patient CX and MSH-10 go to the audit
+ * trail only, never to a log line.
+ */
+struct pixfeed_audit {
+	const char	*subject;	/* the peer certificate's subject */
+	const char	*local;		/* MSH-5|MSH-6, NULL: the listener */
+	const char	*msh10;		/* as received */
+	const char	*patient;	/* CX id^^^&oid&ISO */
+	const char	*prior;		/* A40 accepted: the merged CX (D) */
+	char		 action;	/* C U D */
+	int		 outcome;	/* AUDIT_SUCCESS ... */
+};
+
 /* One message waiting for the database. */
 struct pixfeed_req {
 	struct pixfeed		*pf;
@@ -63,6 +84,11 @@ struct pixfeed_req {
 	char			 control_id[PIXFEED_LOG_ID + 1];
 	char			 patient[PIXFEED_HASH_LEN + 1];
 	char			*peer;
+	char			*subject;	/* audit: certificate subject */
+	char			*local;		/* audit: MSH-5|MSH-6 */
+	char			*cx;		/* audit: the patient's CX */
+	char			*prior_cx;	/* audit: A40 prior id's CX */
+	int			 merge;
 };
 
 static int	pixfeed_metric_defined;
@@ -106,6 +132,67 @@ pixfeed_patient_hash(char out[PIXFEED_HASH_LEN + 1], const char *id,
 	EVP_MD_CTX_free(ctx);
 }
 
+/* "id^^^&oid&ISO" (malloc'd), or NULL without an id. */
+static char *
+pixfeed_cx(const char *id, const char *domain)
+{
+	char	*cx;
+
+	if (id == NULL || id[0] == '\0')
+		return (NULL);
+	xasprintf(&cx, "%s^^^&%s&ISO", id, domain != NULL ? domain : "");
+	return (cx);
+}
+
+/* "MSH-5|MSH-6" (malloc'd): the receiving application, for the audit. */
+static char *
+pixfeed_local(struct hl7_msg *msg)
+{
+	const char	*app = hl7_get_path(msg, "MSH-5");
+	const char	*fac = hl7_get_path(msg, "MSH-6");
+	char		*s;
+
+	if (app[0] == '\0' && fac[0] == '\0')
+		return (NULL);
+	xasprintf(&s, "%s|%s", app, fac);
+	return (s);
+}
+
+/* The audit action of a trigger event: C registers, U updates. */
+static char
+pixfeed_action(const char *event)
+{
+	return (strcmp(event, "A08") == 0 || strcmp(event, "A40") == 0 ?
+	    'U' : 'C');
+}
+
+/*
+ * One ATNA Patient Record event (two for an accepted A40: U for the
+ * surviving id, D for the merged one). ch_audit logs and counts a failed
+ * write without the patient id; the ACK does not change.
+ */
+static void
+pixfeed_audit(struct pixfeed *pf, const struct pixfeed_audit *au)
+{
+	struct audit_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = AUDIT_PATIENT_RECORD;
+	ev.outcome = au->outcome;
+	ev.action = au->action;
+	ev.peer_user = au->subject;
+	ev.peer_addr = NULL;	/* mllp.h does not expose it yet */
+	ev.local_user = au->local != NULL ? au->local : pf->name;
+	ev.patient_id = au->patient;
+	ev.msh10 = au->msh10;
+	ch_audit(pf->ch, &ev);
+	if (au->prior != NULL) {
+		ev.action = 'D';
+		ev.patient_id = au->prior;
+		ch_audit(pf->ch, &ev);
+	}
+}
+
 static void
 pixfeed_count(const char *event, const char *outcome)
 {
@@ -135,9 +222,11 @@ static void
 pixfeed_finish(struct pixfeed *pf, struct mllp_conn *conn,
     struct hl7_msg *ack, const char *event, const char *control_id,
     const char *peer, const char *patient, const char *outcome,
-    const char *code)
+    const char *code, const struct pixfeed_audit *au)
 {
 	struct dbuf	out;
+
+	pixfeed_audit(pf, au);
 
 	dbuf_init(&out, PIXFEED_MAX_ACK);
 	if (ack == NULL || hl7_serialise(ack, &out) == -1) {
@@ -163,6 +252,10 @@ pixfeed_req_free(struct pixfeed_req *r)
 {
 	hl7_msg_free(r->msg);
 	free(r->peer);
+	free(r->subject);
+	free(r->local);
+	free(r->cx);
+	free(r->prior_cx);
 	free(r);
 }
 
@@ -170,14 +263,28 @@ static void
 pixfeed_db_done(PGresult *res, const char *cause, void *arg)
 {
 	struct pixfeed_req	*r = arg;
+	struct pixfeed_audit	 au;
 	struct hl7_msg		*ack;
 	char			*why = NULL;
 	const char		*code, *outcome;
 
+	memset(&au, 0, sizeof(au));
+	au.subject = r->subject;
+	au.local = r->local;
+	au.msh10 = hl7_control_id(r->msg);
+	au.patient = r->cx;
+	au.action = pixfeed_action(r->event);
 	if (cause == NULL) {
 		ack = hl7_ack(r->msg, "AA", NULL, NULL, NULL, NULL, &why);
 		code = "AA";
 		outcome = "accepted";
+		au.outcome = AUDIT_SUCCESS;
+		if (r->merge)
+			au.prior = r->prior_cx;
+		else if (res != NULL && PQntuples(res) == 1 &&
+		    PQnfields(res) == 1)
+			au.action = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ?
+			    'C' : 'U';
 	} else {
 		log_warnx("pixfeed listener=%s conn=%s control_id=%s "
 		    "event=db-error cause=\"%s\"", r->pf->name,
@@ -186,10 +293,11 @@ pixfeed_db_done(PGresult *res, const char *cause, void *arg)
 		    NULL, NULL, &why);
 		code = "AR";
 		outcome = "db-error";
+		au.outcome = AUDIT_SERIOUS_FAILURE;
 	}
 	free(why);
 	pixfeed_finish(r->pf, r->conn, ack, r->event, r->control_id,
-	    r->peer, r->patient, outcome, code);
+	    r->peer, r->patient, outcome, code, &au);
 	pixfeed_req_free(r);
 }
 
@@ -218,13 +326,18 @@ pixfeed_message(struct mllp_conn *conn, const struct tls_peer *id,
 	const struct ch_peer		*peer;
 	const struct iti8_problem	*prob;
 	struct pixfeed_req		*r;
+	struct pixfeed_audit		 au;
 	struct iti8_feed		 feed;
 	struct hl7_msg			*msg, *ack;
 	char				*cause = NULL, errcode[16];
+	char				*local, *cx;
 	char				 ctl[PIXFEED_LOG_ID + 1];
 	const char			*ev, *values[3];
 
 	ch_hold(pf->ch);
+	memset(&au, 0, sizeof(au));
+	au.subject = id != NULL ? id->subject : NULL;
+	au.action = 'C';
 	if ((peer = ch_peer_authorise(conf, id, CH_ROLE_SOURCE)) == NULL) {
 		log_warnx("pixfeed listener=%s conn=%s event=unauthorised "
 		    "fingerprint=%s known=%s", pf->name, mllp_conn_id(conn),
@@ -233,9 +346,10 @@ pixfeed_message(struct mllp_conn *conn, const struct tls_peer *id,
 		ack = hl7_ack_raw(buf, len, "AR", "207", "peer not authorised "
 		    "as a source", NULL, NULL, &cause);
 		free(cause);
+		au.outcome = AUDIT_SERIOUS_FAILURE;
 		pixfeed_finish(pf, conn, ack, "other", "-",
 		    id != NULL ? id->fingerprint : "-", "-", "unauthorised",
-		    "AR");
+		    "AR", &au);
 		return;
 	}
 	if ((msg = hl7_parse(buf, len, NULL, &cause)) == NULL) {
@@ -246,8 +360,9 @@ pixfeed_message(struct mllp_conn *conn, const struct tls_peer *id,
 		ack = hl7_ack_raw(buf, len, "AE", "100", "message does not "
 		    "parse as HL7 v2", NULL, NULL, &cause);
 		free(cause);
+		au.outcome = AUDIT_MINOR_FAILURE;
 		pixfeed_finish(pf, conn, ack, "other", "-", peer->name, "-",
-		    "rejected", "AE");
+		    "rejected", "AE", &au);
 		return;
 	}
 	pixfeed_log_safe(ctl, sizeof(ctl), hl7_control_id(msg));
@@ -262,13 +377,20 @@ pixfeed_message(struct mllp_conn *conn, const struct tls_peer *id,
 		if (ack != NULL && prob != NULL)
 			pixfeed_ack_location(ack, prob->location);
 		ev = feed.event[0] != '\0' ? feed.event : "other";
+		au.outcome = AUDIT_MINOR_FAILURE;
+		au.action = pixfeed_action(ev);
+		au.msh10 = hl7_control_id(msg);
+		au.local = local = pixfeed_local(msg);
+		au.patient = cx = pixfeed_cx(feed.patient_id, feed.domain);
 		log_info("pixfeed listener=%s conn=%s control_id=%s "
 		    "event=invalid errors=%zu code=%s location=%s", pf->name,
 		    mllp_conn_id(conn), ctl, feed.nerrors, errcode,
 		    prob != NULL && prob->location[0] != '\0' ?
 		    prob->location : "-");
 		pixfeed_finish(pf, conn, ack, ev, ctl, peer->name, "-",
-		    "rejected", "AE");
+		    "rejected", "AE", &au);
+		free(local);
+		free(cx);
 		iti8_feed_clear(&feed);
 		hl7_msg_free(msg);
 		return;
@@ -281,6 +403,12 @@ pixfeed_message(struct mllp_conn *conn, const struct tls_peer *id,
 	snprintf(r->event, sizeof(r->event), "%s", feed.event);
 	memcpy(r->control_id, ctl, sizeof(r->control_id));
 	r->peer = xstrdup(peer->name);
+	r->subject = id->subject != NULL ? xstrdup(id->subject) : NULL;
+	r->local = pixfeed_local(msg);
+	r->cx = pixfeed_cx(feed.patient_id, feed.domain);
+	r->merge = feed.merge;
+	if (feed.merge)
+		r->prior_cx = pixfeed_cx(feed.prior_id, feed.domain);
 	pixfeed_patient_hash(r->patient, feed.patient_id, feed.domain);
 	values[0] = feed.patient_id;
 	values[1] = feed.domain;

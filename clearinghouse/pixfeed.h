@@ -2,7 +2,9 @@
  * pixfeed.h: the ITI-8 patient identity feed of the clearinghouse: an
  * MLLP/TLS listener whose messages, from peers with role source, register,
  * update (A01 A04 A05 A08) or merge (A40) patients in the registry table
- * `patients`, answered with an HL7 ACK. See docs/design/pixfeed.md.
+ * `patients`, answered with an HL7 ACK. Each answered message is audited
+ * (ch_audit: ITI-8 Patient Record, C/U, D for the id merged away by an
+ * A40; outcome 0 AA, 4 AE, 8 AR). See docs/design/pixfeed.md.
  */
 #ifndef ISN_PIXFEED_H
 #define ISN_PIXFEED_H

@@ -24,6 +24,7 @@
 #include "dbuf.h"
 #include "query.h"
 #include "sq.h"
+#include "xdsmeta.h"
 #include "xdsmsg.h"
 #include "xmalloc.h"
 #include "xml.h"
@@ -41,6 +42,7 @@ struct qreq {
 	size_t			 max_body;
 	char			*home;
 	query_cb		 cb;
+	long			 nfound;	/* -1 until matched */
 	void			*arg;
 	struct dbuf		 out;
 	char			*cause;
@@ -238,17 +240,30 @@ f_author(struct qb *b, const struct sq_query *q, enum sq_param_id id,
 		    owner, qb_bind(b, array_of(p, g, 0)));
 }
 
-/* The patient (CX.1 and assigning authority OID) of alias p. */
+/*
+ * The patient of a query (CX.1 and assigning authority OID) on a
+ * patient_id column: the patient itself and every patient merged into it
+ * (patients.merged_into chains followed up to QUERY_MERGE_DEPTH steps),
+ * but nothing when the patient has itself been merged into another.  The
+ * ids are computed once (an InitPlan array), so the column's index is used
+ * with "= ANY".
+ */
 static void
-f_patient(struct qb *b, const struct sq_query *q, enum sq_param_id id)
+f_patient(struct qb *b, const struct sq_query *q, enum sq_param_id id,
+    const char *column)
 {
-	const struct sq_param	*p;
+	const struct sq_item	*it;
+	int			 c, o;
 
-	p = sq_param_get(q, id);
-	qb_sql(b, " AND p.pid = ANY($%d::text[])",
-	    qb_bind(b, array_of(p, 0, 2)));
-	qb_sql(b, " AND p.domain_oid = ANY($%d::text[])",
-	    qb_bind(b, array_of(p, 0, 1)));
+	it = sq_param_item(sq_param_get(q, id), 0, 0);
+	c = qb_bind(b, xstrndup(it->value, strcspn(it->value, "^")));
+	o = qb_bind(b, xstrdup(it->scheme != NULL ? it->scheme : ""));
+	qb_sql(b, " AND %s = ANY(ARRAY(WITH RECURSIVE pp (id, depth) AS ("
+	    "SELECT p.id, 0 FROM patients p WHERE p.pid = $%d AND "
+	    "p.domain_oid = $%d AND p.merged_into IS NULL UNION ALL "
+	    "SELECT c.id, pp.depth + 1 FROM patients c JOIN pp ON "
+	    "c.merged_into = pp.id WHERE pp.depth < %d) SELECT id FROM pp))",
+	    column, c, o, QUERY_MERGE_DEPTH);
 }
 
 static void
@@ -311,21 +326,65 @@ f_doc_filters(struct qb *b, const struct sq_query *q)
 	}
 }
 
-/* Columns: kind, entryUUID, ebrim (LeafClass only), status, lid, patient. */
+/*
+ * Columns: kind, row id, entryUUID, ebrim (LeafClass only), status, lid,
+ * patient, survivor.  The patient column is what the single-patient rule
+ * compares: NULL for associations and for queries scoped to one patient
+ * (every row is that patient's by construction), else (LeafClass) the CX
+ * of the surviving patient at the end of the row patient's merge chain,
+ * so that objects filed under a patient and under the patients merged
+ * into it count as one patient.  The survivor column (LeafClass) is that
+ * CX when the row's patient has been merged, else NULL: leaf_add then
+ * writes it as the object's patientId.
+ */
 #define COLS(k, a, lid)							\
 	"SELECT " k " AS k, " a ".id AS rid, " a ".entry_uuid, %s, "	\
-	a ".status, " lid ", " a ".patient_id"
+	a ".status, " lid ", %s"
 #define EBRIM(r, a)	((r) == XDSMSG_LEAFCLASS ? a ".ebrim" : "NULL")
+#define XSTR(x)		#x
+#define STR(x)		XSTR(x)
+#define PCX	"p.pid || '^^^&' || p.domain_oid || '&ISO'"
+#define ROOT(a)								\
+	"(WITH RECURSIVE r (next, depth, cx) AS (SELECT p.merged_into, 0, "	\
+	PCX " FROM patients p WHERE p.id = " a ".patient_id UNION ALL "	\
+	"SELECT p.merged_into, r.depth + 1, " PCX " FROM patients p JOIN r "	\
+	"ON p.id = r.next WHERE r.depth < " STR(QUERY_MERGE_DEPTH) ") "	\
+	"SELECT cx FROM r ORDER BY depth DESC LIMIT 1)"
+#define SURV(a)								\
+	"CASE WHEN (SELECT pm.merged_into FROM patients pm WHERE pm.id = "	\
+	a ".patient_id) IS NOT NULL THEN " ROOT(a) " END"
+/* The last two columns: PAT any query, SCOPED one by patient. */
+#define PAT(r, a)							\
+	((r) == XDSMSG_LEAFCLASS ? ROOT(a) ", " SURV(a) : "NULL, NULL")
+#define SCOPED(r, a)							\
+	((r) == XDSMSG_LEAFCLASS ? "NULL, " SURV(a) : "NULL, NULL")
+#define ASSOC_COLS							\
+	"SELECT 4, x.id, x.entry_uuid, %s, x.status, x.entry_uuid, NULL, "	\
+	"NULL"
+#define DOC_LID		"COALESCE(x.logical_id, x.entry_uuid)"
+#define HASMEMBER							\
+	"'urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember'"
+/*
+ * Associations x from or to an object of CTE c, as two index lookups (an
+ * OR of two IN subqueries would scan the table).
+ */
+#define TOUCHING(c)							\
+	"x.id IN (SELECT y.id FROM associations y JOIN " c " ON "		\
+	"y.source_uuid = " c ".entry_uuid UNION SELECT y.id FROM "	\
+	"associations y JOIN " c " ON y.target_uuid = " c ".entry_uuid)"
+/* Visible rows of a table with alias a: their submission set joined. */
+#define VISIBLE(t, a)							\
+	t " " a " JOIN submission_sets s ON s.id = " a ".submission_set_id " \
+	"WHERE true"
 
 static void
 sql_find_documents(struct qb *b, const struct sq_query *q,
     enum xdsmsg_return r, time_t now)
 {
 	qb_sql(b, COLS("2", "d", "COALESCE(d.logical_id, d.entry_uuid)")
-	    " FROM documents d JOIN submission_sets s ON "
-	    "s.id = d.submission_set_id JOIN patients p ON p.id = d.patient_id"
-	    " WHERE true", EBRIM(r, "d"));
-	f_patient(b, q, SQ_P_DE_PATIENT_ID);
+	    " FROM " VISIBLE("documents", "d"), EBRIM(r, "d"),
+	    SCOPED(r, "d"));
+	f_patient(b, q, SQ_P_DE_PATIENT_ID, "d.patient_id");
 	f_expiry(b, now);
 	f_doc_filters(b, q);
 }
@@ -335,9 +394,8 @@ sql_find_submission_sets(struct qb *b, const struct sq_query *q,
     enum xdsmsg_return r, time_t now)
 {
 	qb_sql(b, COLS("1", "s", "s.entry_uuid") " FROM submission_sets s "
-	    "JOIN patients p ON p.id = s.patient_id WHERE true",
-	    EBRIM(r, "s"));
-	f_patient(b, q, SQ_P_SS_PATIENT_ID);
+	    "WHERE true", EBRIM(r, "s"), SCOPED(r, "s"));
+	f_patient(b, q, SQ_P_SS_PATIENT_ID, "s.patient_id");
 	f_expiry(b, now);
 	f_any(b, q, SQ_P_SS_STATUS, "s.status");
 	f_any(b, q, SQ_P_SS_SOURCE_ID, "s.source_id");
@@ -354,8 +412,7 @@ sql_get_documents(struct qb *b, const struct sq_query *q,
     enum xdsmsg_return r, time_t now)
 {
 	qb_sql(b, COLS("2", "d", "COALESCE(d.logical_id, d.entry_uuid)")
-	    " FROM documents d JOIN submission_sets s ON "
-	    "s.id = d.submission_set_id WHERE true", EBRIM(r, "d"));
+	    " FROM " VISIBLE("documents", "d"), EBRIM(r, "d"), PAT(r, "d"));
 	f_expiry(b, now);
 	f_any(b, q, SQ_P_DE_ENTRY_UUID, "d.entry_uuid");
 	f_any(b, q, SQ_P_DE_UNIQUE_ID, "d.unique_id");
@@ -370,7 +427,7 @@ static void
 sql_get_ss_and_contents(struct qb *b, const struct sq_query *q,
     enum xdsmsg_return r, time_t now)
 {
-	const char	*e = EBRIM(r, "x");
+	const char	*e = EBRIM(r, "x"), *pat = PAT(r, "x");
 
 	qb_sql(b, "WITH s AS (SELECT s.* FROM submission_sets s WHERE true");
 	f_expiry(b, now);
@@ -381,16 +438,13 @@ sql_get_ss_and_contents(struct qb *b, const struct sq_query *q,
 	f_doc_filters(b, q);
 	qb_sql(b, "), ff AS (SELECT f.* FROM folders f JOIN s ON "
 	    "f.submission_set_id = s.id) ");
-	qb_sql(b, COLS("1", "x", "x.entry_uuid") " FROM s x", e);
-	qb_sql(b, " UNION ALL " COLS("2", "x",
-	    "COALESCE(x.logical_id, x.entry_uuid)") " FROM dd x", e);
+	qb_sql(b, COLS("1", "x", "x.entry_uuid") " FROM s x", e, pat);
+	qb_sql(b, " UNION ALL " COLS("2", "x", DOC_LID) " FROM dd x", e, pat);
 	qb_sql(b, " UNION ALL " COLS("3", "x", "x.entry_uuid") " FROM ff x",
-	    e);
-	qb_sql(b, " UNION ALL SELECT 4, x.id, x.entry_uuid, %s, x.status, "
-	    "x.entry_uuid, NULL FROM associations x JOIN s ON "
-	    "x.submission_set_id = s.id WHERE x.assoc_type = "
-	    "'urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember' AND "
-	    "((x.source_uuid = s.entry_uuid AND (x.target_uuid IN (SELECT "
+	    e, pat);
+	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM associations x JOIN s ON "
+	    "x.submission_set_id = s.id WHERE x.assoc_type = " HASMEMBER
+	    " AND ((x.source_uuid = s.entry_uuid AND (x.target_uuid IN (SELECT "
 	    "entry_uuid FROM dd) OR x.target_uuid IN (SELECT entry_uuid FROM "
 	    "ff))) OR (x.source_uuid IN (SELECT entry_uuid FROM ff) AND "
 	    "x.target_uuid IN (SELECT entry_uuid FROM dd)))", e);
@@ -405,11 +459,10 @@ static void
 sql_get_all(struct qb *b, const struct sq_query *q, enum xdsmsg_return r,
     time_t now)
 {
-	const char	*e = EBRIM(r, "x");
+	const char	*e = EBRIM(r, "x"), *pat = SCOPED(r, "x");
 
-	qb_sql(b, "WITH s AS (SELECT s.* FROM submission_sets s JOIN "
-	    "patients p ON p.id = s.patient_id WHERE true");
-	f_patient(b, q, SQ_P_PATIENT_ID);
+	qb_sql(b, "WITH s AS (SELECT s.* FROM submission_sets s WHERE true");
+	f_patient(b, q, SQ_P_PATIENT_ID, "s.patient_id");
 	f_expiry(b, now);
 	qb_sql(b, "), ss AS (SELECT s.* FROM s WHERE true");
 	f_any(b, q, SQ_P_SS_STATUS, "s.status");
@@ -421,16 +474,243 @@ sql_get_all(struct qb *b, const struct sq_query *q, enum xdsmsg_return r,
 	f_any(b, q, SQ_P_FOL_STATUS, "f.status");
 	qb_sql(b, "), ids AS (SELECT entry_uuid FROM ss UNION ALL SELECT "
 	    "entry_uuid FROM dd UNION ALL SELECT entry_uuid FROM ff) ");
-	qb_sql(b, COLS("1", "x", "x.entry_uuid") " FROM ss x", e);
-	qb_sql(b, " UNION ALL " COLS("2", "x",
-	    "COALESCE(x.logical_id, x.entry_uuid)") " FROM dd x", e);
+	qb_sql(b, COLS("1", "x", "x.entry_uuid") " FROM ss x", e, pat);
+	qb_sql(b, " UNION ALL " COLS("2", "x", DOC_LID) " FROM dd x", e, pat);
 	qb_sql(b, " UNION ALL " COLS("3", "x", "x.entry_uuid") " FROM ff x",
-	    e);
-	qb_sql(b, " UNION ALL SELECT 4, x.id, x.entry_uuid, %s, x.status, "
-	    "x.entry_uuid, NULL FROM associations x JOIN s ON "
+	    e, pat);
+	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM associations x JOIN s ON "
 	    "x.submission_set_id = s.id WHERE x.source_uuid IN (SELECT "
 	    "entry_uuid FROM ids) AND x.target_uuid IN (SELECT entry_uuid "
 	    "FROM ids)", e);
+}
+
+/* FindFolders: the patient's folders by status, lastUpdateTime, codes. */
+static void
+sql_find_folders(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	const struct sq_param	*p;
+	size_t			 g;
+	int			 c, sc;
+
+	qb_sql(b, COLS("3", "x", "x.entry_uuid") " FROM "
+	    VISIBLE("folders", "x"), EBRIM(r, "x"), SCOPED(r, "x"));
+	f_patient(b, q, SQ_P_FOL_PATIENT_ID, "x.patient_id");
+	f_expiry(b, now);
+	f_any(b, q, SQ_P_FOL_STATUS, "x.status");
+	f_time(b, q, SQ_P_FOL_LAST_UPDATE_TIME_FROM, "x.last_update_time");
+	f_time(b, q, SQ_P_FOL_LAST_UPDATE_TIME_TO, "x.last_update_time");
+	/* $XDSFolderCodeList: AND of ORs over folder_codes. */
+	if ((p = sq_param_get(q, SQ_P_FOL_CODE_LIST)) == NULL)
+		return;
+	for (g = 0; g < sq_param_ngroups(p); g++) {
+		c = qb_bind(b, array_of(p, g, 0));
+		sc = qb_bind(b, array_of(p, g, 1));
+		qb_sql(b, " AND EXISTS (SELECT 1 FROM folder_codes fc, "
+		    "unnest($%d::text[], $%d::text[]) AS c(code, scheme) "
+		    "WHERE fc.folder_id = x.id AND fc.code = c.code AND "
+		    "fc.scheme = c.scheme)", c, sc);
+	}
+}
+
+/*
+ * GetFolders: by entryUUID, uniqueId or logicalID (folders are not
+ * versioned here: a folder's lid is its entryUUID).
+ */
+static void
+sql_get_folders(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	qb_sql(b, COLS("3", "x", "x.entry_uuid") " FROM "
+	    VISIBLE("folders", "x"), EBRIM(r, "x"), PAT(r, "x"));
+	f_expiry(b, now);
+	f_any(b, q, SQ_P_FOL_ENTRY_UUID, "x.entry_uuid");
+	f_any(b, q, SQ_P_FOL_UNIQUE_ID, "x.unique_id");
+	f_any(b, q, SQ_P_FOL_LOGICAL_ID, "x.entry_uuid");
+}
+
+/* GetAssociations: every visible association from or to a $uuid. */
+static void
+sql_get_associations(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	int	u;
+
+	qb_sql(b, ASSOC_COLS " FROM " VISIBLE("associations", "x"),
+	    EBRIM(r, "x"));
+	f_expiry(b, now);
+	u = qb_bind(b, array_of(sq_param_get(q, SQ_P_UUID), 0, 0));
+	qb_sql(b, " AND (x.source_uuid = ANY($%d::text[]) OR x.target_uuid "
+	    "= ANY($%d::text[]))", u, u);
+}
+
+/* The visible documents named by entryUUID or uniqueId, as CTE "name". */
+static void
+cte_docs(struct qb *b, const struct sq_query *q, time_t now,
+    const char *name)
+{
+	qb_sql(b, "%s AS (SELECT d.* FROM " VISIBLE("documents", "d"), name);
+	f_expiry(b, now);
+	f_any(b, q, SQ_P_DE_ENTRY_UUID, "d.entry_uuid");
+	f_any(b, q, SQ_P_DE_UNIQUE_ID, "d.unique_id");
+	qb_sql(b, ")");
+}
+
+/*
+ * GetDocumentsAndAssociations: the documents and every visible
+ * association from or to one of them.
+ */
+static void
+sql_get_docs_and_assocs(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	const char	*e = EBRIM(r, "x");
+
+	qb_sql(b, "WITH ");
+	cte_docs(b, q, now, "dd");
+	qb_sql(b, " " COLS("2", "x", DOC_LID) " FROM dd x", e, PAT(r, "x"));
+	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM "
+	    VISIBLE("associations", "x"), e);
+	f_expiry(b, now);
+	qb_sql(b, " AND " TOUCHING("dd"));
+}
+
+/*
+ * GetSubmissionSets: the visible submission sets with a HasMember
+ * association to one of $uuid, and those associations.
+ */
+static void
+sql_get_submission_sets(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	const char	*e = EBRIM(r, "x");
+
+	qb_sql(b, "WITH a AS (SELECT x.* FROM " VISIBLE("associations", "x")
+	    " AND x.assoc_type = " HASMEMBER);
+	f_expiry(b, now);
+	qb_sql(b, " AND x.target_uuid = ANY($%d::text[])",
+	    qb_bind(b, array_of(sq_param_get(q, SQ_P_UUID), 0, 0)));
+	qb_sql(b, "), ss AS (SELECT s.* FROM submission_sets s WHERE "
+	    "s.entry_uuid IN (SELECT source_uuid FROM a)");
+	f_expiry(b, now);
+	qb_sql(b, ") " COLS("1", "x", "x.entry_uuid") " FROM ss x", e,
+	    PAT(r, "x"));
+	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM a x WHERE x.source_uuid IN "
+	    "(SELECT entry_uuid FROM ss)", e);
+}
+
+/*
+ * GetFolderAndContents: the folder, the documents it has as members
+ * (HasMember from the folder in any visible submission, filtered by
+ * formatCode, confidentialityCode, objectType) and those associations
+ * ($XDSAssociationStatus filters them when given).
+ */
+static void
+sql_get_folder_and_contents(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	const char	*e = EBRIM(r, "x"), *pat = PAT(r, "x");
+
+	qb_sql(b, "WITH ff AS (SELECT x.* FROM " VISIBLE("folders", "x"));
+	f_expiry(b, now);
+	f_any(b, q, SQ_P_FOL_ENTRY_UUID, "x.entry_uuid");
+	f_any(b, q, SQ_P_FOL_UNIQUE_ID, "x.unique_id");
+	qb_sql(b, "), a AS (SELECT x.* FROM " VISIBLE("associations", "x")
+	    " AND x.assoc_type = " HASMEMBER " AND x.source_uuid IN (SELECT "
+	    "entry_uuid FROM ff)");
+	f_expiry(b, now);
+	f_any(b, q, SQ_P_ASSOCIATION_STATUS, "x.status");
+	qb_sql(b, "), dd AS (SELECT d.* FROM " VISIBLE("documents", "d")
+	    " AND d.entry_uuid IN (SELECT target_uuid FROM a)");
+	f_expiry(b, now);
+	f_doc_filters(b, q);
+	qb_sql(b, ") " COLS("3", "x", "x.entry_uuid") " FROM ff x", e, pat);
+	qb_sql(b, " UNION ALL " COLS("2", "x", DOC_LID) " FROM dd x", e, pat);
+	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM a x WHERE x.target_uuid IN "
+	    "(SELECT entry_uuid FROM dd)", e);
+}
+
+/*
+ * GetFoldersForDocument: the visible folders with a visible HasMember
+ * association to the document.
+ */
+static void
+sql_get_folders_for_document(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	qb_sql(b, "WITH ");
+	cte_docs(b, q, now, "dd");
+	qb_sql(b, ", a AS (SELECT x.source_uuid FROM "
+	    VISIBLE("associations", "x") " AND x.assoc_type = " HASMEMBER
+	    " AND x.target_uuid IN (SELECT entry_uuid FROM dd)");
+	f_expiry(b, now);
+	qb_sql(b, ") " COLS("3", "x", "x.entry_uuid") " FROM "
+	    VISIBLE("folders", "x") " AND x.entry_uuid IN (SELECT source_uuid "
+	    "FROM a)", EBRIM(r, "x"), PAT(r, "x"));
+	f_expiry(b, now);
+}
+
+/*
+ * $AssociationTypes as a text[]: each value as given and, when it is a
+ * bare name (no ':', e.g. RPLC), also as urn:ihe:iti:2007:AssociationType:
+ * name.
+ */
+static char *
+assoc_types(const struct sq_param *p)
+{
+	const struct sq_item	*it;
+	struct dbuf		 a;
+	size_t			 i;
+	char			*urn;
+
+	dbuf_init(&a, SIZE_MAX);
+	dbuf_addc(&a, '{');
+	for (i = 0; i < sq_param_nitems(p, 0); i++) {
+		it = sq_param_item(p, 0, i);
+		array_elem(&a, it->value);
+		if (strchr(it->value, ':') == NULL) {
+			xasprintf(&urn, "urn:ihe:iti:2007:AssociationType:%s",
+			    it->value);
+			array_elem(&a, urn);
+			free(urn);
+		}
+	}
+	dbuf_addc(&a, '}');
+	return (dbuf_take(&a, NULL));
+}
+
+/*
+ * GetRelatedDocuments: the visible associations of the listed types from
+ * or to the document (one step, both directions), the visible documents at
+ * their other ends (objectType filtered), those associations, and the
+ * document itself, which is returned only when something is related.
+ */
+static void
+sql_get_related_documents(struct qb *b, const struct sq_query *q,
+    enum xdsmsg_return r, time_t now)
+{
+	const char	*e = EBRIM(r, "x"), *pat = PAT(r, "x");
+
+	qb_sql(b, "WITH ");
+	cte_docs(b, q, now, "o");
+	qb_sql(b, ", a AS (SELECT x.*, CASE WHEN x.source_uuid IN (SELECT "
+	    "entry_uuid FROM o) THEN x.target_uuid ELSE x.source_uuid END AS "
+	    "other FROM " VISIBLE("associations", "x"));
+	f_expiry(b, now);
+	qb_sql(b, " AND x.assoc_type = ANY($%d::text[]) AND " TOUCHING("o"),
+	    qb_bind(b,
+	    assoc_types(sq_param_get(q, SQ_P_ASSOCIATION_TYPES))));
+	qb_sql(b, "), rd AS (SELECT d.* FROM " VISIBLE("documents", "d")
+	    " AND d.entry_uuid IN (SELECT other FROM a) AND d.entry_uuid NOT "
+	    "IN (SELECT entry_uuid FROM o)");
+	f_expiry(b, now);
+	f_any(b, q, SQ_P_DE_TYPE, "d.object_type");
+	qb_sql(b, "), ra AS (SELECT a.* FROM a WHERE a.other IN (SELECT "
+	    "entry_uuid FROM rd)) ");
+	qb_sql(b, COLS("2", "x", DOC_LID) " FROM o x WHERE EXISTS (SELECT 1 "
+	    "FROM ra)", e, pat);
+	qb_sql(b, " UNION ALL " COLS("2", "x", DOC_LID) " FROM rd x", e, pat);
+	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM ra x", e);
 }
 
 /* Response --------------------------------------------------------- */
@@ -468,7 +748,7 @@ respond(struct qreq *r, const char *leaf, size_t len, char **refs,
 static void
 finish(struct qreq *r)
 {
-	r->cb(r->out.data, r->out.len, r->cause, r->arg);
+	r->cb(r->out.data, r->out.len, r->nfound, r->cause, r->arg);
 	dbuf_free(&r->out);
 	xdsmsg_errors_clear(&r->errs);
 	free(r->cause);
@@ -506,14 +786,39 @@ registry_error(struct qreq *r, const char *cause)
 }
 
 /*
- * Appends one stored object with status, lid and home set.  The stored
- * text is rim elements, the object first; it is parsed inside a wrapper declaring the rim
- * namespace (as prefix and default), copied out so that the copy declares
- * the namespaces it uses, and serialised.
+ * Writes the surviving patient's CX as the value of the object's patientId
+ * ExternalIdentifier (DocumentEntry, SubmissionSet or Folder).
+ */
+static int
+set_patient(xmlNode *obj, const char *cx)
+{
+	xmlNode		*c;
+	const char	*sch;
+
+	for (c = xml_first(obj); c != NULL; c = xml_next(c)) {
+		if (!xml_is(c, XML_NS_RIM, "ExternalIdentifier") ||
+		    (sch = xml_attr(c, "identificationScheme")) == NULL)
+			continue;
+		if ((strcmp(sch, XDS_DE_PATIENTID) == 0 ||
+		    strcmp(sch, XDS_SS_PATIENTID) == 0 ||
+		    strcmp(sch, XDS_FD_PATIENTID) == 0) &&
+		    xmlSetProp(c, BAD_CAST "value", (const xmlChar *)cx) == NULL)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Appends one stored object with status, lid and home set, and with the
+ * surviving patient's CX as patientId when survivor is not NULL.  The
+ * stored text is rim elements, the object first; it is parsed inside a
+ * wrapper declaring the rim namespace (as prefix and default), copied out
+ * so that the copy declares the namespaces it uses, and serialised.
  */
 static int
 leaf_add(struct dbuf *leaf, const char *ebrim, size_t len,
-    const char *status, const char *lid, const char *home, char **cause)
+    const char *status, const char *lid, const char *home,
+    const char *survivor, char **cause)
 {
 	struct dbuf	 w;
 	xmlDoc		*doc, *nd = NULL;
@@ -548,7 +853,8 @@ leaf_add(struct dbuf *leaf, const char *ebrim, size_t len,
 	if (xmlSetProp(n, BAD_CAST "status", (const xmlChar *)status) == NULL ||
 	    xmlSetProp(n, BAD_CAST "lid", (const xmlChar *)lid) == NULL ||
 	    (home != NULL &&
-	    xmlSetProp(n, BAD_CAST "home", (const xmlChar *)home) == NULL)) {
+	    xmlSetProp(n, BAD_CAST "home", (const xmlChar *)home) == NULL) ||
+	    (survivor != NULL && set_patient(n, survivor) == -1)) {
 		xcause(cause, "out of memory");
 		goto out;
 	}
@@ -598,6 +904,7 @@ db_done(PGresult *res, const char *cause, void *arg)
 		finish(r);
 		return;
 	}
+	r->nfound = n;
 	if (r->rtype == XDSMSG_OBJECTREF) {
 		if (n > 0)
 			refs = xcalloc(n, sizeof(*refs));
@@ -626,7 +933,8 @@ db_done(PGresult *res, const char *cause, void *arg)
 	for (i = 0; i < n; i++) {
 		if (leaf_add(&leaf, PQgetvalue(res, i, 3),
 		    PQgetlength(res, i, 3), PQgetvalue(res, i, 4),
-		    PQgetvalue(res, i, 5), r->home, &why) == -1) {
+		    PQgetvalue(res, i, 5), r->home, PQgetisnull(res, i, 7) ?
+		    NULL : PQgetvalue(res, i, 7), &why) == -1) {
 			/* Row id, never the content (patient data). */
 			xcause(&r->cause, "registry object %s: %s",
 			    PQgetvalue(res, i, 1), why);
@@ -656,6 +964,7 @@ query_run(struct event_base *base, struct db *db,
 	char			*lim;
 
 	r = xcalloc(1, sizeof(*r));
+	r->nfound = -1;
 	r->base = base;
 	r->rtype = rtype;
 	r->cb = cb;
@@ -707,6 +1016,30 @@ query_run(struct event_base *base, struct db *db,
 		break;
 	case SQ_GET_ALL:
 		sql_get_all(&b, q, rtype, now);
+		break;
+	case SQ_FIND_FOLDERS:
+		sql_find_folders(&b, q, rtype, now);
+		break;
+	case SQ_GET_FOLDERS:
+		sql_get_folders(&b, q, rtype, now);
+		break;
+	case SQ_GET_ASSOCIATIONS:
+		sql_get_associations(&b, q, rtype, now);
+		break;
+	case SQ_GET_DOCUMENTS_AND_ASSOCIATIONS:
+		sql_get_docs_and_assocs(&b, q, rtype, now);
+		break;
+	case SQ_GET_SUBMISSION_SETS:
+		sql_get_submission_sets(&b, q, rtype, now);
+		break;
+	case SQ_GET_FOLDER_AND_CONTENTS:
+		sql_get_folder_and_contents(&b, q, rtype, now);
+		break;
+	case SQ_GET_FOLDERS_FOR_DOCUMENT:
+		sql_get_folders_for_document(&b, q, rtype, now);
+		break;
+	case SQ_GET_RELATED_DOCUMENTS:
+		sql_get_related_documents(&b, q, rtype, now);
 		break;
 	default:
 		qb_free(&b);

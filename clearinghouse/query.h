@@ -9,10 +9,9 @@
  * spliced into the SQL), runs it on the pool and hands the
  * query:AdhocQueryResponse body (no XML declaration) to the callback.
  *
- * Supported: FindDocuments, FindDocumentsByReferenceId,
- * FindSubmissionSets, GetSubmissionSetAndContents, GetDocuments, GetAll.  The
- * other ITI-18 queries answer Failure with XDSRegistryError "stored query
- * X is not supported by this registry yet".
+ * All 14 ITI-18 stored queries are answered (ITI-51 is refused by sq).
+ * FindSubmissionSets with $XDSSubmissionSetIntendedRecipient answers
+ * Failure with XDSRegistryError (recipients are not stored).
  *
  * Rules: submission sets whose expires_at <= now (the clock is an
  * argument) and everything in them are invisible; a result of more than
@@ -21,6 +20,13 @@
  * Failure with XDSResultNotSinglePatient.  LeafClass objects are the
  * stored ebrim with status (the row's current status), lid and, when
  * configured, home set.
+ *
+ * Merged patients (ITI-8 A40, patients.merged_into): a query by patient
+ * ID finds the objects of that patient and of every patient merged into
+ * it (chains up to QUERY_MERGE_DEPTH steps); a query by the ID of a
+ * patient merged into another finds nothing.  Objects of merged patients
+ * count as their survivor's for the single-patient rule and their
+ * LeafClass patientId is the survivor's CX.
  *
  * The callback runs exactly once, always from the event loop (never from
  * inside query_run).  body/len is always a complete AdhocQueryResponse
@@ -42,6 +48,7 @@
 #define QUERY_DEFAULT_LIMIT	1000		/* LeafClass objects */
 #define QUERY_DEFAULT_MAX_REFS	100000		/* ObjectRef ids */
 #define QUERY_DEFAULT_MAX_BODY	(64 * 1024 * 1024)	/* response bytes */
+#define QUERY_MERGE_DEPTH	16		/* merged_into steps followed */
 
 #define QUERY_ERR_TOO_MANY	"XDSTooManyResults"
 #define QUERY_ERR_NOT_SINGLE	"XDSResultNotSinglePatient"
@@ -56,8 +63,13 @@ struct query_settings {
 	const char	*home;		/* homeCommunityId for objects, or NULL */
 };
 
-typedef void (*query_cb)(const char *body, size_t len, const char *cause,
-    void *arg);
+/*
+ * nfound: the objects the query matched (0: nothing for these parameters,
+ * the caller's failed lookup), or -1 when it failed before matching
+ * (parameter errors, the registry, too many results).
+ */
+typedef void (*query_cb)(const char *body, size_t len, long nfound,
+    const char *cause, void *arg);
 
 /*
  * q and settings are only read during the call.  A query with parse errors

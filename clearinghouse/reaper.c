@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -29,36 +31,50 @@
  * document names, and the delete (the cascade takes the rest).  All CTEs
  * see one snapshot; the statement is its own transaction.
  */
+#define DELETE_TAIL \
+    " docs AS (" \
+    " SELECT d.blob_id FROM documents d" \
+    " JOIN doomed ON d.submission_set_id = doomed.id)," \
+    " gone AS (" \
+    " DELETE FROM submission_sets s USING doomed WHERE s.id = doomed.id" \
+    " RETURNING s.id)" \
+    " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM docs)," \
+    " (SELECT string_agg(DISTINCT k.blob_id, ' ') FROM docs k" \
+    "  WHERE k.blob_id IS NOT NULL AND NOT EXISTS (" \
+    "  SELECT 1 FROM documents o WHERE o.blob_id = k.blob_id" \
+    "  AND o.submission_set_id NOT IN (SELECT id FROM doomed)))"
+
 static const char delete_sql[] =
     "WITH doomed AS ("
     " SELECT id FROM submission_sets WHERE expires_at <= to_timestamp($1)"
     " ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED),"
-    " docs AS ("
-    " SELECT d.blob_id FROM documents d"
-    " JOIN doomed ON d.submission_set_id = doomed.id),"
-    " gone AS ("
-    " DELETE FROM submission_sets s USING doomed WHERE s.id = doomed.id"
-    " RETURNING s.id)"
-    " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM docs),"
-    " (SELECT string_agg(DISTINCT k.blob_id, ' ') FROM docs k"
-    "  WHERE k.blob_id IS NOT NULL AND NOT EXISTS ("
-    "  SELECT 1 FROM documents o WHERE o.blob_id = k.blob_id"
-    "  AND o.submission_set_id NOT IN (SELECT id FROM doomed)))";
+    DELETE_TAIL;
+
+/* The admin's purge of one set: the same statement, chosen by uniqueId. */
+static const char delete_uid_sql[] =
+    "WITH doomed AS ("
+    " SELECT id FROM submission_sets WHERE unique_id = $1 FOR UPDATE),"
+    DELETE_TAIL;
 
 /* Which of the sweep candidates a committed row names. */
 static const char referenced_sql[] =
     "SELECT DISTINCT blob_id FROM documents"
     " WHERE blob_id = ANY($1::text[])";
 
+/* $1 expiry cutoff or NULL (every set), $2 row id cursor, $3 limit. */
 static const char list_sql[] =
-    "SELECT s.unique_id, s.source_id, coalesce(s.submitter, ''),"
-    " extract(epoch FROM s.received_at)::bigint,"
-    " extract(epoch FROM s.expires_at)::bigint,"
+    "SELECT s.id, s.unique_id, s.source_id, coalesce(s.submitter, ''),"
+    " left(encode(sha256(convert_to(p.pid || '^^^&' || p.domain_oid ||"
+    " '&ISO', 'UTF8')), 'hex'), 12),"
+    " floor(extract(epoch FROM s.received_at))::bigint,"
+    " floor(extract(epoch FROM s.expires_at))::bigint,"
     " (SELECT count(*) FROM documents d WHERE d.submission_set_id = s.id),"
     " (SELECT coalesce(sum(d.size), 0) FROM documents d"
     "  WHERE d.submission_set_id = s.id)"
-    " FROM submission_sets s WHERE s.expires_at <= to_timestamp($1)"
-    " ORDER BY s.expires_at, s.id LIMIT $2";
+    " FROM submission_sets s JOIN patients p ON p.id = s.patient_id"
+    " WHERE s.id > $2::bigint AND ($1::bigint IS NULL OR"
+    " s.expires_at <= to_timestamp($1::bigint))"
+    " ORDER BY s.id LIMIT $3::int";
 
 struct idset {
 	char	**v;
@@ -76,6 +92,9 @@ struct reaper {
 	int			 running;
 	int			 dying;
 	int			 purge;
+	char			*uid;		/* purge of one set */
+	time_t			 tmp_grace;	/* effective */
+	uint64_t		 young2;	/* second walk: kept young */
 	time_t			 cutoff;
 	int			 nbatches;
 	reaper_done_cb		 done;
@@ -88,6 +107,7 @@ struct reaper {
 	struct blob_sweep_stats	 saved;		/* before the first walk */
 	struct idset		 cand;		/* first walk's candidates */
 	struct idset		 refd;		/* of which referenced */
+	struct idset		 young;		/* first walk: too young */
 };
 
 static void	reaper_arm(struct reaper *);
@@ -163,6 +183,8 @@ reaper_release(struct reaper *r)
 		event_free(r->timer);
 	idset_clear(&r->cand);
 	idset_clear(&r->refd);
+	idset_clear(&r->young);
+	free(r->uid);
 	free(r);
 }
 
@@ -262,7 +284,9 @@ reaper_batch_cb(PGresult *res, const char *cause, void *arg)
 		}
 		free(ids);
 	}
-	if (sets >= r->set.batch && (r->purge ||
+	if (r->uid != NULL)
+		reaper_end(r, NULL);
+	else if (sets >= r->set.batch && (r->purge ||
 	    r->nbatches < r->set.max_batches))
 		reaper_batch(r);
 	else
@@ -275,10 +299,39 @@ reaper_batch(struct reaper *r)
 	char		 cut[32], lim[32];
 	const char	*values[2] = { cut, lim };
 
+	if (r->uid != NULL) {
+		values[0] = r->uid;
+		db_query(r->db, delete_uid_sql, 1, values, NULL, NULL, 0,
+		    reaper_batch_cb, r);
+		return;
+	}
 	snprintf(cut, sizeof(cut), "%lld", (long long)r->cutoff);
 	snprintf(lim, sizeof(lim), "%d", r->set.batch);
 	db_query(r->db, delete_sql, 2, values, NULL, NULL, 0,
 	    reaper_batch_cb, r);
+}
+
+/*
+ * blob_sweep runs with the (short) temp-file grace: a committed blob is
+ * a candidate only once its own ctime is sweep_grace old, checked here.
+ * 1 when younger, or gone meanwhile (nothing to decide).
+ */
+static int
+reaper_blob_young(struct reaper *r, const char *id)
+{
+	struct stat	 sb;
+	uint64_t	 size;
+	char		*cause = NULL;
+	int		 fd, young;
+
+	if ((fd = blob_open(r->bs, id, &size, &cause)) == -1) {
+		free(cause);
+		return (1);
+	}
+	young = fstat(fd, &sb) == -1 ||
+	    time(NULL) - sb.st_ctim.tv_sec < r->set.sweep_grace;
+	close(fd);
+	return (young);
 }
 
 /* First walk: remember the candidates, keep everything. */
@@ -287,7 +340,10 @@ reaper_collect(const char *id, void *arg)
 {
 	struct reaper	*r = arg;
 
-	idset_add(&r->cand, id);
+	if (r->set.sweep_grace > r->tmp_grace && reaper_blob_young(r, id))
+		idset_add(&r->young, id);
+	else
+		idset_add(&r->cand, id);
 	return (1);
 }
 
@@ -301,6 +357,8 @@ reaper_answer(const char *id, void *arg)
 		return (1);
 	if (idset_has(&r->cand, id))
 		return (0);
+	if (idset_has(&r->young, id))
+		r->young2++;	/* counted as referenced by blob_sweep */
 	return (1);
 }
 
@@ -308,8 +366,8 @@ static void
 sweep_account(struct reaper *r, const struct blob_sweep_stats *st)
 {
 	r->run.sweep_removed += st->removed;
-	r->run.sweep_referenced += st->referenced;
-	r->run.sweep_young += st->young;
+	r->run.sweep_referenced += st->referenced - r->young2;
+	r->run.sweep_young += st->young + r->young2;
 	r->run.sweep_tmp_removed += st->tmp_removed;
 	r->run.sweep_bytes_removed += st->bytes_removed;
 }
@@ -335,7 +393,8 @@ reaper_ref_cb(PGresult *res, const char *cause, void *arg)
 	idset_sort(&r->refd);
 
 	r->sweep = r->saved;
-	rc = blob_sweep(r->bs, reaper_answer, r, r->set.sweep_grace,
+	r->young2 = 0;
+	rc = blob_sweep(r->bs, reaper_answer, r, r->tmp_grace,
 	    r->set.sweep_limit, &r->sweep, &scause);
 	sweep_account(r, &r->sweep);
 	if (rc == -1) {
@@ -364,8 +423,9 @@ reaper_sweep(struct reaper *r)
 	r->run.sweep_steps++;
 	idset_clear(&r->cand);
 	idset_clear(&r->refd);
+	idset_clear(&r->young);
 	r->saved = r->sweep;
-	rc = blob_sweep(r->bs, reaper_collect, r, r->set.sweep_grace,
+	rc = blob_sweep(r->bs, reaper_collect, r, r->tmp_grace,
 	    r->set.sweep_limit, &r->sweep, &scause);
 	/* Stale temp files removed by the first walk are gone for good. */
 	r->run.sweep_tmp_removed += r->sweep.tmp_removed;
@@ -376,9 +436,10 @@ reaper_sweep(struct reaper *r)
 		free(scause);
 		return;
 	}
+	idset_sort(&r->young);
 	if (r->cand.n == 0) {
 		/* Nothing to decide: the first walk was the step. */
-		r->run.sweep_young += r->sweep.young;
+		r->run.sweep_young += r->sweep.young + r->young.n;
 		if (r->sweep.done)
 			r->run.sweep_passes++;
 		reaper_end(r, NULL);
@@ -412,6 +473,9 @@ reaper_end(struct reaper *r, const char *cause)
 	stats_add(&r->total, &run);
 	idset_clear(&r->cand);
 	idset_clear(&r->refd);
+	idset_clear(&r->young);
+	free(r->uid);
+	r->uid = NULL;
 	r->running = 0;
 	r->done = NULL;
 	r->done_arg = NULL;
@@ -460,6 +524,10 @@ reaper_new(struct event_base *base, struct db *db, struct blob_store *bs,
 		r->set.max_batches = 10;
 	if (r->set.sweep_grace < 0)
 		r->set.sweep_grace = 0;
+	r->tmp_grace = r->set.tmp_grace == 0 ? REAPER_TMP_GRACE :
+	    r->set.tmp_grace < 0 ? 0 : r->set.tmp_grace;
+	if (r->tmp_grace > r->set.sweep_grace)
+		r->tmp_grace = r->set.sweep_grace;
 	if (r->set.sweep_limit == 0)
 		r->set.sweep_limit = 1000;
 	r->timer = evtimer_new(base, reaper_timer_cb, r);
@@ -506,6 +574,22 @@ reaper_purge_now(struct reaper *r, time_t before, reaper_done_cb done,
 	return (0);
 }
 
+int
+reaper_purge_set(struct reaper *r, const char *unique_id, reaper_done_cb done,
+    void *arg, char **cause)
+{
+	if (r->running) {
+		xcause(cause, "a reaper run is already in progress");
+		return (-1);
+	}
+	evtimer_del(r->timer);
+	r->done = done;
+	r->done_arg = arg;
+	r->uid = xstrdup(unique_id);
+	reaper_start(r, 1, 0);
+	return (0);
+}
+
 struct list_req {
 	reaper_list_cb	 cb;
 	void		*arg;
@@ -515,19 +599,23 @@ static void
 reaper_list_cb_db(PGresult *res, const char *cause, void *arg)
 {
 	struct list_req		*lr = arg;
-	struct reaper_expiring	 e;
+	struct reaper_set_info	 e;
 	int			 i;
 
+	if (cause == NULL && PQnfields(res) != 9)
+		cause = "unexpected result from the listing";
 	if (cause == NULL) {
 		for (i = 0; i < PQntuples(res); i++) {
 			memset(&e, 0, sizeof(e));
-			e.unique_id = PQgetvalue(res, i, 0);
-			e.source_id = PQgetvalue(res, i, 1);
-			e.submitter = PQgetvalue(res, i, 2);
-			e.received_at = (time_t)col_ll(res, i, 3);
-			e.expires_at = (time_t)col_ll(res, i, 4);
-			e.documents = col_ll(res, i, 5);
-			e.bytes = col_ll(res, i, 6);
+			e.id = col_ll(res, i, 0);
+			e.unique_id = PQgetvalue(res, i, 1);
+			e.source_id = PQgetvalue(res, i, 2);
+			e.submitter = PQgetvalue(res, i, 3);
+			e.patient = PQgetvalue(res, i, 4);
+			e.received_at = (time_t)col_ll(res, i, 5);
+			e.expires_at = (time_t)col_ll(res, i, 6);
+			e.documents = col_ll(res, i, 7);
+			e.bytes = col_ll(res, i, 8);
 			lr->cb(&e, NULL, lr->arg);
 		}
 	}
@@ -536,18 +624,22 @@ reaper_list_cb_db(PGresult *res, const char *cause, void *arg)
 }
 
 void
-reaper_list_expiring(struct db *db, time_t before, int limit,
-    reaper_list_cb cb, void *arg)
+reaper_list(struct db *db, time_t expired_before, long long after,
+    int limit, reaper_list_cb cb, void *arg)
 {
 	struct list_req	*lr;
-	char		 cut[32], lim[32];
-	const char	*values[2] = { cut, lim };
+	char		 cut[32], aft[32], lim[32];
+	const char	*values[3] = { NULL, aft, lim };
 
 	lr = xcalloc(1, sizeof(*lr));
 	lr->cb = cb;
 	lr->arg = arg;
-	snprintf(cut, sizeof(cut), "%lld", (long long)before);
+	if (expired_before != 0) {
+		snprintf(cut, sizeof(cut), "%lld", (long long)expired_before);
+		values[0] = cut;
+	}
+	snprintf(aft, sizeof(aft), "%lld", after);
 	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 1000);
-	db_query(db, list_sql, 2, values, NULL, NULL, 0, reaper_list_cb_db,
+	db_query(db, list_sql, 3, values, NULL, NULL, 0, reaper_list_cb_db,
 	    lr);
 }

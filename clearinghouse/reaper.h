@@ -15,7 +15,9 @@
  *     walk collects the candidates (old enough, answered "keep"), one query
  *     fetches which of them documents.blob_id names, and a second walk from
  *     the same state removes the others.  An id the second walk sees that
- *     the first did not is kept (the next pass looks again).
+ *     the first did not is kept (the next pass looks again).  blob_sweep
+ *     runs with tmp_grace; a committed blob younger than sweep_grace (its
+ *     ctime, by fstat) is never a candidate.
  * Runs never overlap: the timer is re-armed when a run ends.
  *
  * blob_remove and blob_sweep are filesystem calls on the loop: keep batch
@@ -35,11 +37,27 @@ struct reaper;
 /* The retention clock: seconds since the epoch (tests move it). */
 typedef time_t (*reaper_clock_cb)(void *arg);
 
+/*
+ * Temp files under tmp/ that no writer holds (flock) are left by a crash
+ * (a writer that ends normally commits or aborts them): only the window
+ * between a writer's open and its flock needs a grace, so a few seconds.
+ */
+#define REAPER_TMP_GRACE	5
+
 struct reaper_settings {
 	int		 interval_ms;	/* between runs (0: 60000) */
 	int		 batch;		/* sets per transaction (0: 100) */
 	int		 max_batches;	/* per run (0: 10) */
-	time_t		 sweep_grace;	/* blob_sweep grace, s (< 0: 0) */
+	/*
+	 * Committed blobs no row names are removed once their ctime is
+	 * sweep_grace seconds old (< 0: 0); it must exceed the longest time
+	 * between a blob's commit and the commit of the transaction naming
+	 * it (a whole upload: blobs are committed attachment by attachment).
+	 * Stale temp files go after tmp_grace (0: REAPER_TMP_GRACE; < 0:
+	 * 0), never later than sweep_grace.
+	 */
+	time_t		 sweep_grace;
+	time_t		 tmp_grace;
 	size_t		 sweep_limit;	/* entries per sweep step (0: 1000) */
 	int		 no_sweep;	/* 1: skip step 2 */
 	reaper_clock_cb	 clock;		/* NULL: time(NULL) */
@@ -87,32 +105,48 @@ void		 reaper_free(struct reaper *);
 void		 reaper_stats(struct reaper *, struct reaper_stats *);
 
 /*
- * Admin (isn-clearinghouse purge): a run now, with every set that expires
- * at or before `before` (0: the clock), batches until none is left
- * (max_batches ignored), then one sweep step.  done runs once, from the
- * loop.  -1 and *cause when a run is already in flight.
+ * Admin (isn-clearinghouse -P expired): a run now, with every set that
+ * expires at or before `before` (0: the clock), batches until none is left
+ * (max_batches ignored), then one sweep step (none with no_sweep).  done
+ * runs once, from the loop.  -1 and *cause when a run is already in
+ * flight.
  */
 int		 reaper_purge_now(struct reaper *, time_t before,
 		    reaper_done_cb, void *arg, char **cause);
 
 /*
- * Admin (isn-clearinghouse list-expiring): the submission sets expiring at
- * or before `before`, oldest first, at most `limit` (0: 1000).  cb runs
- * once per row with row set, then once with row NULL (cause set on
- * failure).  No patient identifier is returned.
+ * Admin (isn-clearinghouse -P uniqueId): the submission set with that
+ * uniqueId, expired or not, is deleted with the same statement and blob
+ * removal as a batch (FOR UPDATE: it waits for a reaper holding the row,
+ * then finds it gone); no sweep.  done's stats say sets_deleted 0 when
+ * there was no such set.  -1 and *cause when a run is in flight.
  */
-struct reaper_expiring {
+int		 reaper_purge_set(struct reaper *, const char *unique_id,
+		    reaper_done_cb, void *arg, char **cause);
+
+/*
+ * Admin (isn-clearinghouse -l): submission sets in row id (receipt)
+ * order after the row id `after` (0: from the first), every set or only
+ * those expiring at or before `expired_before` (0: every set), at most
+ * `limit` (0: 1000; pass the last id back for the next page).  cb runs
+ * once per row with row set, then once with row NULL (cause set on
+ * failure).  The patient is given as a short hash only: the first 12
+ * hex digits of SHA-256 of its CX (pid^^^&domain&ISO), never the id.
+ */
+struct reaper_set_info {
+	long long	 id;		/* row id: the paging cursor */
 	const char	*unique_id;	/* submission set uniqueId */
 	const char	*source_id;
 	const char	*submitter;	/* peer identity, or "" */
+	const char	*patient;	/* 12 hex digits */
 	time_t		 received_at;
 	time_t		 expires_at;
 	long long	 documents;
 	long long	 bytes;		/* sum of the documents' size */
 };
-typedef void (*reaper_list_cb)(const struct reaper_expiring *,
+typedef void (*reaper_list_cb)(const struct reaper_set_info *,
     const char *cause, void *arg);
-void		 reaper_list_expiring(struct db *, time_t before, int limit,
-		    reaper_list_cb, void *arg);
+void		 reaper_list(struct db *, time_t expired_before,
+		    long long after, int limit, reaper_list_cb, void *arg);
 
 #endif

@@ -81,8 +81,8 @@ check "the daemon starts" 'waitlog " started version="'
 port=$(sed -n 's/.*health listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' \
     "$tmp/log")
 check "the health port is logged" '[ -n "$port" ] && [ "$port" != 0 ]'
-check "the transactions not built are logged" \
-    '[ "$(grep -c "transaction not-built" "$tmp/log")" = 2 ]'
+check "no XDS transaction is logged as not built" \
+    '! grep -q "transaction not-built" "$tmp/log"'
 check "GET /health answers ok" '[ "$(get /health)" = ok ]'
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' \
     "http://127.0.0.1:$port/nope")

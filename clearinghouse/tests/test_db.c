@@ -730,6 +730,62 @@ test_explain(struct db *db)
 	    1, v, "unique_id", "GetDocuments by uniqueId");
 }
 
+/* statement_timeout on every pool connection, the conninfo's options kept. */
+static void
+test_timeout(void)
+{
+	struct db_settings	 s;
+	struct db		*db;
+	struct cap		 c;
+	char			*ci, *cause = NULL;
+	int			 i;
+
+	memset(&c, 0, sizeof(c));
+	memset(&s, 0, sizeof(s));
+	xasprintf(&ci, "%s options='-c application_name=isn-timeout'",
+	    conninfo);
+	s.conninfo = ci;
+	s.pool_size = 2;
+	s.statement_timeout_ms = 300;
+	db = db_new(base, &s, &cause);
+	ok(db != NULL, "db_new with a statement timeout");
+	if (db == NULL) {
+		free(cause);
+		free(ci);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		q(db, &c, "SHOW statement_timeout", 0, NULL);
+		ok(c.cause == NULL && c.v0 != NULL &&
+		    strcmp(c.v0, "300ms") == 0,
+		    "connection %d: statement_timeout is 300ms (%s)", i,
+		    c.v0 != NULL ? c.v0 : "null");
+	}
+	q(db, &c, "SELECT current_setting('application_name')", 0, NULL);
+	ok(c.v0 != NULL && strcmp(c.v0, "isn-timeout") == 0,
+	    "the conninfo's own options are kept");
+	q(db, &c, "SELECT pg_sleep(5)", 0, NULL);
+	ok(c.cause != NULL && c.sqlstate != NULL &&
+	    strcmp(c.sqlstate, "57014") == 0,
+	    "a statement above the timeout fails with 57014 (%s)",
+	    c.cause != NULL ? c.cause : "no cause");
+	q(db, &c, "SELECT 1", 0, NULL);
+	ok(c.cause == NULL && c.v0 != NULL && strcmp(c.v0, "1") == 0,
+	    "the connection still works after the timeout");
+	cap_reset(&c);
+	db_free(db);
+	free(ci);
+
+	memset(&s, 0, sizeof(s));
+	s.conninfo = "host='unterminated";
+	s.statement_timeout_ms = 300;
+	db = db_new(base, &s, &cause);
+	ok(db == NULL && cause != NULL &&
+	    strstr(cause, "unterminated") == NULL,
+	    "a malformed conninfo is refused without quoting it");
+	free(cause);
+}
+
 int
 main(void)
 {
@@ -759,6 +815,7 @@ main(void)
 	test_txn(db);
 	test_explain(db);
 	db_free(db);
+	test_timeout();
 	test_kill();
 
 	event_free(t);

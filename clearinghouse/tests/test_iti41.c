@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "audit.h"
 #include "blob.h"
 #include "db.h"
 #include "dbuf.h"
@@ -61,6 +62,19 @@ static char			 url[128];
 static struct httpd		*httpd;
 static struct iti41_ctx		 ctx;
 static char			 tmpdir[] = "/tmp/test_iti41.XXXXXX";
+
+/* ATNA records asked for by the handler (ctx.audit). */
+static unsigned long	 naudit, naudit_bad;
+
+static void
+audit_cb(const struct audit_event *ev, void *arg)
+{
+	(void)arg;
+	naudit++;
+	if (ev->kind != AUDIT_IMPORT || ev->patient_id == NULL ||
+	    ev->submission_set_uid == NULL)
+		naudit_bad++;
+}
 
 static void
 tick(evutil_socket_t fd, short ev, void *arg)
@@ -529,6 +543,11 @@ synth_read(void *buf, size_t len, void *arg, char **cause)
 	return ((ssize_t)len);
 }
 
+/* Options of build(): patient, and an association to a stored entry. */
+static const char	*build_patient;		/* CX; NULL: RSNA7Q2X */
+static const char	*build_assoc;		/* association type, or NULL */
+static const char	*build_target;		/* its targetObject */
+
 /* An isn2 PnR with one image of `size` synthetic bytes, as MTOM. */
 static struct mtom_writer *
 build(const char *ss_uid, const char *doc_uid, struct synth *s,
@@ -551,9 +570,24 @@ build(const char *ss_uid, const char *doc_uid, struct synth *s,
 	char				*cause = NULL;
 
 	ss.unique_id = ss_uid;
+	if (build_patient != NULL)
+		ss.patient_id = build_patient;
 	d.unique_id = doc_uid;
 	sub = xdsmeta_build_subset(&ss);
 	de = xdsmeta_build_doc(sub, &d);
+	if (build_assoc != NULL) {
+		struct xds_assoc *as;
+
+		sub->assocs = xreallocarray(sub->assocs, sub->nassocs + 1,
+		    sizeof(*sub->assocs));
+		as = &sub->assocs[sub->nassocs++];
+		memset(as, 0, sizeof(*as));
+		as->o.id = xstrdup("Relation01");
+		as->o.object_type = xstrdup(XDS_OT_ASSOCIATION);
+		as->type = xstrdup(build_assoc);
+		as->source = xstrdup(de->o.id);
+		as->target = xstrdup(build_target);
+	}
 	dbuf_init(&sor, 1 << 26);
 	dbuf_init(&pnr, 1 << 26);
 	dbuf_init(env, 1 << 26);
@@ -690,6 +724,129 @@ test_built(void)
 	free(r);
 }
 
+#define RPLC	"urn:ihe:iti:2007:AssociationType:RPLC"
+#define APND	"urn:ihe:iti:2007:AssociationType:APND"
+
+/* A document row's column by uniqueId (caller frees). */
+static char *
+doc_col(const char *col, const char *uid)
+{
+	const char	*v[1] = { uid };
+	char		*q, *r;
+
+	xasprintf(&q, "SELECT %s FROM documents WHERE unique_id = $1", col);
+	r = sql(q, 1, v);
+	free(q);
+	return (r);
+}
+
+static int
+streq(char *a, const char *b)
+{
+	int	r = a != NULL && b != NULL && strcmp(a, b) == 0;
+
+	free(a);
+	return (r);
+}
+
+/* RPLC and the other document relationships (xds.md 2.1, 6). */
+static void
+test_rplc(void)
+{
+	char		*orig, *lid, *r;
+	long		 nd, nss, nas;
+
+	r = post_built("1.2.3.9.30", "1.2.3.9.300", 500, 11);
+	ok(has(r, "ResponseStatusType:Success"), "RPLC: the original is "
+	    "stored");
+	free(r);
+	orig = doc_col("entry_uuid", "1.2.3.9.300");
+	lid = doc_col("coalesce(logical_id, entry_uuid)", "1.2.3.9.300");
+	nd = count("SELECT count(*) FROM documents");
+	nss = count("SELECT count(*) FROM submission_sets");
+	nas = count("SELECT count(*) FROM associations");
+
+	/* Unknown target. */
+	build_assoc = RPLC;
+	build_target = "urn:uuid:0b1f3a9c-0000-4000-8000-000000000001";
+	r = post_built("1.2.3.9.31", "1.2.3.9.301", 500, 12);
+	ok(has(r, "ResponseStatusType:Failure") &&
+	    has(r, "XDSRegistryError") && has(r, "not a document of the "
+	    "registry") && count("SELECT count(*) FROM documents") == nd &&
+	    count("SELECT count(*) FROM submission_sets") == nss &&
+	    store_consistent(), "RPLC of an unknown document: "
+	    "XDSRegistryError, nothing stored");
+	free(r);
+
+	/* The original belongs to another patient. */
+	patient("RSNA9Z9Z", "1.3.6.1.4.1.19376.3.840.1.1.1");
+	build_patient = "RSNA9Z9Z^^^&1.3.6.1.4.1.19376.3.840.1.1.1&ISO";
+	build_target = orig;
+	r = post_built("1.2.3.9.32", "1.2.3.9.302", 500, 13);
+	ok(has(r, "ResponseStatusType:Failure") &&
+	    has(r, "XDSPatientIdDoesNotMatch") &&
+	    count("SELECT count(*) FROM documents") == nd &&
+	    streq(doc_col("status", "1.2.3.9.300"), XDS_STATUS_APPROVED) &&
+	    store_consistent(), "RPLC of another patient's document: "
+	    "XDSPatientIdDoesNotMatch, nothing stored or deprecated");
+	free(r);
+	build_patient = NULL;
+
+	/* APND to an unknown document. */
+	build_assoc = APND;
+	build_target = "urn:uuid:0b1f3a9c-0000-4000-8000-000000000002";
+	r = post_built("1.2.3.9.33", "1.2.3.9.303", 500, 14);
+	ok(has(r, "XDSRegistryError") &&
+	    count("SELECT count(*) FROM documents") == nd,
+	    "APND to an unknown document: XDSRegistryError");
+	free(r);
+
+	/* The replacement. */
+	build_assoc = RPLC;
+	build_target = orig;
+	r = post_built("1.2.3.9.34", "1.2.3.9.304", 500, 15);
+	ok(has(r, "ResponseStatusType:Success"), "RPLC: Success");
+	if (!has(r, "Success"))
+		tap_diag("%.2000s", r);
+	free(r);
+	ok(streq(doc_col("status", "1.2.3.9.300"), XDS_STATUS_DEPRECATED) &&
+	    streq(doc_col("status", "1.2.3.9.304"), XDS_STATUS_APPROVED),
+	    "RPLC: the original is Deprecated, the replacement Approved");
+	ok(streq(doc_col("logical_id", "1.2.3.9.304"), lid) &&
+	    streq(doc_col("version::text", "1.2.3.9.304"), "2") &&
+	    streq(doc_col("version::text", "1.2.3.9.300"), "1"),
+	    "RPLC: the replacement continues the logicalId, version 2");
+	ok(count("SELECT count(*) FROM associations") == nas + 2 &&
+	    count("SELECT count(*) FROM associations WHERE assoc_type = '"
+	    RPLC "'") == 1 && count("SELECT count(*) FROM submission_sets") ==
+	    nss + 1 && store_consistent(), "RPLC: the association is stored");
+
+	/* Replacing the deprecated original again. */
+	r = post_built("1.2.3.9.35", "1.2.3.9.305", 500, 16);
+	ok(has(r, "XDSRegistryDeprecatedDocumentError") &&
+	    count("SELECT count(*) FROM documents") == nd + 1 &&
+	    store_consistent(), "RPLC of a deprecated document: "
+	    "XDSRegistryDeprecatedDocumentError, nothing stored");
+	free(r);
+
+	/* APND to the replacement (same patient): stored. */
+	free(orig);
+	orig = doc_col("entry_uuid", "1.2.3.9.304");
+	build_assoc = APND;
+	build_target = orig;
+	r = post_built("1.2.3.9.36", "1.2.3.9.306", 500, 17);
+	ok(has(r, "ResponseStatusType:Success") &&
+	    streq(doc_col("status", "1.2.3.9.304"), XDS_STATUS_APPROVED) &&
+	    count("SELECT count(*) FROM associations WHERE assoc_type = '"
+	    APND "'") == 1, "APND to a stored document: stored, the target "
+	    "stays Approved");
+	free(r);
+	build_assoc = NULL;
+	build_target = NULL;
+	free(orig);
+	free(lid);
+}
+
 /* The peer goes away in the middle of an attachment. */
 static void
 abort_child(struct post *po, int fd)
@@ -813,17 +970,22 @@ main(void)
 	ctx.db = db;
 	ctx.blobs = store;
 	ctx.repository_unique_id = REPO_UID;
+	ctx.audit = audit_cb;
 	httpd_route(h, SOAP_PATH_REPOSITORY, &iti41_handler, &ctx);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", httpd_port(h),
 	    SOAP_PATH_REPOSITORY);
 
 	test_samples();
 	test_built();
+	test_rplc();
 	test_fault();
 	test_abort();
 	ok(ctx.stats.requests > 0 && ctx.stats.aborted == 1, "stats: %lu "
 	    "requests, %lu success, %lu failure, %lu faults", ctx.stats.requests,
 	    ctx.stats.success, ctx.stats.failure, ctx.stats.faults);
+	ok(naudit == ctx.stats.success + ctx.stats.failure &&
+	    naudit_bad == 0, "one Import audit record per RegistryResponse "
+	    "(%lu), with patient and set uniqueId", naudit);
 
 	httpd_free(h);
 	db_free(db);

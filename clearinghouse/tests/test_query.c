@@ -4,14 +4,22 @@
  * ISN_PG_CONNINFO.  Without it the test skips.
  *
  * Fixtures (object numbers are the last digits of their entryUUIDs):
- *   patients p1, p2 (domain 1.2.3);
+ *   patients p1, p2, p5 (domain 1.2.3); p3 merged into p4, p4 merged into
+ *   p5 (a chain of two merges: p5 survives);
  *   submission sets 01 (p1, 20240101120000, source 1.1.1, ct1),
  *   02 (p1, 20240201120000, source 1.1.2, author Smith^John, ct2),
- *   03 (p2), 04 (p1, expired on 2025-01-01);
+ *   03 (p2), 04 (p1, expired on 2025-01-01), 05 (p3), 06 (p4), 07 (p5);
  *   documents 11, 12 (on-demand) in 01; 13 (deprecated), 14 in 02;
- *   15 (p2) in 03; 16 in 04;  folder 21 in 01;
- *   associations 31 (01->11), 32 (01->12), 33 (01->21), 34 (21->11),
- *   35 (02->13), 36 (02->14).
+ *   15 (p2) in 03; 16 in 04; 17 in 05; 18 in 06; 19 in 07;
+ *   folders 21 (lastUpdate 20240101120000, codes fc1 fc2) in 01,
+ *   23 (deprecated, 20240201120000, fc2) in 02, 24 (fc1) in 04,
+ *   22 (p3, fc1) in 05;
+ *   HasMember associations 31 (01->11), 32 (01->12), 33 (01->21),
+ *   34 (21->11), 35 (02->13), 36 (02->14), 37 (05->17), 38 (05->22),
+ *   39 (22->17), 40 (06->18), 41 (07->19), 42 (02->23), 43 (21->14, filed
+ *   with 02), 44 (23->13), 48 (24->16, in 04), 49 (04->24), 51 (03->15);
+ *   relations 45 (14 RPLC 13, in 02), 46 (12 XFRM 11, in 01), 47 (16 APND
+ *   11, in 04: expired), 50 (14 APND 16, in 02: its target expired).
  * The clock (now) is 2026-06-01.
  */
 #include <signal.h>
@@ -43,6 +51,7 @@
 #define STABLE	"urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
 #define ONDEM	"urn:uuid:34268e47-fdf5-41a6-ba33-82133c465248"
 #define HASMEM	"urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
+#define AT(x)	"urn:ihe:iti:2007:AssociationType:" x
 #define SSNODE	"urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
 #define FOLNODE	"urn:uuid:d9d542f3-6cc4-48b6-8870-ea235fbc94c2"
 #define HOME	"urn:oid:1.2.840.99"
@@ -55,6 +64,24 @@
 
 #define P1	"'p1^^^&1.2.3&ISO'"
 #define P2	"'p2^^^&1.2.3&ISO'"
+#define P3	"'p3^^^&1.2.3&ISO'"
+#define P4	"'p4^^^&1.2.3&ISO'"
+#define P5	"'p5^^^&1.2.3&ISO'"
+#define S_DEP	"('" DEP "')"
+#define FOL(x)	"$XDSFolder" x
+#define Q_FIND_FOL	sq_query_uuid(SQ_FIND_FOLDERS)
+#define Q_GET_FOL	sq_query_uuid(SQ_GET_FOLDERS)
+#define Q_GET_ASSOC	sq_query_uuid(SQ_GET_ASSOCIATIONS)
+#define Q_GET_DA	sq_query_uuid(SQ_GET_DOCUMENTS_AND_ASSOCIATIONS)
+#define Q_GET_SETS	sq_query_uuid(SQ_GET_SUBMISSION_SETS)
+#define Q_GET_FC	sq_query_uuid(SQ_GET_FOLDER_AND_CONTENTS)
+#define Q_GET_FFD	sq_query_uuid(SQ_GET_FOLDERS_FOR_DOCUMENT)
+#define Q_GET_REL	sq_query_uuid(SQ_GET_RELATED_DOCUMENTS)
+#define Q_GET_ALL	sq_query_uuid(SQ_GET_ALL)
+/* A list of entryUUIDs by object number. */
+#define U1(a)		"('" UUID(a) "')"
+#define U2(a, b)	"('" UUID(a) "','" UUID(b) "')"
+#define U3(a, b, c)	"('" UUID(a) "','" UUID(b) "','" UUID(c) "')"
 /* shared/xds-samples/negative/ipf-iti18-sql-injection-request.xml */
 #define IPF_PROBE "'593603^^^&2.16.756.5.33.2.5.1.5.1&ISO''%20and%20" \
 	"611%3d611--%20'"
@@ -100,6 +127,9 @@ fixtures(const char *conninfo)
 		{ "02", "p1", "20240201120000", "1.1.2", "ct2", "2030-01-01" },
 		{ "03", "p2", "20240301120000", "1.1.1", "ct1", "2030-01-01" },
 		{ "04", "p1", "20241201120000", "1.1.1", "ct1", "2025-01-01" },
+		{ "05", "p3", "20240501120000", "1.1.1", "ct1", "2030-01-01" },
+		{ "06", "p4", "20240601120000", "1.1.1", "ct1", "2030-01-01" },
+		{ "07", "p5", "20240701120000", "1.1.1", "ct1", "2030-01-01" },
 	};
 	static const struct {
 		const char *n, *ss, *pat, *st, *ot, *cls, *csch, *typ, *fmt;
@@ -118,6 +148,12 @@ fixtures(const char *conninfo)
 		    "20240101000000", "20231231000000", "20240101000000", NULL },
 		{ "16", "04", "p1", APP, STABLE, "c1", "s1", "t1", "f1",
 		    "20240101000000", "20231231000000", "20240101000000", NULL },
+		{ "17", "05", "p3", APP, STABLE, "c1", "s1", "t1", "f1",
+		    "20240501000000", "20240501000000", "20240501000000", NULL },
+		{ "18", "06", "p4", APP, STABLE, "c1", "s1", "t1", "f1",
+		    "20240601000000", "20240601000000", "20240601000000", NULL },
+		{ "19", "07", "p5", APP, STABLE, "c1", "s1", "t1", "f1",
+		    "20240701000000", "20240701000000", "20240701000000", NULL },
 	};
 	static const struct {
 		const char *doc, *kind, *code;
@@ -133,11 +169,43 @@ fixtures(const char *conninfo)
 		{ "14", "confidentiality", "R" },
 	};
 	static const struct {
-		const char *n, *ss, *src, *dst;
+		const char *n, *ss, *src, *dst, *type;
 	} assocs[] = {
-		{ "31", "01", "01", "11" }, { "32", "01", "01", "12" },
-		{ "33", "01", "01", "21" }, { "34", "01", "21", "11" },
-		{ "35", "02", "02", "13" }, { "36", "02", "02", "14" },
+		{ "31", "01", "01", "11", HASMEM },
+		{ "32", "01", "01", "12", HASMEM },
+		{ "33", "01", "01", "21", HASMEM },
+		{ "34", "01", "21", "11", HASMEM },
+		{ "35", "02", "02", "13", HASMEM },
+		{ "36", "02", "02", "14", HASMEM },
+		{ "37", "05", "05", "17", HASMEM },
+		{ "38", "05", "05", "22", HASMEM },
+		{ "39", "05", "22", "17", HASMEM },
+		{ "40", "06", "06", "18", HASMEM },
+		{ "41", "07", "07", "19", HASMEM },
+		{ "42", "02", "02", "23", HASMEM },
+		{ "43", "02", "21", "14", HASMEM },
+		{ "44", "02", "23", "13", HASMEM },
+		{ "45", "02", "14", "13", AT("RPLC") },
+		{ "46", "01", "12", "11", AT("XFRM") },
+		{ "47", "04", "16", "11", AT("APND") },
+		{ "48", "04", "24", "16", HASMEM },
+		{ "49", "04", "04", "24", HASMEM },
+		{ "50", "02", "14", "16", AT("APND") },
+		{ "51", "03", "03", "15", HASMEM },
+	};
+	static const struct {
+		const char *n, *ss, *st, *lut, *pat;
+	} folders[] = {
+		{ "21", "01", APP, "20240101120000", "p1" },
+		{ "22", "05", APP, "20240501120000", "p3" },
+		{ "23", "02", DEP, "20240201120000", "p1" },
+		{ "24", "04", APP, "20241201120000", "p1" },
+	};
+	static const struct {
+		const char *folder, *code;
+	} fcodes[] = {
+		{ "21", "fc1" }, { "21", "fc2" }, { "23", "fc2" },
+		{ "22", "fc1" }, { "24", "fc1" },
 	};
 	size_t	 i;
 
@@ -147,7 +215,13 @@ fixtures(const char *conninfo)
 		exit(1);
 	}
 	pq(c, "INSERT INTO patients (pid, domain_oid) VALUES "
-	    "('p1', '1.2.3'), ('p2', '1.2.3')");
+	    "('p1', '1.2.3'), ('p2', '1.2.3'), ('p3', '1.2.3'), "
+	    "('p4', '1.2.3'), ('p5', '1.2.3')");
+	/* As ITI-8 A40 leaves them (pixfeed.c): p3 -> p4 -> p5. */
+	pq(c, "UPDATE patients SET merged_into = (SELECT id FROM patients "
+	    "WHERE pid = 'p4') WHERE pid = 'p3'");
+	pq(c, "UPDATE patients SET merged_into = (SELECT id FROM patients "
+	    "WHERE pid = 'p5') WHERE pid = 'p4'");
 	for (i = 0; i < sizeof(ss) / sizeof(ss[0]); i++) {
 		snprintf(sql, sizeof(sql), "INSERT INTO submission_sets "
 		    "(entry_uuid, unique_id, source_id, patient_id, status, "
@@ -159,9 +233,14 @@ fixtures(const char *conninfo)
 		    UUID("%s") "\"><rim:Classification classifiedObject=\""
 		    UUID("%s") "\" classificationNode=\"" SSNODE "\" "
 		    "id=\"urn:uuid:00000000-0000-4000-8000-0000000009%s\"/>"
+		    "<rim:ExternalIdentifier id=\"urn:uuid:00000000-0000-"
+		    "4000-8000-0000000007%s\" registryObject=\"" UUID("%s")
+		    "\" identificationScheme=\"" XDS_SS_PATIENTID "\" "
+		    "value=\"%s^^^&amp;1.2.3&amp;ISO\"/>"
 		    "</rim:RegistryPackage>', '2024-01-01', '%s')",
 		    ss[i].n, ss[i].n, ss[i].src, ss[i].pat, ss[i].time,
-		    ss[i].ct, ss[i].n, ss[i].n, ss[i].n, ss[i].exp);
+		    ss[i].ct, ss[i].n, ss[i].n, ss[i].n, ss[i].n, ss[i].n,
+		    ss[i].pat, ss[i].exp);
 		pq(c, sql);
 	}
 	pq(c, "INSERT INTO submission_set_authors (submission_set_id, person) "
@@ -182,14 +261,19 @@ fixtures(const char *conninfo)
 		    "pid = '%s'), '%s', '%s', 'text/plain', '%s', '%s', '%s', "
 		    "'%s', '%s', '%s', 's1', '%s', 's1', 'pr%s', 's1', 'h%s', "
 		    "'s1', '<rim:ExtrinsicObject%s id=\"" UUID("%s") "\" "
-		    "objectType=\"%s\" mimeType=\"text/plain\" status=\"old\"/>')",
+		    "objectType=\"%s\" mimeType=\"text/plain\" status=\"old\">"
+		    "<rim:ExternalIdentifier id=\"urn:uuid:00000000-0000-4000-"
+		    "8000-0000000008%s\" registryObject=\"" UUID("%s") "\" "
+		    "identificationScheme=\"" XDS_DE_PATIENTID "\" "
+		    "value=\"%s^^^&amp;1.2.3&amp;ISO\"/></rim:ExtrinsicObject>')",
 		    docs[i].n, docs[i].n, docs[i].lid ? "'" : "",
 		    docs[i].lid ? docs[i].lid : "NULL", docs[i].lid ? "'" : "",
 		    docs[i].ss, docs[i].pat, docs[i].st, docs[i].ot,
 		    docs[i].ct, docs[i].sstart, docs[i].sstop, docs[i].cls,
 		    docs[i].csch, docs[i].typ, docs[i].fmt, docs[i].n,
 		    docs[i].n, strcmp(docs[i].n, "12") == 0 ? "" :
-		    " xmlns:rim=\"" RIM "\"", docs[i].n, docs[i].ot);
+		    " xmlns:rim=\"" RIM "\"", docs[i].n, docs[i].ot,
+		    docs[i].n, docs[i].n, docs[i].pat);
 		pq(c, sql);
 	}
 	pq(c, "INSERT INTO document_authors (document_id, person) SELECT id, "
@@ -204,25 +288,45 @@ fixtures(const char *conninfo)
 	pq(c, "INSERT INTO document_refs (document_id, ref_id) SELECT id, "
 	    "'acc1^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession' FROM "
 	    "documents WHERE unique_id IN ('1.8.11', '1.8.14')");
-	pq(c, "INSERT INTO folders (entry_uuid, unique_id, submission_set_id, "
-	    "patient_id, status, last_update_time, ebrim) SELECT '" UUID("21")
-	    "', '1.6.21', s.id, s.patient_id, '" APP "', '20240101120000', "
-	    "'<rim:RegistryPackage xmlns:rim=\"" RIM "\" id=\"" UUID("21")
-	    "\"><rim:Classification classifiedObject=\"" UUID("21") "\" "
-	    "classificationNode=\"" FOLNODE "\" id=\"urn:uuid:00000000-0000-"
-	    "4000-8000-000000000921\"/></rim:RegistryPackage>' FROM "
-	    "submission_sets s WHERE s.unique_id = '1.9.01'");
+	for (i = 0; i < sizeof(folders) / sizeof(folders[0]); i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO folders (entry_uuid, "
+		    "unique_id, submission_set_id, patient_id, status, "
+		    "last_update_time, ebrim) SELECT '" UUID("%s") "', "
+		    "'1.6.%s', s.id, s.patient_id, '%s', '%s', "
+		    "'<rim:RegistryPackage xmlns:rim=\"" RIM "\" id=\""
+		    UUID("%s") "\"><rim:Classification classifiedObject=\""
+		    UUID("%s") "\" classificationNode=\"" FOLNODE "\" "
+		    "id=\"urn:uuid:00000000-0000-4000-8000-0000000009%s\"/>"
+		    "<rim:ExternalIdentifier id=\"urn:uuid:00000000-0000-"
+		    "4000-8000-0000000006%s\" registryObject=\"" UUID("%s")
+		    "\" identificationScheme=\"" XDS_FD_PATIENTID "\" "
+		    "value=\"%s^^^&amp;1.2.3&amp;ISO\"/>"
+		    "</rim:RegistryPackage>' FROM submission_sets s WHERE "
+		    "s.unique_id = '1.9.%s'", folders[i].n, folders[i].n,
+		    folders[i].st, folders[i].lut, folders[i].n, folders[i].n,
+		    folders[i].n, folders[i].n, folders[i].n, folders[i].pat,
+		    folders[i].ss);
+		pq(c, sql);
+	}
+	for (i = 0; i < sizeof(fcodes) / sizeof(fcodes[0]); i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO folder_codes "
+		    "(folder_id, code, scheme) SELECT id, '%s', 's' FROM "
+		    "folders WHERE unique_id = '1.6.%s'", fcodes[i].code,
+		    fcodes[i].folder);
+		pq(c, sql);
+	}
 	for (i = 0; i < sizeof(assocs) / sizeof(assocs[0]); i++) {
 		snprintf(sql, sizeof(sql), "INSERT INTO associations "
 		    "(entry_uuid, assoc_type, source_uuid, target_uuid, status, "
-		    "submission_set_id, ebrim) SELECT '" UUID("%s") "', '"
-		    HASMEM "', '" UUID("%s") "', '" UUID("%s") "', '" APP "', "
+		    "submission_set_id, ebrim) SELECT '" UUID("%s") "', '%s', '"
+		    UUID("%s") "', '" UUID("%s") "', '" APP "', "
 		    "id, '<rim:Association xmlns:rim=\"" RIM "\" id=\""
-		    UUID("%s") "\" associationType=\"" HASMEM "\" "
+		    UUID("%s") "\" associationType=\"%s\" "
 		    "sourceObject=\"" UUID("%s") "\" targetObject=\""
 		    UUID("%s") "\"/>' FROM submission_sets WHERE unique_id = "
-		    "'1.9.%s'", assocs[i].n, assocs[i].src, assocs[i].dst,
-		    assocs[i].n, assocs[i].src, assocs[i].dst, assocs[i].ss);
+		    "'1.9.%s'", assocs[i].n, assocs[i].type, assocs[i].src,
+		    assocs[i].dst, assocs[i].n, assocs[i].type, assocs[i].src,
+		    assocs[i].dst, assocs[i].ss);
 		pq(c, sql);
 	}
 	PQfinish(c);
@@ -282,11 +386,14 @@ digest(const char *b, size_t len)
 	xml_free(doc);
 }
 
+static long	nfound;
+
 static void
-answer(const char *b, size_t len, const char *c, void *arg)
+answer(const char *b, size_t len, long n, const char *c, void *arg)
 {
 	(void)arg;
 	done++;
+	nfound = n;
 	free(body);
 	free(cause);
 	body = xstrndup(b, len);
@@ -503,10 +610,15 @@ test_find_submission_sets(void)
 {
 	EXPECT("01,02", "FindSubmissionSets", LEAF, now, 0, Q_FIND_SS,
 	    SS("PatientId"), P1, SS("Status"), S_APP);
+	is_int(nfound, 2, "the callback says two objects matched");
 	EXPECT("03", "FindSubmissionSets p2", LEAF, now, 0, Q_FIND_SS,
 	    SS("PatientId"), P2, SS("Status"), S_APP);
 	EXPECT("", "FindSubmissionSets deprecated", LEAF, now, 0, Q_FIND_SS,
 	    SS("PatientId"), P1, SS("Status"), "('" DEP "')");
+	is_int(nfound, 0, "nothing matched: the callback says 0");
+	EXPECT_ERR(SQ_ERR_MISSING_PARAM, "FindSubmissionSets without status", LEAF,
+	    now, 0, Q_FIND_SS, SS("PatientId"), P1);
+	is_int(nfound, -1, "a parameter error: the callback says -1");
 	EXPECT("02", "sourceId", LEAF, now, 0, Q_FIND_SS, SS("PatientId"),
 	    P1, SS("Status"), S_APP, SS("SourceId"), "('1.1.2','1.1.9')");
 	EXPECT("02", "submissionTime From inclusive", LEAF, now, 0,
@@ -547,32 +659,32 @@ test_get(void)
 	EXPECT("01,12,21,32,33", "contents filtered by formatCode", LEAF,
 	    now, 0, Q_GET_SSC, SS("EntryUUID"), "'" UUID("01") "'",
 	    DE("FormatCode"), "('f2^^s1')", DE("Type"), T_BOTH);
-	EXPECT("02,13,14,35,36", "contents by uniqueId, ObjectRef", REFS,
+	EXPECT("02,13,14,23,35,36,42,44", "contents by uniqueId, ObjectRef", REFS,
 	    now, 0, Q_GET_SSC, SS("UniqueId"), "'1.9.02'");
-	EXPECT("02,14,36", "contents, confidentiality AND", LEAF, now, 0,
+	EXPECT("02,14,23,36,42", "contents, confidentiality AND", LEAF, now, 0,
 	    Q_GET_SSC, SS("UniqueId"), "'1.9.02'",
 	    DE("ConfidentialityCode"), "('N^^s')",
 	    DE("ConfidentialityCode"), "('R^^s')");
-	EXPECT("01,02,11,12,13,14,21,31,32,33,34,35,36", "GetAll", LEAF, now,
+	EXPECT("01,02,11,12,13,14,21,31,32,33,34,35,36,43,45,46", "GetAll", LEAF, now,
 	    0, sq_query_uuid(SQ_GET_ALL), "$patientId", P1, DE("Status"),
 	    S_ALL, SS("Status"), S_APP, "$XDSFolderStatus", S_APP,
 	    DE("Type"), T_BOTH);
 	m = xdsmeta_parse_buf(body, strlen(body), &why);
 	ok(m != NULL && m->nsubsets == 2 && m->ndocs == 4 &&
-	    m->nfolders == 1 && m->nassocs == 6, "GetAll parses as ebRIM");
+	    m->nfolders == 1 && m->nassocs == 9, "GetAll parses as ebRIM");
 	xdsmeta_free(m);
 	free(why);
 	why = NULL;
-	EXPECT("01,02,11,14,21,31,33,34,36", "GetAll approved, stable", REFS,
+	EXPECT("01,02,11,14,21,31,33,34,36,43", "GetAll approved, stable", REFS,
 	    now, 0, sq_query_uuid(SQ_GET_ALL), "$patientId", P1,
 	    DE("Status"), S_APP, SS("Status"), S_APP, "$XDSFolderStatus",
 	    S_APP);
-	EXPECT("01,02,14,36", "GetAll confidentiality AND, no folders", REFS,
-	    now, 0, sq_query_uuid(SQ_GET_ALL), "$patientId", P1,
+	EXPECT("01,02,14,23,36,42", "GetAll confidentiality AND, "
+	    "deprecated folders", REFS, now, 0, Q_GET_ALL, "$patientId", P1,
 	    DE("Status"), S_APP, SS("Status"), S_APP, "$XDSFolderStatus",
 	    "('" DEP "')", DE("ConfidentialityCode"), "('N^^s')",
 	    DE("ConfidentialityCode"), "('R^^s')");
-	EXPECT("03,15", "GetAll other patient", LEAF, now, 0,
+	EXPECT("03,15,51", "GetAll other patient", LEAF, now, 0,
 	    sq_query_uuid(SQ_GET_ALL), "$patientId", P2, DE("Status"), S_APP,
 	    SS("Status"), S_APP, "$XDSFolderStatus", S_APP);
 	EXPECT("11,13", "GetDocuments by UUID (any status)", LEAF, now, 0,
@@ -609,11 +721,319 @@ test_errors(void)
 	    Q_FIND_DOCS, DE("PatientId"), P1);
 	EXPECT_ERR(SQ_ERR_UNKNOWN_QUERY, "unknown query", LEAF, now, 0,
 	    "urn:uuid:00000000-0000-0000-0000-000000000000");
-	EXPECT_ERR(SQ_ERR_REGISTRY, "FindFolders not supported", LEAF, now, 0,
-	    sq_query_uuid(SQ_FIND_FOLDERS),
-	    "$XDSFolderPatientId", P1, "$XDSFolderStatus", S_APP);
-	ok(body != NULL && strstr(body, "FindFolders is not supported") !=
-	    NULL, "says which query");
+	EXPECT_ERR(SQ_ERR_MISSING_PARAM, "FindFolders without status", LEAF,
+	    now, 0, Q_FIND_FOL, FOL("PatientId"), P1);
+	EXPECT_ERR(SQ_ERR_MISSING_PARAM, "GetRelatedDocuments without types",
+	    LEAF, now, 0, Q_GET_REL, DE("EntryUUID"), "'" UUID("14") "'");
+	EXPECT_ERR(SQ_ERR_PARAM_NUMBER, "GetFolders with two selectors", LEAF,
+	    now, 0, Q_GET_FOL, FOL("EntryUUID"), U1("21"), FOL("UniqueId"),
+	    "('1.6.21')");
+	EXPECT_ERR(SQ_ERR_UNKNOWN_QUERY, "ITI-51 refused", LEAF, now, 0,
+	    sq_query_uuid(SQ_FIND_FOLDERS_MPQ), FOL("PatientId"), P1,
+	    FOL("Status"), S_APP);
+}
+
+static void
+test_find_folders(void)
+{
+	EXPECT("21", "FindFolders approved", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_APP);
+	EXPECT("23", "FindFolders deprecated", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_DEP);
+	EXPECT("21,23", "FindFolders both statuses, ObjectRef", REFS, now, 0,
+	    Q_FIND_FOL, FOL("PatientId"), P1, FOL("Status"), S_ALL);
+	EXPECT("21,23,24", "FindFolders before 04 expires", LEAF,
+	    (time_t)1734220800 /* 2024-12-15 */, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL);
+	EXPECT("", "FindFolders other patient", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P2, FOL("Status"), S_ALL);
+	EXPECT("23", "lastUpdateTime From inclusive", LEAF, now, 0,
+	    Q_FIND_FOL, FOL("PatientId"), P1, FOL("Status"), S_ALL,
+	    FOL("LastUpdateTimeFrom"), "20240201120000");
+	EXPECT("21", "lastUpdateTime To exclusive", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL,
+	    FOL("LastUpdateTimeTo"), "20240201120000");
+	EXPECT("21,23", "lastUpdateTime range", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL,
+	    FOL("LastUpdateTimeFrom"), "2024", FOL("LastUpdateTimeTo"),
+	    "202403");
+	EXPECT("21,23", "codeList", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL, FOL("CodeList"),
+	    "('fc2^^s')");
+	EXPECT("21", "codeList OR in a slot", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL, FOL("CodeList"),
+	    "('fc1^^s','fc9^^s')");
+	EXPECT("21", "codeList AND across slots", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL, FOL("CodeList"),
+	    "('fc1^^s')", FOL("CodeList"), "('fc2^^s')");
+	EXPECT("21,23", "codeList AND of ORs", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL, FOL("CodeList"),
+	    "('fc1^^s','fc2^^s')", FOL("CodeList"), "('fc2^^s','fc9^^s')");
+	EXPECT("", "codeList wrong scheme", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL, FOL("CodeList"),
+	    "('fc1^^s1')");
+	EXPECT_ERR(QUERY_ERR_TOO_MANY, "FindFolders over the limit", LEAF, now,
+	    1, Q_FIND_FOL, FOL("PatientId"), P1, FOL("Status"), S_ALL);
+}
+
+static void
+test_get_folders(void)
+{
+	struct xds_submission	*m;
+	char			*why = NULL;
+
+	EXPECT("21,23", "GetFolders by entryUUID", LEAF, now, 0, Q_GET_FOL,
+	    FOL("EntryUUID"), U3("21", "23", "99"));
+	m = xdsmeta_parse_buf(body, strlen(body), &why);
+	ok(m != NULL && m->nfolders == 2 && m->ndocs == 0,
+	    "folders parse as ebRIM");
+	if (m != NULL && m->nfolders == 2) {
+		is_str(m->folders[1].o.status, DEP, "folder status from row");
+		is_str(m->folders[0].o.lid, UUID("21"), "folder lid");
+	} else
+		printf("#   %s\n", why ? why : "");
+	xdsmeta_free(m);
+	free(why);
+	EXPECT("21", "GetFolders by uniqueId", LEAF, now, 0, Q_GET_FOL,
+	    FOL("UniqueId"), "('1.6.21','1.6.99')");
+	EXPECT("23", "GetFolders by logicalID", REFS, now, 0, Q_GET_FOL,
+	    FOL("LogicalID"), U1("23"));
+	EXPECT("", "GetFolders expired", LEAF, now, 0, Q_GET_FOL,
+	    FOL("EntryUUID"), U1("24"));
+	EXPECT("24", "GetFolders before expiry", LEAF,
+	    (time_t)1734220800, 0, Q_GET_FOL, FOL("EntryUUID"), U1("24"));
+	EXPECT_ERR(QUERY_ERR_NOT_SINGLE, "GetFolders two patients", LEAF,
+	    now, 0, Q_GET_FOL, FOL("EntryUUID"), U2("21", "22"));
+	EXPECT("21,22", "GetFolders two patients, ObjectRef", REFS, now, 0,
+	    Q_GET_FOL, FOL("EntryUUID"), U2("21", "22"));
+	EXPECT_ERR(QUERY_ERR_TOO_MANY, "GetFolders over the limit", LEAF, now,
+	    1, Q_GET_FOL, FOL("EntryUUID"), U2("21", "23"));
+}
+
+static void
+test_associations(void)
+{
+	EXPECT("31,34,46", "GetAssociations of a document", LEAF, now, 0,
+	    Q_GET_ASSOC, "$uuid", U1("11"));
+	EXPECT("36,43,45,50", "GetAssociations both directions", LEAF, now,
+	    0, Q_GET_ASSOC, "$uuid", U1("14"));
+	EXPECT("33,34,42,43,44", "GetAssociations of folders", REFS, now, 0,
+	    Q_GET_ASSOC, "$uuid", U2("21", "23"));
+	EXPECT("50", "GetAssociations: expired ones invisible", LEAF, now, 0,
+	    Q_GET_ASSOC, "$uuid", U1("16"));
+	EXPECT("47,48,50", "GetAssociations before 04 expires", LEAF,
+	    (time_t)1734220800, 0, Q_GET_ASSOC, "$uuid", U1("16"));
+	EXPECT("", "GetAssociations unknown", LEAF, now, 0, Q_GET_ASSOC,
+	    "$uuid", U1("99"));
+	EXPECT_ERR(QUERY_ERR_TOO_MANY, "GetAssociations over the limit", LEAF,
+	    now, 3, Q_GET_ASSOC, "$uuid", U1("14"));
+
+	EXPECT("13,35,44,45", "GetDocumentsAndAssociations", LEAF, now, 0,
+	    Q_GET_DA, DE("EntryUUID"), U1("13"));
+	EXPECT("11,31,34,46", "GetDocumentsAndAssociations by uniqueId",
+	    LEAF, now, 0, Q_GET_DA, DE("UniqueId"), "('1.8.11')");
+	EXPECT("", "GetDocumentsAndAssociations expired", LEAF, now, 0,
+	    Q_GET_DA, DE("EntryUUID"), U1("16"));
+	EXPECT_ERR(QUERY_ERR_NOT_SINGLE, "GetDocumentsAndAssociations two "
+	    "patients", LEAF, now, 0, Q_GET_DA, DE("EntryUUID"),
+	    U2("11", "15"));
+	EXPECT("11,15,31,34,46,51", "GetDocumentsAndAssociations ObjectRef",
+	    REFS, now, 0, Q_GET_DA, DE("EntryUUID"), U2("11", "15"));
+	EXPECT_ERR(QUERY_ERR_TOO_MANY, "GetDocumentsAndAssociations over "
+	    "the limit", LEAF, now, 3, Q_GET_DA, DE("EntryUUID"), U1("13"));
+
+	EXPECT("01,31,32", "GetSubmissionSets of documents", LEAF, now, 0,
+	    Q_GET_SETS, "$uuid", U2("11", "12"));
+	EXPECT("01,02,33,36", "GetSubmissionSets of a folder and a document",
+	    LEAF, now, 0, Q_GET_SETS, "$uuid", U2("14", "21"));
+	EXPECT("02,35", "GetSubmissionSets ObjectRef", REFS, now, 0,
+	    Q_GET_SETS, "$uuid", U1("13"));
+	EXPECT("", "GetSubmissionSets expired", LEAF, now, 0, Q_GET_SETS,
+	    "$uuid", U2("16", "24"));
+	EXPECT("04,49", "GetSubmissionSets before expiry", LEAF,
+	    (time_t)1734220800, 0, Q_GET_SETS, "$uuid", U2("16", "24"));
+	EXPECT_ERR(QUERY_ERR_NOT_SINGLE, "GetSubmissionSets two patients",
+	    LEAF, now, 0, Q_GET_SETS, "$uuid", U2("11", "15"));
+	EXPECT("01,03,31,51", "GetSubmissionSets two patients, ObjectRef",
+	    REFS, now, 0, Q_GET_SETS, "$uuid", U2("11", "15"));
+	EXPECT_ERR(QUERY_ERR_TOO_MANY, "GetSubmissionSets over the limit",
+	    LEAF, now, 2, Q_GET_SETS, "$uuid", U2("11", "12"));
+}
+
+static void
+test_folder_contents(void)
+{
+	struct xds_submission	*m;
+	char			*why = NULL;
+
+	EXPECT("11,14,21,34,43", "GetFolderAndContents", LEAF, now, 0,
+	    Q_GET_FC, FOL("EntryUUID"), "'" UUID("21") "'");
+	m = xdsmeta_parse_buf(body, strlen(body), &why);
+	ok(m != NULL && m->nfolders == 1 && m->ndocs == 2 &&
+	    m->nassocs == 2, "folder contents parse as ebRIM");
+	if (m == NULL)
+		printf("#   %s\n", why);
+	xdsmeta_free(m);
+	free(why);
+	EXPECT("14,21,43", "folder contents, confidentiality", LEAF, now, 0,
+	    Q_GET_FC, FOL("UniqueId"), "'1.6.21'", DE("ConfidentialityCode"),
+	    "('R^^s')");
+	EXPECT("14,21,43", "folder contents, confidentiality AND", LEAF, now,
+	    0, Q_GET_FC, FOL("UniqueId"), "'1.6.21'",
+	    DE("ConfidentialityCode"), "('N^^s')",
+	    DE("ConfidentialityCode"), "('R^^s')");
+	EXPECT("21", "folder contents, formatCode", LEAF, now, 0, Q_GET_FC,
+	    FOL("EntryUUID"), "'" UUID("21") "'", DE("FormatCode"),
+	    "('f2^^s1')", DE("Type"), T_BOTH);
+	EXPECT("11,14,21,34,43", "folder contents, formatCode matches", REFS,
+	    now, 0, Q_GET_FC, FOL("EntryUUID"), "'" UUID("21") "'",
+	    DE("FormatCode"), "('f1^^s1')");
+	EXPECT("21", "folder contents, association status", LEAF, now, 0,
+	    Q_GET_FC, FOL("EntryUUID"), "'" UUID("21") "'",
+	    "$XDSAssociationStatus", S_DEP);
+	EXPECT("13,23,44", "deprecated folder, deprecated member", LEAF, now,
+	    0, Q_GET_FC, FOL("EntryUUID"), "'" UUID("23") "'");
+	EXPECT("", "expired folder", LEAF, now, 0, Q_GET_FC,
+	    FOL("EntryUUID"), "'" UUID("24") "'");
+	EXPECT("16,24,48", "folder before expiry", LEAF, (time_t)1734220800,
+	    0, Q_GET_FC, FOL("EntryUUID"), "'" UUID("24") "'");
+	EXPECT_ERR(QUERY_ERR_TOO_MANY, "folder contents over the limit", LEAF,
+	    now, 4, Q_GET_FC, FOL("EntryUUID"), "'" UUID("21") "'");
+
+	EXPECT("21", "GetFoldersForDocument", LEAF, now, 0, Q_GET_FFD,
+	    DE("EntryUUID"), "'" UUID("11") "'");
+	EXPECT("21", "GetFoldersForDocument, added later", REFS, now, 0,
+	    Q_GET_FFD, DE("EntryUUID"), "'" UUID("14") "'");
+	EXPECT("23", "GetFoldersForDocument by uniqueId", LEAF, now, 0,
+	    Q_GET_FFD, DE("UniqueId"), "'1.8.13'");
+	EXPECT("", "GetFoldersForDocument, in no folder", LEAF, now, 0,
+	    Q_GET_FFD, DE("EntryUUID"), "'" UUID("12") "'");
+	EXPECT("", "GetFoldersForDocument expired", LEAF, now, 0, Q_GET_FFD,
+	    DE("EntryUUID"), "'" UUID("16") "'");
+	EXPECT("24", "GetFoldersForDocument before expiry", LEAF,
+	    (time_t)1734220800, 0, Q_GET_FFD, DE("EntryUUID"),
+	    "'" UUID("16") "'");
+}
+
+static void
+test_related(void)
+{
+	EXPECT("13,14,45", "GetRelatedDocuments RPLC (source)", LEAF, now, 0,
+	    Q_GET_REL, DE("EntryUUID"), "'" UUID("14") "'",
+	    "$AssociationTypes", "('" AT("RPLC") "')");
+	EXPECT("13,14,45", "GetRelatedDocuments RPLC (target)", LEAF, now, 0,
+	    Q_GET_REL, DE("EntryUUID"), "'" UUID("13") "'",
+	    "$AssociationTypes", "('" AT("RPLC") "')");
+	EXPECT("13,14,45", "GetRelatedDocuments short type name", REFS, now,
+	    0, Q_GET_REL, DE("UniqueId"), "'1.8.13'", "$AssociationTypes",
+	    "('RPLC')");
+	EXPECT("", "GetRelatedDocuments other type", LEAF, now, 0, Q_GET_REL,
+	    DE("EntryUUID"), "'" UUID("14") "'", "$AssociationTypes",
+	    "('" AT("XFRM") "','" AT("signs") "')");
+	EXPECT("", "related on-demand filtered by default", LEAF, now, 0,
+	    Q_GET_REL, DE("EntryUUID"), "'" UUID("11") "'",
+	    "$AssociationTypes", "('" AT("XFRM") "')");
+	EXPECT("11,12,46", "related with both objectTypes", LEAF, now, 0,
+	    Q_GET_REL, DE("EntryUUID"), "'" UUID("11") "'",
+	    "$AssociationTypes", "('" AT("RPLC") "','" AT("XFRM") "','"
+	    AT("APND") "','" AT("XFRM_RPLC") "','" AT("signs") "')",
+	    DE("Type"), T_BOTH);
+	EXPECT("", "related through an expired association", LEAF, now, 0,
+	    Q_GET_REL, DE("EntryUUID"), "'" UUID("11") "'",
+	    "$AssociationTypes", "('" AT("APND") "')", DE("Type"), T_BOTH);
+	EXPECT("11,16,47", "related before it expires", LEAF,
+	    (time_t)1734220800, 0, Q_GET_REL, DE("EntryUUID"),
+	    "'" UUID("11") "'", "$AssociationTypes", "('" AT("APND") "')");
+	EXPECT("", "related document expired", LEAF, now, 0, Q_GET_REL,
+	    DE("EntryUUID"), "'" UUID("14") "'", "$AssociationTypes",
+	    "('" AT("APND") "')");
+	EXPECT("13,14,45", "RPLC and APND, APND target expired", LEAF, now,
+	    0, Q_GET_REL, DE("EntryUUID"), "'" UUID("14") "'",
+	    "$AssociationTypes", "('" AT("RPLC") "','" AT("APND") "')");
+	EXPECT("", "expired origin", LEAF, now, 0, Q_GET_REL,
+	    DE("EntryUUID"), "'" UUID("16") "'", "$AssociationTypes",
+	    "('" AT("APND") "')");
+	EXPECT_ERR(QUERY_ERR_TOO_MANY, "related over the limit", LEAF, now, 2,
+	    Q_GET_REL, DE("EntryUUID"), "'" UUID("14") "'",
+	    "$AssociationTypes", "('" AT("RPLC") "')");
+}
+
+/*
+ * The patientIds of the last LeafClass answer's documents, sets and
+ * folders: n objects, all of them want.
+ */
+static void
+patients_are(size_t n, const char *want, const char *what)
+{
+	struct xds_submission	*m;
+	char			*why = NULL;
+	size_t			 i, seen = 0, bad = 0;
+
+	if ((m = xdsmeta_parse_buf(body, strlen(body), &why)) != NULL) {
+		for (i = 0; i < m->ndocs; i++, seen++)
+			bad += strcmp(m->docs[i].patient_id.value ?
+			    m->docs[i].patient_id.value : "", want) != 0;
+		for (i = 0; i < m->nsubsets; i++, seen++)
+			bad += strcmp(m->subsets[i].patient_id.value ?
+			    m->subsets[i].patient_id.value : "", want) != 0;
+		for (i = 0; i < m->nfolders; i++, seen++)
+			bad += strcmp(m->folders[i].patient_id.value ?
+			    m->folders[i].patient_id.value : "", want) != 0;
+	}
+	ok(m != NULL && seen == n && bad == 0, "%s: patientId %s", what,
+	    want);
+	if (m == NULL || seen != n || bad != 0)
+		printf("#   %s seen %zu bad %zu\n", why ? why : "", seen, bad);
+	xdsmeta_free(m);
+	free(why);
+}
+
+/* p3 -> p4 -> p5: the survivor sees all three, the merged ones nothing. */
+static void
+test_merged(void)
+{
+	EXPECT("17,18,19", "FindDocuments survivor of two merges", LEAF, now,
+	    0, Q_FIND_DOCS, DE("PatientId"), P5, DE("Status"), S_APP);
+	patients_are(3, "p5^^^&1.2.3&ISO", "FindDocuments survivor");
+	EXPECT("", "FindDocuments merged patient", LEAF, now, 0, Q_FIND_DOCS,
+	    DE("PatientId"), P4, DE("Status"), S_APP);
+	EXPECT("", "FindDocuments first merged patient", REFS, now, 0,
+	    Q_FIND_DOCS, DE("PatientId"), P3, DE("Status"), S_APP);
+	EXPECT("05,06,07", "FindSubmissionSets survivor", LEAF, now, 0,
+	    Q_FIND_SS, SS("PatientId"), P5, SS("Status"), S_APP);
+	patients_are(3, "p5^^^&1.2.3&ISO", "FindSubmissionSets survivor");
+	EXPECT("", "FindSubmissionSets merged", LEAF, now, 0, Q_FIND_SS,
+	    SS("PatientId"), P3, SS("Status"), S_APP);
+	EXPECT("22", "FindFolders survivor", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P5, FOL("Status"), S_APP);
+	EXPECT("", "FindFolders merged", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P3, FOL("Status"), S_APP);
+	EXPECT("05,06,07,17,18,19,22,37,38,39,40,41", "GetAll survivor", LEAF,
+	    now, 0, Q_GET_ALL, "$patientId", P5, DE("Status"), S_APP,
+	    SS("Status"), S_APP, FOL("Status"), S_APP);
+	patients_are(7, "p5^^^&1.2.3&ISO", "GetAll survivor");
+	EXPECT("", "GetAll merged", LEAF, now, 0, Q_GET_ALL, "$patientId",
+	    P4, DE("Status"), S_APP, SS("Status"), S_APP, FOL("Status"),
+	    S_APP);
+	EXPECT_ERR(QUERY_ERR_TOO_MANY, "survivor over the limit", LEAF, now,
+	    2, Q_FIND_DOCS, DE("PatientId"), P5, DE("Status"), S_APP);
+	/* By id: one patient after the merges, not three. */
+	EXPECT("17,18,19", "GetDocuments across a merge chain", LEAF, now, 0,
+	    Q_GET_DOCS, DE("EntryUUID"), U3("17", "18", "19"));
+	patients_are(3, "p5^^^&1.2.3&ISO", "GetDocuments across merges");
+	EXPECT("22", "GetFolders of a merged patient", LEAF, now, 0,
+	    Q_GET_FOL, FOL("EntryUUID"), U1("22"));
+	patients_are(1, "p5^^^&1.2.3&ISO", "GetFolders merged");
+	EXPECT("11,13", "GetDocuments unmerged", LEAF, now, 0, Q_GET_DOCS,
+	    DE("EntryUUID"), U2("11", "13"));
+	patients_are(2, "p1^^^&1.2.3&ISO", "unmerged patient unchanged");
+	EXPECT("05,07,37,41", "GetSubmissionSets across a merge", LEAF, now,
+	    0, Q_GET_SETS, "$uuid", U2("17", "19"));
+	EXPECT("17,22,39", "GetFolderAndContents of a merged patient", LEAF,
+	    now, 0, Q_GET_FC, FOL("EntryUUID"), "'" UUID("22") "'");
+	patients_are(2, "p5^^^&1.2.3&ISO", "folder contents merged");
+	EXPECT_ERR(QUERY_ERR_NOT_SINGLE, "merged and unrelated patients",
+	    LEAF, now, 0, Q_GET_DOCS, DE("EntryUUID"), U2("11", "17"));
 }
 
 static void
@@ -641,8 +1061,18 @@ test_hostile(void)
 	EXPECT("", "IPF probe as authorPerson", LEAF, now, 0, Q_FIND_SS,
 	    SS("PatientId"), P1, SS("Status"), S_APP, SS("AuthorPerson"),
 	    IPF_PROBE);
+	EXPECT("", "injection in associationTypes", LEAF, now, 0, Q_GET_REL,
+	    DE("EntryUUID"), "'" UUID("14") "'", "$AssociationTypes",
+	    "('x'') OR true --','\"},{\\')");
+	EXPECT("", "injection in folder codeList", LEAF, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL, FOL("CodeList"),
+	    "('fc1''); DELETE FROM folders; --^^s')");
+	EXPECT("", "injection in folder uniqueId", LEAF, now, 0, Q_GET_FOL,
+	    FOL("UniqueId"), "('1.6.21'' OR ''1''=''1')");
 	EXPECT("11,14", "tables intact afterwards", LEAF, now, 0,
 	    Q_FIND_DOCS, DE("PatientId"), P1, DE("Status"), S_APP);
+	EXPECT("21,23", "folders intact afterwards", REFS, now, 0, Q_FIND_FOL,
+	    FOL("PatientId"), P1, FOL("Status"), S_ALL);
 }
 
 int
@@ -684,6 +1114,12 @@ main(void)
 	test_limits();
 	test_find_submission_sets();
 	test_get();
+	test_find_folders();
+	test_get_folders();
+	test_associations();
+	test_folder_contents();
+	test_related();
+	test_merged();
 	test_errors();
 	test_hostile();
 

@@ -199,23 +199,30 @@ struct list {
 	int	 failed;
 	long long docs;
 	long long bytes;
+	long long last;
 	char	 first[64];
+	char	 patient[16];
 };
 
 static void
-list_cb(const struct reaper_expiring *e, const char *cause, void *arg)
+list_cb(const struct reaper_set_info *e, const char *cause, void *arg)
 {
 	struct list	*l = arg;
 
 	if (e == NULL) {
 		l->done = 1;
 		l->failed = cause != NULL;
+		if (cause != NULL)
+			tap_diag("list: %s", cause);
 		return;
 	}
-	if (l->rows++ == 0)
+	if (l->rows++ == 0) {
 		snprintf(l->first, sizeof(l->first), "%s", e->unique_id);
+		snprintf(l->patient, sizeof(l->patient), "%s", e->patient);
+	}
 	l->docs += e->documents;
 	l->bytes += e->bytes;
+	l->last = e->id;
 }
 
 static void
@@ -260,12 +267,35 @@ test_reaper(struct db *db)
 
 	/* Listing (admin). */
 	memset(&l, 0, sizeof(l));
-	reaper_list_expiring(db, T0 + 2 * 86400, 0, list_cb, &l);
+	reaper_list(db, T0 + 2 * 86400, 0, 0, list_cb, &l);
 	wait_for(&l.done);
 	ok(!l.failed && l.rows == 1 + NLIVE && l.docs == (1 + NLIVE) * NDOCS &&
 	    strcmp(l.first, "1.2.3.4") == 0 && l.bytes == (1 + NLIVE) * NDOCS *
 	    (long long)strlen("document 0.0"),
-	    "list_expiring: rows, oldest first, document counts and bytes");
+	    "list: rows, oldest first, document counts and bytes");
+	/* printf 'RSNA1^^^&1.2.3&ISO' | sha256sum | cut -c1-12 */
+	ok(strcmp(l.patient, "ffdf719a3f06") == 0,
+	    "list: the patient as 12 hex of SHA-256 of its CX (%s)",
+	    l.patient);
+	memset(&l, 0, sizeof(l));
+	reaper_list(db, T0, 0, 0, list_cb, &l);
+	wait_for(&l.done);
+	ok(!l.failed && l.rows == 1 && strcmp(l.first, "1.2.3.4") == 0,
+	    "list: only the expired set before the clock");
+	memset(&l, 0, sizeof(l));
+	reaper_list(db, 0, 0, 2, list_cb, &l);
+	wait_for(&l.done);
+	{
+		long long	after = l.last;
+		int		first_rows = l.rows;
+
+		memset(&l, 0, sizeof(l));
+		reaper_list(db, 0, after, 2, list_cb, &l);
+		wait_for(&l.done);
+		ok(first_rows == 2 && !l.failed && l.rows == 2 &&
+		    strcmp(l.first, "1.2.3.6") == 0,
+		    "list: every set, in pages of 2 from the row id cursor");
+	}
 
 	/* Run 2, purge now, grace 0: the last expired set and the orphan. */
 	set.interval_ms = 3600 * 1000;
@@ -321,12 +351,31 @@ test_reaper(struct db *db)
 	ok(!d.failed && d.st.sets_deleted == 0 && d.st.sweep_removed == 0 &&
 	    d.st.sweep_referenced == NLIVE * NDOCS, "idempotent second purge");
 
+	/* One live set by uniqueId: its rows and blobs, nothing else. */
+	memset(&d, 0, sizeof(d));
+	ok(reaper_purge_set(r, "1.2.3.5", done_cb, &d, &cause) == 0,
+	    "purge_set");
+	wait_for(&d.done);
+	ok(!d.failed && d.st.sets_deleted == 1 && d.st.documents_deleted ==
+	    NDOCS && d.st.blobs_removed == NDOCS && d.st.sweep_steps == 0,
+	    "purge_set: one set, its documents and blobs, no sweep");
+	ok(!blob_exists(blobs[5][0]) && !blob_exists(blobs[5][1]) &&
+	    blob_exists(blobs[6][0]) && sql_ll("SELECT count(*) FROM "
+	    "submission_sets WHERE unique_id = '1.2.3.5'") == 0 &&
+	    sql_ll("SELECT count(*) FROM submission_sets") == NLIVE - 1,
+	    "purge_set: the others are kept");
+	memset(&d, 0, sizeof(d));
+	reaper_purge_set(r, "1.2.3.5", done_cb, &d, &cause);
+	wait_for(&d.done);
+	ok(!d.failed && d.st.sets_deleted == 0,
+	    "purge_set of an unknown uniqueId deletes nothing");
+
 	/* Purge with an explicit cutoff ahead of the clock. */
 	memset(&d, 0, sizeof(d));
 	reaper_purge_now(r, T0 + 2 * 86400, done_cb, &d, &cause);
 	wait_for(&d.done);
-	ok(!d.failed && d.st.sets_deleted == NLIVE &&
-	    d.st.blobs_removed == NLIVE * NDOCS,
+	ok(!d.failed && d.st.sets_deleted == NLIVE - 1 &&
+	    d.st.blobs_removed == (NLIVE - 1) * NDOCS,
 	    "purge before a later date takes the rest");
 
 	/* Sweep in steps of one entry: 3 orphans and a stale temp file. */
@@ -360,6 +409,32 @@ test_reaper(struct db *db)
 		    (int)st.sweep_tmp_removed);
 		ok(!blob_exists(ids[0]) && !blob_exists(ids[2]) &&
 		    access(path, F_OK) == -1, "orphans and temp file gone");
+	}
+
+	/* Temp files and committed blobs have their own grace. */
+	reaper_free(r);
+	set.sweep_limit = 0;
+	set.sweep_grace = 3600;
+	set.tmp_grace = -1;
+	r = reaper_new(base, db, bs, &set, &cause);
+	{
+		char	 id[BLOB_ID_LEN + 1], path[4300];
+		FILE	*f;
+
+		put_blob("a fresh orphan", id);
+		snprintf(path, sizeof(path), "%s/tmp/"
+		    "fedcba9876543210fedcba9876543210", storedir);
+		if ((f = fopen(path, "w")) != NULL)
+			fclose(f);
+		memset(&d, 0, sizeof(d));
+		reaper_purge_now(r, 0, done_cb, &d, &cause);
+		wait_for(&d.done);
+		ok(!d.failed && d.st.sweep_tmp_removed == 1 &&
+		    d.st.sweep_removed == 0 && d.st.sweep_young == 1 &&
+		    access(path, F_OK) == -1 && blob_exists(id),
+		    "tmp_grace 0, sweep_grace 1 h: the stale temp file goes, "
+		    "the young orphan stays (young %d)", (int)d.st.sweep_young);
+		blob_remove(bs, id, &cause);
 	}
 
 	/* Freed with a run in flight: the db callback releases it. */
