@@ -29,7 +29,8 @@
 
 /* Histogram bucket bounds in seconds; +Inf is implicit. */
 static const double ch_buckets[] = {
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+	2.5, 5, 10, 30, 60, 300
 };
 #define CH_NBUCKETS	(sizeof(ch_buckets) / sizeof(ch_buckets[0]))
 

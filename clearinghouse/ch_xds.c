@@ -38,6 +38,10 @@
 #define CH_XDS_QUERY_METRIC	"isn_ch_iti18_requests_total"
 #define CH_XDS_LOOKUP_METRIC	"isn_ch_failed_lookups_total"
 #define CH_XDS_BUSY_METRIC	"isn_ch_rate_limited_total"
+#define CH_XDS_IN_METRIC	"isn_ch_xds_bytes_in_total"
+#define CH_XDS_OUT_METRIC	"isn_ch_xds_bytes_out_total"
+#define CH_XDS_TIME_METRIC	"isn_ch_xds_request_duration_seconds"
+#define CH_XDS_DOCS_METRIC	"isn_ch_documents_stored_total"
 #define CH_XDS_REGISTRY_BUSY	"XDSRegistryBusy"
 #define CH_XDS_SOAP_CTYPE	"application/soap+xml; charset=UTF-8"
 #define CH_XDS_MAX_SOAP		(64 * 1024 * 1024)
@@ -75,7 +79,28 @@ ch_xds_metrics(struct ch_xds *x)
 	    s->faults - x->seen.faults);
 	ch_metric_inc(CH_XDS_METRIC, "outcome=\"aborted\"",
 	    s->aborted - x->seen.aborted);
+	ch_metric_inc(CH_XDS_DOCS_METRIC, "", s->documents - x->seen.documents);
 	x->seen = *s;
+}
+
+/* httpd's observer: bytes and latency of every request by endpoint. */
+static void
+ch_xds_observe(const struct httpd_req_stats *rs, void *arg)
+{
+	const char	*lab;
+
+	(void)arg;
+	if (strcmp(rs->path, SOAP_PATH_REPOSITORY) == 0)
+		lab = "endpoint=\"repository\"";
+	else if (strcmp(rs->path, SOAP_PATH_REGISTRY) == 0)
+		lab = "endpoint=\"registry\"";
+	else if (strcmp(rs->path, SOAP_PATH_IDS) == 0)
+		lab = "endpoint=\"ids\"";
+	else
+		lab = "endpoint=\"other\"";
+	ch_metric_inc(CH_XDS_IN_METRIC, lab, rs->bytes_in);
+	ch_metric_inc(CH_XDS_OUT_METRIC, lab, rs->bytes_out);
+	ch_metric_observe(CH_XDS_TIME_METRIC, lab, rs->seconds);
 }
 
 /* A SOAP Sender fault with HTTP 403; the body is then never read. */
@@ -643,7 +668,7 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 	static const char	*outcomes[] = { "success", "failure",
 				    "fault", "aborted" };
 	static const char	*qoutcomes[] = { "success", "failure",
-				    "fault", "too_large", "aborted" };
+				    "fault", "too_large", "busy", "aborted" };
 	char			 lab[64];
 	size_t			 i;
 
@@ -666,6 +691,16 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 			    qoutcomes[i]);
 			ch_metric_inc(CH_XDS_QUERY_METRIC, lab, 0);
 		}
+		ch_metric_define(CH_XDS_IN_METRIC, CH_METRIC_COUNTER,
+		    "Request body bytes received on the XDS listener.");
+		ch_metric_define(CH_XDS_OUT_METRIC, CH_METRIC_COUNTER,
+		    "Reply bytes sent on the XDS listener.");
+		ch_metric_define(CH_XDS_TIME_METRIC, CH_METRIC_HISTOGRAM,
+		    "Time from a request's head to the end of its reply.");
+		ch_metric_define(CH_XDS_DOCS_METRIC, CH_METRIC_COUNTER,
+		    "Documents stored by committed ITI-41 and ITI-42 "
+		    "submissions.");
+		ch_metric_inc(CH_XDS_DOCS_METRIC, "", 0);
 		ch_xds_metric_defined = 1;
 	}
 	x = xcalloc(1, sizeof(*x));
@@ -692,6 +727,7 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 	hc.body_timeout_ms = (int)(c->timeouts.io * 1000);
 	hc.write_timeout_ms = (int)(c->timeouts.io * 1000);
 	hc.keepalive_timeout_ms = (int)(c->timeouts.idle * 1000);
+	hc.observe = ch_xds_observe;
 	if ((x->httpd = httpd_new(ch->base, &hc)) == NULL) {
 		*cause = xstrdup("could not create the HTTP server");
 		goto fail;

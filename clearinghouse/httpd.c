@@ -188,13 +188,19 @@ ms_to_tv(int ms, struct timeval *tv)
 }
 
 static long long
-ms_since(const struct timeval *t0)
+us_since(const struct timeval *t0)
 {
 	struct timeval	now, d;
 
 	evutil_gettimeofday(&now, NULL);
 	evutil_timersub(&now, t0, &d);
-	return ((long long)d.tv_sec * 1000 + d.tv_usec / 1000);
+	return ((long long)d.tv_sec * 1000000 + d.tv_usec);
+}
+
+static long long
+ms_since(const struct timeval *t0)
+{
+	return (us_since(t0) / 1000);
 }
 
 /* The path of a request-target: origin-form or absolute-form, no query. */
@@ -309,6 +315,17 @@ req_free(struct httpd_conn *c, int completed, const char *why)
 	    (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
 	    ms_since(&r->start), why != NULL ? " reason=" : "",
 	    why != NULL ? why : "");
+	if (c->srv->conf.observe != NULL) {
+		struct httpd_req_stats	rs;
+
+		rs.path = r->path;
+		rs.status = r->status;
+		rs.completed = completed;
+		rs.bytes_in = r->bytes_in;
+		rs.bytes_out = r->bytes_out;
+		rs.seconds = (double)us_since(&r->start) / 1e6;
+		c->srv->conf.observe(&rs, c->srv->conf.observe_arg);
+	}
 	if (r->h != NULL && r->h->fini != NULL)
 		r->h->fini(r, completed, r->harg);
 	evbuffer_free(r->held);

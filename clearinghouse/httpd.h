@@ -26,6 +26,8 @@
 #define HTTPD_PAUSE	1	/* stop until httpd_req_resume / _reply_resume */
 #define HTTPD_END	2	/* source only: the reply body is complete */
 
+struct httpd_req_stats;
+
 struct httpd_conf {
 	SSL_CTX		*tls;		/* NULL: plain HTTP; not owned */
 	int		 require_peer;	/* TLS: no verified peer, no handler */
@@ -38,10 +40,23 @@ struct httpd_conf {
 	int		 write_timeout_ms;	/* no write progress, 60 s */
 	size_t		 read_hiwat;	/* input buffered at most, 256 KiB */
 	size_t		 write_hiwat;	/* source refill level, 256 KiB */
+	/* Called once per request as it ends, before the handler's fini. */
+	void		(*observe)(const struct httpd_req_stats *, void *);
+	void		*observe_arg;
 };
 
 struct httpd;
 struct httpd_req;
+
+/* What an ended request did (httpd_conf.observe). */
+struct httpd_req_stats {
+	const char	*path;		/* request path, no query */
+	int		 status;	/* 0: no reply started */
+	int		 completed;	/* as fini's */
+	uint64_t	 bytes_in;	/* decoded body */
+	uint64_t	 bytes_out;	/* reply, on the wire */
+	double		 seconds;	/* from the head to the end */
+};
 
 /*
  * A handler, chosen by the longest path prefix ("/a" matches "/a", "/a/b",

@@ -982,8 +982,10 @@ iti41_txn_done(PGresult *res, const char *cause, void *arg)
 	}
 	if (xdsmsg_errors_status(&st->errs) != XDSMSG_SUCCESS)
 		iti41_blobs_drop(st, 0);
-	else
+	else {
 		iti41_blobs_drop(st, 1);	/* resubmitted or unnamed parts */
+		st->ctx->stats.documents += st->sub->ndocs;
+	}
 	if (st->req != NULL)
 		iti41_respond(st);
 	else {

@@ -39,6 +39,7 @@ struct iti41_stats {
 	unsigned long	failure;	/* Failure answers */
 	unsigned long	faults;		/* SOAP faults */
 	unsigned long	aborted;	/* peer gone before the answer */
+	unsigned long	documents;	/* entries in committed submissions */
 };
 
 /*
