@@ -31,6 +31,7 @@
 
 #define TLS_SUBJECT_MAX	4096
 #define TLS_CN_MAX	1024
+#define TLS_SESSION_CONTEXT	"isn"
 
 /* Append an OpenSSL error's reason unless the string already has it. */
 static void
@@ -225,6 +226,17 @@ tls_server_ctx(const struct tls_conf *tc, char **cause)
 		goto fail;
 	if (tls_set_verify(ctx, tc, 1, cause) == -1)
 		goto fail;
+	/*
+	 * A server that verifies peers must name its session context, or
+	 * OpenSSL fails every resumed handshake ("session id context
+	 * uninitialized"). A reload builds a new context: sessions of the
+	 * old one (and its CRL) are not resumed.
+	 */
+	if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)
+	    TLS_SESSION_CONTEXT, sizeof(TLS_SESSION_CONTEXT) - 1) != 1) {
+		tls_fail(cause, "cannot set the session id context", NULL);
+		goto fail;
+	}
 	return (ctx);
 
 fail:

@@ -23,17 +23,45 @@ waitlog() {
 # --- A whole daemon for an end-to-end test (test_xds.sh is the model). ---
 # The caller sets top_srcdir/top_builddir, sources pg.sh, certs.sh and this
 # file, runs pg_start, makes $tmp, cds into it and sets its cleanup trap
-# (kill $pid, rm -rf $tmp, pg_stop).
+# (kill $pid, rm -rf $tmp, pg_stop): ch_begin does all that.
 #
+# ch_begin [COMMAND...]: "1..0 # SKIP" and exit 0 when a COMMAND is
+# missing; ch_paths; a private PostgreSQL (pg_start, else pg_unavailable);
+# a fresh $tmp as the current directory; the EXIT trap ch_end.
+ch_begin() {
+	for t in "$@"; do
+		if ! command -v "$t" >/dev/null 2>&1; then
+			echo "1..0 # SKIP no $t"; exit 0
+		fi
+	done
+	ch_paths
+	pg_start || pg_unavailable
+	tmp=$(mktemp -d); pid=; bgpids=
+	trap ch_end EXIT
+	trap 'exit 1' INT TERM HUP
+	cd "$tmp" || exit 1
+}
+# ch_end: kill -9 the daemon ($pid) and other background processes of the
+# test ($bgpids), remove $tmp (CH_KEEP=1 keeps it), stop PostgreSQL.
+ch_end() {
+	for p in $pid $bgpids; do kill -KILL "$p" 2>/dev/null; done
+	cd /
+	if [ -n "${CH_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
+	pg_stop
+}
+
 # ch_paths: absolute paths of the daemon ($ch), the ITI-8 client ($send),
-# the migrations ($schemas) and the shared samples ($shared, may not exist).
+# the XDS message helper ($xdstool, xds-tool.c), the migrations ($schemas)
+# and the shared samples ($shared, may not exist).
 ch_paths() {
 	ch=$top_builddir/clearinghouse/isn-clearinghouse
 	send=$top_builddir/clearinghouse/tests/mllp-send
+	xdstool=$top_builddir/clearinghouse/tests/xds-tool
 	schemas=$top_srcdir/schemas/clearinghouse
 	shared=${ISN_SHARED:-$top_srcdir/../shared}
 	case $ch in /*) ;; *) ch=$PWD/$ch ;; esac
 	case $send in /*) ;; *) send=$PWD/$send ;; esac
+	case $xdstool in /*) ;; *) xdstool=$PWD/$xdstool ;; esac
 	case $schemas in /*) ;; *) schemas=$PWD/$schemas ;; esac
 	case $shared in /*) ;; *) shared=$PWD/$shared ;; esac
 }
@@ -49,9 +77,10 @@ ch_pki() {
 	    [ -s both.pem ]
 }
 
-# ch_conf [extra YAML]: ch.yaml for those peers, affinity domain 1.2.260,
-# repository 1.2.3, every port 0, the blob store in ./blobs. Top-level
-# keys given as the argument are appended (they must not repeat these).
+# ch_conf [extra YAML]: ch.yaml for those peers, affinity domain
+# $CH_DOMAIN (1.2.260), repository $CH_REPO (1.2.3), every port 0, the
+# blob store in ./blobs. Top-level keys given as the argument are appended
+# (they must not repeat these).
 ch_conf() {
 	mkdir -p blobs
 	cat > ch.yaml <<EOT
@@ -71,8 +100,8 @@ peers:
   - name: edge-both
     fingerprint: "$(cert_fp both.pem)"
     roles: [source, consumer]
-affinity_domain: "1.2.260"
-repository_unique_id: "1.2.3"
+affinity_domain: "${CH_DOMAIN:-1.2.260}"
+repository_unique_id: "${CH_REPO:-1.2.3}"
 home_community_id: "urn:oid:1.2.4"
 database:
   conninfo: "$ISN_PG_CONNINFO"
@@ -106,11 +135,11 @@ ch_stop() {
 	kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
 }
 
-# ch_register PID [control-id]: ADT^A04 for PID^^^&1.2.260&ISO on the PIX
-# feed as the source peer; 0 when acknowledged AA.
+# ch_register PID [control-id [OID]]: ADT^A04 for PID^^^&OID&ISO (OID
+# 1.2.260) on the PIX feed as the source peer; 0 when acknowledged AA.
 ch_register() {
-	printf 'MSH|^~\\&|RIS|SITE|ISN|CH|20261127120000||ADT^A04^ADT_A01|%s|P|2.3.1\rEVN||20261127120000\rPID|||%s^^^&1.2.260&ISO||RSNA ISN^RSNA ISN\rPV1||O\r' \
-	    "${2:-reg-$1}" "$1" > "reg-$1.hl7"
+	printf 'MSH|^~\\&|RIS|SITE|ISN|CH|20261127120000||ADT^A04^ADT_A01|%s|P|2.3.1\rEVN||20261127120000\rPID|||%s^^^&%s&ISO||RSNA ISN^RSNA ISN\rPV1||O\r' \
+	    "${2:-reg-$1}" "$1" "${3:-1.2.260}" > "reg-$1.hl7"
 	"$send" "127.0.0.1:$pix" source.pem source.key ca.pem "reg-$1.hl7" \
 	    > "reg-$1.ack" 2>&1 && grep -q "^MSA|AA|" "reg-$1.ack"
 }
@@ -121,6 +150,47 @@ ch_post() {
 	code=$(curl -s -m 60 --cacert ca.pem --cert "$1.pem" --key "$1.key" \
 	    -o resp -w '%{http_code}' -H "Content-Type: $3" \
 	    --data-binary "@$2" "https://127.0.0.1:$xds$4" 2> curl.err)
+}
+
+# ch_submit CX SS-UID [XDS-TOOL-OPTION...]: an ITI-41 of xds-tool's
+# synthetic documents (-z sizes) as the source peer, kept in ./pnr-SS-UID
+# (Content-Type ./ct-SS-UID); 0 on Success.
+ch_submit() {
+	sb_cx=$1; sb_uid=$2; shift 2
+	"$xdstool" pnr -p "$sb_cx" -s "$sb_uid" "$@" "pnr-$sb_uid" "ct-$sb_uid" &&
+	    ch_post source "pnr-$sb_uid" "$(cat "ct-$sb_uid")" \
+	    /services/xdsrepositoryb &&
+	    [ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp
+}
+
+# ch_iti18 OUT QUERY-UUID RETURN-TYPE SLOT...: an ITI-18 stored query
+# (SOAP 1.2 AdhocQueryRequest) in OUT; each SLOT is NAME=VALUE, the VALUE
+# quoted as ITI-18 wants and XML-escaped. Post it with ch_post to
+# /services/xdsregistryb as application/soap+xml.
+ch_iti18() {
+	q_out=$1 q_id=$2 q_rt=$3; shift 3
+	{
+		cat <<EOQ
+<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
+    xmlns:wsa="http://www.w3.org/2005/08/addressing">
+ <env:Header>
+  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegistryStoredQuery</wsa:Action>
+  <wsa:MessageID>urn:uuid:6f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e5f</wsa:MessageID>
+  <wsa:ReplyTo><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>
+ </env:Header>
+ <env:Body>
+  <query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
+      xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
+   <query:ResponseOption returnComposedObjects="true" returnType="$q_rt"/>
+   <AdhocQuery id="$q_id">
+EOQ
+		for q_s; do
+			printf '    <Slot name="%s"><ValueList><Value>%s</Value></ValueList></Slot>\n' \
+			    "${q_s%%=*}" "${q_s#*=}"
+		done
+		printf '   </AdhocQuery>\n  </query:AdhocQueryRequest>\n </env:Body>\n</env:Envelope>\n'
+	} > "$q_out"
 }
 
 # ch_sql STATEMENT: one psql value (tuples only, unaligned).

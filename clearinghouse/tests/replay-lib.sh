@@ -1,23 +1,7 @@
-# replay-lib.sh: helpers of test_replay.sh and test_negative.sh (sourced
-# after lib.sh and certs.sh, in the test's temp directory).
-
-# replay_conf DOMAIN REPOSITORY-UID [extra YAML]: ch.yaml as ch_conf writes
-# it, with that affinity domain and repository uniqueId.
-replay_conf() {
-	ch_conf "${3:-}"
-	sed -e "s/^affinity_domain: .*/affinity_domain: \"$1\"/" \
-	    -e "s/^repository_unique_id: .*/repository_unique_id: \"$2\"/" \
-	    ch.yaml > ch.yaml.new && mv ch.yaml.new ch.yaml
-}
-
-# replay_register PID OID: ADT^A04 for PID^^^&OID&ISO on the PIX feed as
-# the source peer; 0 when acknowledged AA.
-replay_register() {
-	printf 'MSH|^~\\&|RIS|SITE|ISN|CH|20261127120000||ADT^A04^ADT_A01|rp-%s|P|2.3.1\rEVN||20261127120000\rPID|||%s^^^&%s&ISO||RSNA ISN^RSNA ISN\rPV1||O\r' \
-	    "$1" "$1" "$2" > reg.hl7
-	"$send" "127.0.0.1:$pix" source.pem source.key ca.pem reg.hl7 \
-	    > reg.ack 2>&1 && grep -q "^MSA|AA|" reg.ack
-}
+# replay-lib.sh: helpers of test_replay.sh (sourced after lib.sh and
+# certs.sh, in the test's temp directory): what a sample is, the body to
+# send, its patient. The daemon's domain and repository: lib.sh's ch_conf
+# with CH_DOMAIN and CH_REPO; the patient: ch_register PID "" OID.
 
 # replay_kind FILE: iti41, iti42, iti18, iti43, rad69, or what else it is
 # (response, iti8, other) by its request element.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_admin.sh: the operator commands of isn-clearinghouse beside a
 # running daemon (a throwaway PostgreSQL, pg.sh; a test PKI, certs.sh):
-# submissions in over ITI-41 (admin-pnr), then -m, -l, -l expired after
+# submissions in over ITI-41 (xds-tool), then -m, -l, -l expired after
 # moving expires_at in SQL, -P uniqueId (rows and blob gone, ITI-18 no
 # longer finds it), -P expired, errors; no RSNA-ID in any output.
 top_srcdir=${top_srcdir:-.}
@@ -10,28 +10,10 @@ top_builddir=${top_builddir:-.}
 . "$top_srcdir/clearinghouse/tests/pg.sh"
 . "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
-for t in openssl curl sha256sum; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "1..0 # SKIP no $t"; exit 0
-	fi
-done
-ch_paths
-pnrgen=$top_builddir/clearinghouse/tests/admin-pnr
-case $pnrgen in /*) ;; *) pnrgen=$PWD/$pnrgen ;; esac
-pg_start || pg_unavailable
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-	pg_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+ch_begin openssl curl sha256sum
 sql() { ch_sql "$1"; }
 adm() { "$ch" -f ch.yaml "$@" > out 2> err; rc=$?; cat out err >> all; }
 
-cd "$tmp" || exit 1
 check "the test PKI was generated" ch_pki
 ch_conf "reaper: {interval: 1h, batch_size: 2}"
 check "the daemon starts" ch_start
@@ -41,11 +23,7 @@ CX="$RID^^^&1.2.260&ISO"
 phash=$(printf '%s' "$CX" | sha256sum | cut -c1-12)
 check "the patient is registered over ITI-8" "ch_register $RID"
 # submit UID BYTES: one ITI-41 with one document as the source peer.
-submit() {
-	"$pnrgen" "pnr-$1" "ct-$1" "$2" "$CX" "$1" &&
-	    ch_post source "pnr-$1" "$(cat "ct-$1")" /services/xdsrepositoryb &&
-	    [ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp
-}
+submit() { ch_submit "$CX" "$1" -z "$2"; }
 check "three submissions stored" \
     'submit 1.2.999.1 1000 && submit 1.2.999.2 2000 &&
      submit 1.2.999.3 3000 &&
@@ -75,27 +53,9 @@ check "-l expired: the set moved into the past, only it" \
     '[ $rc = 0 ] && [ "$(wc -l < out)" = 1 ] && grep -q "^1\.2\.999\.2 " out'
 
 # ITI-18 FindDocuments for the patient (consumer peer).
-cat > fd <<EOQ
-<?xml version="1.0" encoding="UTF-8"?>
-<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
-    xmlns:wsa="http://www.w3.org/2005/08/addressing">
- <env:Header>
-  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegistryStoredQuery</wsa:Action>
-  <wsa:MessageID>urn:uuid:6f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e5f</wsa:MessageID>
-  <wsa:ReplyTo><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>
- </env:Header>
- <env:Body>
-  <query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-      xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
-   <query:ResponseOption returnComposedObjects="true" returnType="LeafClass"/>
-   <AdhocQuery id="urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d">
-    <Slot name="\$XDSDocumentEntryPatientId"><ValueList><Value>'$RID^^^&amp;1.2.260&amp;ISO'</Value></ValueList></Slot>
-    <Slot name="\$XDSDocumentEntryStatus"><ValueList><Value>('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')</Value></ValueList></Slot>
-   </AdhocQuery>
-  </query:AdhocQueryRequest>
- </env:Body>
-</env:Envelope>
-EOQ
+ch_iti18 fd urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d LeafClass \
+    "\$XDSDocumentEntryPatientId='$RID^^^&amp;1.2.260&amp;ISO'" \
+    "\$XDSDocumentEntryStatus=('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"
 finddocs() {
 	ch_post consumer fd "application/soap+xml; charset=UTF-8" \
 	    /services/xdsregistryb &&

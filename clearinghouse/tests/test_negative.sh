@@ -9,7 +9,7 @@
 # documents than max_documents; then expiry: a submission found by ITI-18,
 # moved past its expiry in the database, is no longer found and the reaper
 # removes its rows and blob. The list: docs/design/conformance.md.
-# REPLAY_KEEP=1 keeps the temp directory (log, responses) for a look.
+# CH_KEEP=1 keeps the temp directory (log, responses) for a look.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 dir=$top_srcdir/clearinghouse/tests
@@ -17,30 +17,9 @@ dir=$top_srcdir/clearinghouse/tests
 . "$dir/pg.sh"
 . "$dir/certs.sh"
 . "$dir/lib.sh"
-for t in openssl curl psql od; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "1..0 # SKIP no $t"; exit 0
-	fi
-done
-ch_paths
-gen=$top_builddir/clearinghouse/tests/replay-gen
-case $gen in /*) ;; *) gen=$PWD/$gen ;; esac
-case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
-pg_start || pg_unavailable
-tmp=$(mktemp -d)
-pid=; slow=; drib=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	[ -n "$slow" ] && kill -KILL "$slow" 2>/dev/null
-	[ -n "$drib" ] && kill -KILL "$drib" 2>/dev/null
-	: > "$tmp/stop.flag" 2>/dev/null
-	if [ -n "${REPLAY_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
-	pg_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-cd "$tmp" || exit 1
-. "$dir/replay-lib.sh"
+ch_begin openssl curl psql od
+slow=; drib=
+trap 'bgpids="$slow $drib"; ch_end' EXIT
 sql() { ch_sql "$1"; }
 
 # state: submission sets / documents / files in the blob store.
@@ -66,7 +45,7 @@ check "the test PKI was generated" 'ch_pki &&
     cert stranger "/O=ISN Test/CN=stranger" && [ -s stranger.pem ] &&
     mkdir other && (cd other && certs_ca &&
     cert source "/O=ISN Test/CN=source site") && [ -s other/source.pem ]'
-replay_conf 1.2.260 1.2.3 "retention: 1h
+ch_conf "retention: 1h
 reaper: {interval: 1s, batch_size: 10}
 limits: {max_header_bytes: 4k, max_document_size: 4k, max_documents: 2}
 timeouts: {header: 2s, io: 2s}"
@@ -75,14 +54,20 @@ if ch_start; then ok "the daemon starts"; else
 fi
 check "the patient is registered over ITI-8" 'ch_register RPAT1'
 
-# Submissions: A (two documents of 1000 bytes), B (A's first uniqueId, other
-# bytes), and the bad ones.
-ct=$("$gen" -n 2 -z 1000 -s 1.2.3.77.1 -u 1.2.3.77.100 A.mime)
-ctb=$("$gen" -n 1 -z 1000 -c 9 -s 1.2.3.77.2 -u 1.2.3.77.100 B.mime)
-ctu=$("$gen" -p "NOBODY^^^&1.2.260&ISO" -s 1.2.3.77.3 -u 1.2.3.77.300 U.mime)
-cth=$("$gen" -H -s 1.2.3.77.4 -u 1.2.3.77.400 H.mime)
-ctl=$("$gen" -z 5000 -s 1.2.3.77.5 -u 1.2.3.77.500 L.mime)
-ctn=$("$gen" -n 3 -s 1.2.3.77.6 -u 1.2.3.77.600 N.mime)
+# gen NAME XDS-TOOL-OPTION...: NAME.mime, a submission for RPAT1 (unless
+# -p); prints its Content-Type. Submissions: A (two documents of 1000
+# bytes), B (A's first uniqueId, other bytes), and the bad ones.
+gen() {
+	g=$1; shift
+	"$xdstool" pnr -p "RPAT1^^^&1.2.260&ISO" "$@" "$g.mime" "$g.ct" &&
+	    cat "$g.ct"
+}
+ct=$(gen A -n 2 -z 1000 -s 1.2.3.77.1 -u 1.2.3.77.100)
+ctb=$(gen B -n 1 -z 1000 -c 9 -s 1.2.3.77.2 -u 1.2.3.77.100)
+ctu=$(gen U -p "NOBODY^^^&1.2.260&ISO" -s 1.2.3.77.3 -u 1.2.3.77.300)
+cth=$(gen H -H -s 1.2.3.77.4 -u 1.2.3.77.400)
+ctl=$(gen L -z 5000 -s 1.2.3.77.5 -u 1.2.3.77.500)
+ctn=$(gen N -n 3 -s 1.2.3.77.6 -u 1.2.3.77.600)
 check "the submissions were generated" \
     '[ -s A.mime ] && [ -s B.mime ] && [ -s U.mime ] && [ -s H.mime ] &&
      [ -s L.mime ] && [ -s N.mime ] && [ -n "$ct" ]'
@@ -187,30 +172,9 @@ printf 'GET /services/xdsregistryb HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaa
 t0=$(date +%s)
 raw slow.head 0.2
 # A normal request on another connection meanwhile.
-qbody() {
-	cat > "$1" <<EOQ
-<?xml version="1.0" encoding="UTF-8"?>
-<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
-    xmlns:wsa="http://www.w3.org/2005/08/addressing">
- <env:Header>
-  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegistryStoredQuery</wsa:Action>
-  <wsa:MessageID>urn:uuid:6f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e5f</wsa:MessageID>
-  <wsa:ReplyTo><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>
- </env:Header>
- <env:Body>
-  <query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-      xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
-   <query:ResponseOption returnComposedObjects="true" returnType="ObjectRef"/>
-   <AdhocQuery id="urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9">
-    <Slot name="\$XDSSubmissionSetPatientId"><ValueList><Value>'RPAT1^^^&amp;1.2.260&amp;ISO'</Value></ValueList></Slot>
-    <Slot name="\$XDSSubmissionSetStatus"><ValueList><Value>('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')</Value></ValueList></Slot>
-   </AdhocQuery>
-  </query:AdhocQueryRequest>
- </env:Body>
-</env:Envelope>
-EOQ
-}
-qbody fss
+ch_iti18 fss urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9 ObjectRef \
+    "\$XDSSubmissionSetPatientId='RPAT1^^^&amp;1.2.260&amp;ISO'" \
+    "\$XDSSubmissionSetStatus=('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"
 query() {
 	ch_post consumer fss "application/soap+xml; charset=UTF-8" \
 	    /services/xdsregistryb
@@ -241,7 +205,7 @@ check "  within the io timeout ($((t1 - t0)) s), request aborted, nothing stored
 
 # --- Expiry (retention 1h, reaper every 1 s; the clock is moved by
 # setting expires_at in the past). ---
-ctx=$("$gen" -z 300 -c 5 -s 1.2.3.77.7 -u 1.2.3.77.700 X.mime)
+ctx=$(gen X -z 300 -c 5 -s 1.2.3.77.7 -u 1.2.3.77.700)
 submit source X.mime "$ctx"
 check "a second submission: Success" 'success && [ "$(state)" = 2/3/3 ]'
 bid=$(sql "SELECT blob_id FROM documents WHERE unique_id = '1.2.3.77.700.1'")

@@ -1,82 +1,30 @@
 #!/bin/sh
 # test_pixfeed.sh: the ITI-8 feed of isn-clearinghouse end to end: a
-# throwaway PostgreSQL (pg.sh), a CA with a server and three client
-# certificates (openssl CLI), the daemon in the foreground on loopback,
-# messages sent with tests/mllp-send over MLLP/TLS, rows checked with psql.
+# throwaway PostgreSQL (pg.sh), the test PKI (certs.sh) and the daemon on
+# loopback as lib.sh sets them up, plus a stranger's certificate; messages
+# sent with tests/mllp-send over MLLP/TLS, rows checked with psql.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
-ch=$top_builddir/clearinghouse/isn-clearinghouse
-send=$top_builddir/clearinghouse/tests/mllp-send
-case $ch in /*) ;; *) ch=$PWD/$ch ;; esac
-case $send in /*) ;; *) send=$PWD/$send ;; esac
-schemas=$top_srcdir/schemas/clearinghouse
-case $schemas in /*) ;; *) schemas=$PWD/$schemas ;; esac
 
 . "$top_srcdir/clearinghouse/tests/pg.sh"
 . "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
-if ! command -v openssl >/dev/null 2>&1; then
-	echo "1..0 # SKIP no openssl CLI"; exit 0
-fi
-pg_start || pg_unavailable
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-	pg_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-sql() { psql -X -A -t -q -c "$1" 2>&1; }
+ch_begin openssl
+sql() { ch_sql "$1"; }
 
-# PKI: a CA, the server (SAN 127.0.0.1), a source, a consumer, a stranger.
-cd "$tmp" || exit 1
-certs_make
-cert source "/O=ISN Test/CN=source site" "keyUsage=digitalSignature"
-cert consumer "/O=ISN Test/CN=consumer app" "keyUsage=digitalSignature"
-cert stranger "/O=ISN Test/CN=stranger" "keyUsage=digitalSignature"
+# lib.sh's PKI (source by fingerprint, consumer by subject) and a
+# stranger; the affinity domain of the messages, an audit file.
 check "the test PKI was generated" \
-    '[ -s server.pem ] && [ -s source.pem ] && [ -s consumer.pem ] && [ -s stranger.pem ]'
-fp=$(cert_fp source.pem)
+    'ch_pki && cert stranger "/O=ISN Test/CN=stranger" && [ -s stranger.pem ]'
 subj=$(cert_subject consumer.pem)
-mkdir blobs
-cat > ch.yaml <<EOT
-listen:
-  xds: "127.0.0.1:0"
-  pix_feed: "127.0.0.1:0"
-  registry_feed: "127.0.0.1:0"
-  health: "127.0.0.1:0"
-tls: {cert: server.pem, key: server.key, ca: ca.pem}
-peers:
-  - name: source-site
-    fingerprint: "$fp"
-    roles: [source]
-  - name: consumer-app
-    subject: "$subj"
-    roles: [consumer]
-repository_unique_id: "1.2.3"
-home_community_id: "urn:oid:1.2.4"
-database:
-  conninfo: "$ISN_PG_CONNINFO"
-  pool_size: 2
-  schema_dir: "$schemas"
-blob_dir: blobs
-audit: {destination: file, file: audit.log}
-EOT
-: > log
-"$ch" -d -f ch.yaml 2>> log & pid=$!
-check "the daemon starts" 'waitlog " started version="'
+D=1.3.6.1.4.1.19376.3.840.1.1.1
+CH_DOMAIN=$D
+ch_conf "audit: {destination: file, file: audit.log}"
+check "the daemon starts, every listener on a port" ch_start
 check "the migrations were applied" \
     'grep -q "database schema version=[1-9][0-9]* applied=[1-9]" log'
-pix=$(sed -n 's/.*listener=pix_feed listening .* port=\([0-9]*\).*/\1/p' log)
-reg=$(sed -n 's/.*listener=registry_feed listening .* port=\([0-9]*\).*/\1/p' log)
-check "both feeds listen" '[ -n "$pix" ] && [ -n "$reg" ]'
-check "the xds listener listens; nothing is logged as not built" \
-    'grep -q "xds listening addr=127.0.0.1:0 port=[1-9]" log &&
-     ! grep -q "not-built" log'
+check "nothing is logged as not built" '! grep -q "not-built" log'
 
-D=1.3.6.1.4.1.19376.3.840.1.1.1
 P1=83f59bf2b530007175cd5fb00f8dfc7f
 P2=0123456789abcdef0123456789abcdef
 msg() {	# file type control version pid [extra segment]
@@ -193,10 +141,9 @@ send "$pix" source a08b; rc=$?
 check "new connections use the rebuilt context" \
     '[ $rc = 0 ] && [ "$(msa)" = AA ]'
 check "the metrics count accepted and refused messages" \
-    'curl -s -m 5 "http://127.0.0.1:$(sed -n "s/.*health listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p" log)/metrics" |
-     grep -q "^isn_ch_iti8_messages_total{event=\"A04\",outcome=\"accepted\"} 3$"'
+    'ch_metrics | grep -q "^isn_ch_iti8_messages_total{event=\"A04\",outcome=\"accepted\"} 3$"'
 
-kill -TERM $pid; wait $pid; rc=$?; pid=
+ch_stop
 check "SIGTERM stops with status 0" '[ $rc = 0 ] && grep -q "stop idle" log'
 check "the daemon log has no patient id, no audit write failure" \
     '! grep -q "$P1\|$P2\|fedcba9876543210\|00000000000000000000000000000001\|DOE" log &&

@@ -16,45 +16,30 @@ dir=$top_srcdir/clearinghouse/tests
 . "$dir/pg.sh"
 . "$dir/certs.sh"
 . "$dir/lib.sh"
-for t in openssl curl psql; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "1..0 # SKIP no $t"; exit 0
-	fi
-done
 ch_paths
 case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
 if [ ! -f "$shared/design/PROFILE.md" ] || [ ! -d "$shared/xds-samples" ]; then
 	echo "1..0 # SKIP ../shared is absent: no conformance samples to replay"
 	exit 0
 fi
+ch_begin openssl curl psql
 samples=$shared/xds-samples
-pg_start || pg_unavailable
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-	pg_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-cd "$tmp" || exit 1
 . "$dir/replay-lib.sh"
 
 check "the test PKI was generated" ch_pki
-domain=1.2.260; repo=1.2.3
-replay_conf "$domain" "$repo"
-if ch_start; then ok "the daemon starts (affinity domain $domain)"; else
-	nok "the daemon starts (affinity domain $domain)"; sed 's/^/# /' log | tail -n 20; echo "1..$n"; exit 1
+CH_DOMAIN=1.2.260; CH_REPO=1.2.3
+ch_conf
+if ch_start; then ok "the daemon starts (affinity domain $CH_DOMAIN)"; else
+	nok "the daemon starts (affinity domain $CH_DOMAIN)"; sed 's/^/# /' log | tail -n 20; echo "1..$n"; exit 1
 fi
 
 # restart_for DOMAIN REPO: the daemon configured for them (0 when running).
 restart_for() {
-	[ "$1" = "$domain" ] && [ "$2" = "$repo" ] && return 0
+	[ "$1" = "$CH_DOMAIN" ] && [ "$2" = "$CH_REPO" ] && return 0
 	ch_stop
-	domain=$1; repo=$2
-	replay_conf "$domain" "$repo"
-	echo "# restart: affinity_domain $domain repository_unique_id $repo"
+	CH_DOMAIN=$1; CH_REPO=$2
+	ch_conf
+	echo "# restart: affinity_domain $1 repository_unique_id $2"
 	ch_start
 }
 
@@ -91,9 +76,9 @@ replay_iti8() {
 			fi
 		done
 	fi
-	[ -n "$oid" ] || oid=$domain
+	[ -n "$oid" ] || oid=$CH_DOMAIN
 	name="iti8 $path $opts"
-	if ! restart_for "$oid" "$repo"; then
+	if ! restart_for "$oid" "$CH_REPO"; then
 		nok "$name: the daemon restarts for $oid"
 		return
 	fi
@@ -179,14 +164,14 @@ while IFS= read -r line; do
 	if [ -z "$oid" ]; then
 		oid=$(echo "$pat" | sed -n 's/.*\^\^\^&\([0-9.]*\)&ISO.*/\1/p')
 	fi
-	[ -n "$oid" ] || oid=$domain
+	[ -n "$oid" ] || oid=$CH_DOMAIN
 	if ! restart_for "$oid" "$rep"; then
 		nok "$name: the daemon restarts for $oid"
 		sed 's/^/# /' log | tail -n 20
 		break
 	fi
 	if [ "$kind" = iti41 ] && [ -n "$pidv" ] && [ "$pidv" != "$pat" ] &&
-	    ! replay_register "$pidv" "$oid"; then
+	    ! ch_register "$pidv" "" "$oid"; then
 		nok "$name: patient registered over ITI-8"
 		continue
 	fi
@@ -208,7 +193,7 @@ while IFS= read -r line; do
 		    grep -o '<[A-Za-z0-9]*:*RepositoryUniqueId>[^<]*<' |
 		    sed 's/.*>//; s/<$//; s/^ *//; s/ *$//' |
 		    while read -r r; do
-			if [ "$r" = "$repo" ]; then echo XDSDocumentUniqueIdError
+			if [ "$r" = "$CH_REPO" ]; then echo XDSDocumentUniqueIdError
 			else echo XDSUnknownRepositoryId; fi
 		    done | sort -u | tr '\n' ' ')
 		want=${want% }

@@ -2,7 +2,7 @@
 # test_retrieve.sh: ITI-43 and RAD-69 end to end (retrieve.md): a
 # throwaway PostgreSQL, a test PKI, the daemon on loopback; a patient fed
 # over ITI-8, an isn2 ITI-41 of five instances in two series (built by
-# retrieve-tool); then ITI-43 (all, some missing, none, wrong repository,
+# xds-tool); then ITI-43 (all, some missing, none, wrong repository,
 # plain SOAP inline and MTOM, by the consumer and by a peer with both
 # roles through iti41's delegate), RAD-69 (a series, two series, every
 # RSNA 2018 gold case, transfer syntax, HomeCommunityId), refusals,
@@ -15,28 +15,10 @@ top_builddir=${top_builddir:-.}
 . "$top_srcdir/clearinghouse/tests/pg.sh"
 . "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
-for t in openssl curl psql base64 cmp; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "1..0 # SKIP no $t"; exit 0
-	fi
-done
-ch_paths
-tool=$top_builddir/clearinghouse/tests/retrieve-tool
-case $tool in /*) ;; *) tool=$PWD/$tool ;; esac
+ch_begin openssl curl psql base64 cmp
 rad69s=$shared/xds-samples/rad69
-pg_start || pg_unavailable
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-	pg_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 sql() { ch_sql "$1"; }
 
-cd "$tmp" || exit 1
 check "the test PKI was generated" ch_pki
 ch_conf "audit: {destination: file, file: audit.log}
 timeouts: {drain: 5s}"
@@ -54,7 +36,7 @@ head -c 3000 /dev/urandom > i12
 head -c 70000 /dev/urandom > i21
 head -c 2097152 /dev/urandom > i22
 printf 'tiny instance\r\n' > i23
-"$tool" pnr pnr1 pnr1.ct "RP1^^^&1.2.260&ISO" 1.2.260.7.1 $ST \
+"$xdstool" pnr -p "RP1^^^&1.2.260&ISO" -s 1.2.260.7.1 -S $ST pnr1 pnr1.ct \
     $S1:$S1.1:i11 $S1:$S1.2:i12 $S2:$S2.1:i21 $S2:$S2.2:i22 $S2:$S2.3:i23 \
     2> tool.err
 ch_post source pnr1 "$(cat pnr1.ct)" /services/xdsrepositoryb
@@ -73,7 +55,7 @@ rpost() {
 }
 split() {
 	rm -rf parts; mkdir parts
-	"$tool" parts resp.ct resp parts > parts.txt 2> parts.err
+	"$xdstool" parts resp.ct resp parts > parts.txt 2> parts.err
 }
 nparts() { wc -l < parts.txt | tr -d ' '; }
 status() { grep -q "ResponseStatusType:$1\"" "${2:-parts/root.xml}"; }
@@ -108,7 +90,7 @@ iti43() {
 		printf '</xdsb:RetrieveDocumentSetRequest>'
 	} > "$o.body"
 	env $A43 "$o.body" "$o"
-	"$tool" wrap "$o" "$o.mtom" "$o.ct" $A43
+	"$xdstool" wrap "$o" "$o.mtom" "$o.ct" $A43
 }
 # rad69 OUT TSUIDS STUDY:SERIES:UID...: one StudyRequest/SeriesRequest
 # per item (in order), the TransferSyntaxUIDList from TSUIDS ("-": none,
@@ -136,7 +118,7 @@ rad69() {
 		printf '</xdsiB:RetrieveImagingDocumentSetRequest>'
 	} > "$o.body"
 	env $A69 "$o.body" "$o"
-	"$tool" wrap "$o" "$o.mtom" "$o.ct" $A69
+	"$xdstool" wrap "$o" "$o.mtom" "$o.ct" $A69
 }
 mpost() { rpost "$1" "$2.mtom" "$(cat "$2.ct")" "$3"; split; }
 ppost() { rpost "$1" "$2" "application/soap+xml; charset=UTF-8" "$3"; }
@@ -363,7 +345,7 @@ check "audit records: ITI-43 export with the document, RAD-69 with the study" \
 # --- A 64 MiB document: streamed, not loaded. ---
 check "a second patient is registered" 'ch_register RP2 r2'
 dd if=/dev/urandom of=big bs=1048576 count=64 2> /dev/null
-"$tool" pnr pnr2 pnr2.ct "RP2^^^&1.2.260&ISO" 1.2.260.7.2 $ST.5 \
+"$xdstool" pnr -p "RP2^^^&1.2.260&ISO" -s 1.2.260.7.2 -S $ST.5 pnr2 pnr2.ct \
     $ST.5.1:$ST.5.1.1:big 2>> tool.err
 ch_post source pnr2 "$(cat pnr2.ct)" $REPO_PATH
 check "the 64 MiB instance is stored" \

@@ -53,6 +53,15 @@ curl -s -m 20 --cacert ca.pem -o resp "$url" 2> curl.err; rc=$?
 check "no client certificate: TLS handshake failure (curl $rc)" \
     '{ [ $rc = 35 ] || [ $rc = 55 ] || [ $rc = 56 ]; } &&
      waitlog "peer did not return a certificate"'
+# TLS session resumption (a session id context is set on the server).
+sc() {
+	openssl s_client -connect "127.0.0.1:$xds" -tls1_2 -cert consumer.pem \
+	    -key consumer.key -CAfile ca.pem "$@" < /dev/null 2>&1
+}
+sc -sess_out sess > /dev/null
+check "a client resumes its TLS session" \
+    'sc -sess_in sess | grep -q "^Reused, TLSv1.2" &&
+     ! grep -q "session id context uninitialized" log'
 code=$(curl -s -m 20 --cacert ca.pem --cert source.pem --key source.key \
     -o resp -w '%{http_code}' "https://127.0.0.1:$xds/services/other")
 check "another path is 404" '[ "$code" = 404 ]'
