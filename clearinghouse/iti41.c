@@ -47,6 +47,8 @@
 #define ITI41_DEPRECATED	"XDSRegistryDeprecatedDocumentError"
 #define ITI41_RPLC	"urn:ihe:iti:2007:AssociationType:RPLC"
 #define ITI41_XFRM_RPLC	"urn:ihe:iti:2007:AssociationType:XFRM_RPLC"
+/* merged_into steps followed to a target's surviving patient (query.c). */
+#define ITI41_MERGE_DEPTH	16
 
 /* A blob this request wrote (an attachment or an inline document). */
 struct iti41_blob {
@@ -81,6 +83,8 @@ struct iti41_state {
 	char			**lid;		/* per doc: the replaced lineage */
 	int			*ver;		/* per doc: its version, 0: 1 */
 	char			**deprecate;	/* per assoc: replaced entryUUID */
+	char			**fmem;		/* replaced entryUUID, folder, ... */
+	size_t			 nfmem;		/* pairs in fmem */
 	char			*pid;		/* CX.1 */
 	char			*oid;		/* CX.4.2 */
 	char			 patient_row[24];
@@ -358,6 +362,30 @@ iti41_vals_set(struct xds_vals *v, const char *s)
 	v->set = 1;
 }
 
+/* Sets a slot of an object to one value, replacing what a peer sent. */
+static void
+iti41_slot_set(struct xds_slotv *sv, const char *name, const char *value)
+{
+	struct xds_slot	*sl = NULL;
+	size_t		 i;
+
+	for (i = 0; i < sv->n && sl == NULL; i++)
+		if (strcmp(sv->v[i].name, name) == 0)
+			sl = &sv->v[i];
+	if (sl == NULL) {
+		sv->v = xreallocarray(sv->v, sv->n + 1, sizeof(*sv->v));
+		sl = &sv->v[sv->n++];
+		memset(sl, 0, sizeof(*sl));
+		sl->name = xstrdup(name);
+	}
+	for (i = 0; i < sl->values.n; i++)
+		free(sl->values.v[i]);
+	free(sl->values.v);
+	sl->values.v = xcalloc(1, sizeof(*sl->values.v));
+	sl->values.v[0] = xstrdup(value);
+	sl->values.n = 1;
+}
+
 static const char *
 iti41_slot(const struct xds_slotv *sv, const char *name)
 {
@@ -582,9 +610,11 @@ iti41_in_sub(const struct xds_submission *sub, const char *id)
 
 /*
  * The stored targets of RPLC, XFRM, APND, XFRM_RPLC and signs (rows:
- * entry_uuid, status, patient row, logical id, version; locked FOR
- * UPDATE): each must exist (unexpired) and belong to the submission's
- * patient; a replaced one must be Approved. A replacement continues the
+ * entry_uuid, status, surviving patient row, logical id, version; locked
+ * FOR UPDATE): each must exist (unexpired) and belong to the submission's
+ * patient (the survivor of the target's patient's merge chain, so that a
+ * merged patient's documents can be replaced under the surviving id); a
+ * replaced one must be Approved. A replacement continues the
  * original's logical id with version + 1; the original is deprecated at
  * the inserts.
  */
@@ -648,6 +678,112 @@ iti41_q_targets(PGresult *res, const char *cause, void *arg)
 		st->ver[di] = atoi(PQgetvalue(res, r, 4)) + 1;
 		free(st->deprecate[i]);
 		st->deprecate[i] = xstrdup(a->target);
+	}
+}
+
+/*
+ * The text id of the patient at the end of d.patient_id's merge chain
+ * (patients.merged_into followed up to ITI41_MERGE_DEPTH steps).
+ */
+#define XSTR(x)		#x
+#define STR(x)		XSTR(x)
+#define ITI41_SURVIVOR							\
+	"(WITH RECURSIVE r (id, next, depth) AS (SELECT p.id, "		\
+	"p.merged_into, 0 FROM patients p WHERE p.id = d.patient_id "	\
+	"UNION ALL SELECT p.id, p.merged_into, r.depth + 1 FROM patients p "	\
+	"JOIN r ON p.id = r.next WHERE r.depth < " STR(ITI41_MERGE_DEPTH)	\
+	") SELECT id::text FROM r ORDER BY depth DESC LIMIT 1)"
+
+/* Rows (target entryUUID, folder entryUUID): kept for the inserts. */
+static void
+iti41_q_folders(PGresult *res, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+	int			 r, n;
+
+	if (cause != NULL) {
+		iti41_q_check(res, cause, arg);
+		return;
+	}
+	n = PQntuples(res);
+	if (n == 0)
+		return;
+	st->fmem = xreallocarray(st->fmem, st->nfmem + (size_t)n,
+	    2 * sizeof(*st->fmem));
+	for (r = 0; r < n; r++) {
+		st->fmem[2 * st->nfmem] = xstrdup(PQgetvalue(res, r, 0));
+		st->fmem[2 * st->nfmem + 1] = xstrdup(PQgetvalue(res, r, 1));
+		st->nfmem++;
+	}
+}
+
+/*
+ * Folder membership follows a replacement (RPLC, XFRM_RPLC; NIST 12327):
+ * for every visible folder holding a replaced document, a HasMember
+ * association folder -> replacement, filed with this submission, unless
+ * the submission makes it itself.
+ */
+static void
+iti41_ins_fmem(struct iti41_state *st)
+{
+	struct xds_submission	*sub = st->sub;
+	struct xds_assoc	 fa, *a;
+	const char		*v[7];
+	char			 uuid[64], *ebrim;
+	size_t			 i, j, k;
+	int			 have;
+
+	for (i = 0; i < sub->nassocs; i++) {
+		if (st->deprecate[i] == NULL)
+			continue;
+		for (j = 0; j < st->nfmem; j++) {
+			if (strcmp(st->fmem[2 * j], st->deprecate[i]) != 0)
+				continue;
+			for (k = 0, have = 0; k < sub->nassocs && !have; k++) {
+				a = &sub->assocs[k];
+				have = a->type != NULL &&
+				    strcmp(a->type, XDS_ASSOC_HASMEMBER) == 0 &&
+				    strcmp(a->source, st->fmem[2 * j + 1]) == 0 &&
+				    strcmp(a->target, sub->assocs[i].source) == 0;
+			}
+			/* Two replacements by one entry: one membership. */
+			for (k = 0; k < i && !have; k++)
+				have = st->deprecate[k] != NULL &&
+				    strcmp(st->deprecate[k], st->deprecate[i]) ==
+				    0 && strcmp(sub->assocs[k].source,
+				    sub->assocs[i].source) == 0;
+			if (have)
+				continue;
+			if (xdsmeta_new_uuid(uuid, sizeof(uuid)) == -1) {
+				iti41_q_check(NULL, "no random UUIDs", st);
+				return;
+			}
+			memset(&fa, 0, sizeof(fa));
+			fa.o.id = uuid;
+			fa.o.status = (char *)XDS_STATUS_APPROVED;
+			fa.o.object_type = (char *)XDS_OT_ASSOCIATION;
+			fa.type = (char *)XDS_ASSOC_HASMEMBER;
+			fa.source = st->fmem[2 * j + 1];
+			fa.target = sub->assocs[i].source;
+			if ((ebrim = iti41_ebrim(3, &fa)) == NULL) {
+				iti41_q_check(NULL, "cannot serialise an "
+				    "Association", st);
+				return;
+			}
+			v[0] = fa.o.id;
+			v[1] = fa.type;
+			v[2] = fa.source;
+			v[3] = fa.target;
+			v[4] = XDS_STATUS_APPROVED;
+			v[5] = sub->subsets[0].o.id;
+			v[6] = ebrim;
+			iti41_q(st, "INSERT INTO associations (entry_uuid, "
+			    "assoc_type, source_uuid, target_uuid, status, "
+			    "submission_set_id, ebrim) VALUES ($1, $2, $3, $4, "
+			    "$5, (SELECT id FROM submission_sets WHERE "
+			    "entry_uuid = $6), $7)", 7, v);
+			free(ebrim);
+		}
 	}
 }
 
@@ -851,14 +987,22 @@ iti41_inserts(struct iti41_state *st)
 	struct xds_submission	*sub = st->sub;
 	struct xds_subset	*ss = &sub->subsets[0];
 	const char		*v[12];
-	char			*ebrim, *stime, retention[32], *now;
-	time_t			 t;
+	char			*ebrim, *stime, expires[24], *now;
+	time_t			 t, exp;
 	struct tm		 tm;
-	char			 nowbuf[16];
+	char			 nowbuf[16], expdtm[16];
 	size_t			 i, j;
 
-	snprintf(retention, sizeof(retention), "%ld seconds",
-	    st->ctx->retention > 0 ? st->ctx->retention : ITI41_RETENTION);
+	/*
+	 * The expiry, also as a slot of the stored SubmissionSet so that a
+	 * consumer sees it in LeafClass answers (docs/protocol.md 6).
+	 */
+	exp = time(NULL) + (st->ctx->retention > 0 ? st->ctx->retention :
+	    ITI41_RETENTION);
+	snprintf(expires, sizeof(expires), "%lld", (long long)exp);
+	gmtime_r(&exp, &tm);
+	strftime(expdtm, sizeof(expdtm), "%Y%m%d%H%M%S", &tm);
+	iti41_slot_set(&ss->o.extra, XDS_SLOT_ISN_EXPIRES, expdtm);
 	stime = iti41_dtm(xdsmeta_val(&ss->submission_time));
 	ebrim = iti41_ebrim(0, ss);
 	v[0] = ss->o.id;
@@ -871,7 +1015,7 @@ iti41_inserts(struct iti41_state *st)
 	v[7] = SCHEME(ss->content_type);
 	v[8] = st->peer;
 	v[9] = ebrim;
-	v[10] = retention;
+	v[10] = expires;
 	if (ebrim == NULL) {
 		iti41_q_check(NULL, "cannot serialise the SubmissionSet", st);
 		free(stime);
@@ -881,7 +1025,7 @@ iti41_inserts(struct iti41_state *st)
 	    "source_id, patient_id, status, submission_time, "
 	    "content_type_code, content_type_scheme, submitter, ebrim, "
 	    "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-	    "now() + $11::interval)", 11, v);
+	    "to_timestamp($11::bigint))", 11, v);
 	free(stime);
 	free(ebrim);
 	for (i = 0; i < ss->authors.n; i++) {
@@ -960,6 +1104,22 @@ iti41_inserts(struct iti41_state *st)
 		    "submission_sets WHERE entry_uuid = $6), $7)", 7, v);
 		free(ebrim);
 	}
+	iti41_ins_fmem(st);
+	/*
+	 * Earlier folders this submission adds members to (by its own
+	 * HasMember or by a replacement above): lastUpdateTime = now, in
+	 * the column and in the stored slot (NIST 12323).
+	 */
+	v[0] = ss->o.id;
+	v[1] = now;
+	iti41_q(st, "UPDATE folders f SET last_update_time = $2, ebrim = "
+	    "regexp_replace(f.ebrim, '(<rim:Slot name=\"lastUpdateTime\">"
+	    "<rim:ValueList><rim:Value>)[^<]*(</rim:Value>)', '\\1' || $2 || "
+	    "'\\2') WHERE f.entry_uuid IN (SELECT a.source_uuid FROM "
+	    "associations a JOIN submission_sets s ON s.id = "
+	    "a.submission_set_id WHERE s.entry_uuid = $1 AND a.assoc_type = '"
+	    XDS_ASSOC_HASMEMBER "') AND f.submission_set_id <> (SELECT id FROM "
+	    "submission_sets WHERE entry_uuid = $1)", 2, v);
 }
 
 static void
@@ -1076,11 +1236,20 @@ iti41_txn_begun(struct db_txn *txn, const char *cause, void *arg)
 	if ((targets = iti41_targets(st)) != NULL) {
 		v[0] = targets;
 		db_txn_query(txn, "SELECT d.entry_uuid, d.status, "
-		    "d.patient_id::text, coalesce(d.logical_id, d.entry_uuid), "
+		    ITI41_SURVIVOR ", coalesce(d.logical_id, d.entry_uuid), "
 		    "d.version FROM documents d JOIN submission_sets s ON "
 		    "s.id = d.submission_set_id WHERE d.entry_uuid = "
 		    "ANY($1::text[]) AND s.expires_at > now() FOR UPDATE OF d",
 		    1, v, NULL, NULL, 0, iti41_q_targets, st);
+		/* Visible folder memberships of the targets (NIST 12327). */
+		db_txn_query(txn, "SELECT DISTINCT a.target_uuid, "
+		    "f.entry_uuid FROM associations a JOIN submission_sets sa "
+		    "ON sa.id = a.submission_set_id JOIN folders f ON "
+		    "f.entry_uuid = a.source_uuid JOIN submission_sets sf ON "
+		    "sf.id = f.submission_set_id WHERE a.target_uuid = "
+		    "ANY($1::text[]) AND a.assoc_type = '" XDS_ASSOC_HASMEMBER "' "
+		    "AND sa.expires_at > now() AND sf.expires_at > now() "
+		    "ORDER BY 1, 2", 1, v, NULL, NULL, 0, iti41_q_folders, st);
 		free(targets);
 	}
 	db_txn_query(txn, "SELECT 1", 0, NULL, NULL, NULL, 0, iti41_q_decide,
@@ -1591,6 +1760,9 @@ iti41_state_free(struct iti41_state *st)
 			free(st->deprecate[i]);
 		xdsmeta_free(st->sub);
 	}
+	for (i = 0; i < 2 * st->nfmem; i++)
+		free(st->fmem[i]);
+	free(st->fmem);
 	free(st->deprecate);
 	free(st->lid);
 	free(st->ver);

@@ -11,7 +11,8 @@
  * ctx must outlive the httpd (and every request in flight). ITI-42 (the
  * metadata alone, from the registry path) shares the checks and the
  * transaction: iti41_register_start below. RPLC and XFRM_RPLC deprecate
- * the document they replace in the same transaction.
+ * the document they replace, and put the replacement into the original's
+ * folders, in the same transaction.
  */
 #ifndef ISN_ITI41_H
 #define ISN_ITI41_H

@@ -420,8 +420,9 @@ sql_get_documents(struct qb *b, const struct sq_query *q,
 }
 
 /*
- * The submission set, its documents (filtered), its folders and the
- * HasMember associations of that submission between the objects returned.
+ * The submission set, its documents (filtered), its folders, the HasMember
+ * associations of that submission between the objects returned, and the
+ * set's HasMember associations to those associations (as NIST's registry).
  */
 static void
 sql_get_ss_and_contents(struct qb *b, const struct sq_query *q,
@@ -437,23 +438,30 @@ sql_get_ss_and_contents(struct qb *b, const struct sq_query *q,
 	    "d.submission_set_id = s.id WHERE true");
 	f_doc_filters(b, q);
 	qb_sql(b, "), ff AS (SELECT f.* FROM folders f JOIN s ON "
-	    "f.submission_set_id = s.id) ");
-	qb_sql(b, COLS("1", "x", "x.entry_uuid") " FROM s x", e, pat);
-	qb_sql(b, " UNION ALL " COLS("2", "x", DOC_LID) " FROM dd x", e, pat);
-	qb_sql(b, " UNION ALL " COLS("3", "x", "x.entry_uuid") " FROM ff x",
-	    e, pat);
-	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM associations x JOIN s ON "
+	    "f.submission_set_id = s.id");
+	qb_sql(b, "), aa AS (SELECT x.* FROM associations x JOIN s ON "
 	    "x.submission_set_id = s.id WHERE x.assoc_type = " HASMEMBER
 	    " AND ((x.source_uuid = s.entry_uuid AND (x.target_uuid IN (SELECT "
 	    "entry_uuid FROM dd) OR x.target_uuid IN (SELECT entry_uuid FROM "
 	    "ff))) OR (x.source_uuid IN (SELECT entry_uuid FROM ff) AND "
-	    "x.target_uuid IN (SELECT entry_uuid FROM dd)))", e);
+	    "x.target_uuid IN (SELECT entry_uuid FROM dd)))) ");
+	qb_sql(b, COLS("1", "x", "x.entry_uuid") " FROM s x", e, pat);
+	qb_sql(b, " UNION ALL " COLS("2", "x", DOC_LID) " FROM dd x", e, pat);
+	qb_sql(b, " UNION ALL " COLS("3", "x", "x.entry_uuid") " FROM ff x",
+	    e, pat);
+	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM aa x", e);
+	/* The set's HasMember to a returned (folder membership) one. */
+	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM associations x JOIN s ON "
+	    "x.submission_set_id = s.id WHERE x.assoc_type = " HASMEMBER
+	    " AND x.source_uuid = s.entry_uuid AND x.target_uuid IN (SELECT "
+	    "entry_uuid FROM aa)", e);
 }
 
 /*
  * GetAll: the patient's submission sets, documents and folders (each with
  * its status list; documents filtered) and the associations of the
- * patient's visible submissions whose both ends are returned.
+ * patient's visible submissions whose both ends are returned, an end
+ * being one of those objects or such an association.
  */
 static void
 sql_get_all(struct qb *b, const struct sq_query *q, enum xdsmsg_return r,
@@ -472,16 +480,27 @@ sql_get_all(struct qb *b, const struct sq_query *q, enum xdsmsg_return r,
 	qb_sql(b, "), ff AS (SELECT f.* FROM folders f JOIN s ON "
 	    "f.submission_set_id = s.id WHERE true");
 	f_any(b, q, SQ_P_FOL_STATUS, "f.status");
+	/*
+	 * ids: the returned sets, documents and folders; aa: the
+	 * associations between them; ids2: both.  The associations returned
+	 * are those with both ends in ids2 (one level of association to
+	 * association, e.g. a set's HasMember to a folder membership).
+	 */
 	qb_sql(b, "), ids AS (SELECT entry_uuid FROM ss UNION ALL SELECT "
-	    "entry_uuid FROM dd UNION ALL SELECT entry_uuid FROM ff) ");
+	    "entry_uuid FROM dd UNION ALL SELECT entry_uuid FROM ff), aa AS ("
+	    "SELECT x.entry_uuid FROM associations x JOIN s ON "
+	    "x.submission_set_id = s.id WHERE x.source_uuid IN (SELECT "
+	    "entry_uuid FROM ids) AND x.target_uuid IN (SELECT entry_uuid "
+	    "FROM ids)), ids2 AS (SELECT entry_uuid FROM ids UNION ALL SELECT "
+	    "entry_uuid FROM aa) ");
 	qb_sql(b, COLS("1", "x", "x.entry_uuid") " FROM ss x", e, pat);
 	qb_sql(b, " UNION ALL " COLS("2", "x", DOC_LID) " FROM dd x", e, pat);
 	qb_sql(b, " UNION ALL " COLS("3", "x", "x.entry_uuid") " FROM ff x",
 	    e, pat);
 	qb_sql(b, " UNION ALL " ASSOC_COLS " FROM associations x JOIN s ON "
 	    "x.submission_set_id = s.id WHERE x.source_uuid IN (SELECT "
-	    "entry_uuid FROM ids) AND x.target_uuid IN (SELECT entry_uuid "
-	    "FROM ids)", e);
+	    "entry_uuid FROM ids2) AND x.target_uuid IN (SELECT entry_uuid "
+	    "FROM ids2)", e);
 }
 
 /* FindFolders: the patient's folders by status, lastUpdateTime, codes. */

@@ -57,6 +57,8 @@
 #define XDS_SLOT_REFIDLIST	"urn:ihe:iti:xds:2013:referenceIdList"
 #define XDS_SLOT_ISN_SERIES	"urn:rsna:isn:seriesInstanceUID"
 #define XDS_SLOT_ISN_ENCRYPTION	"urn:rsna:isn:encryption"
+/* Set by the clearinghouse on stored SubmissionSets: UTC DTM, 14 digits. */
+#define XDS_SLOT_ISN_EXPIRES	"urn:rsna:isn:expiresAt"
 
 /* Limits on what one RegistryObjectList may hold. */
 #define XDSMETA_MAX_OBJECTS	100000	/* objects of all kinds */

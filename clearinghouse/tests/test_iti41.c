@@ -749,11 +749,115 @@ streq(char *a, const char *b)
 	return (r);
 }
 
+#define FOLDER1	"urn:uuid:0f1d0000-0000-4000-8000-000000000001"
+#define FOLDER2	"urn:uuid:0f1d0000-0000-4000-8000-000000000002"
+#define OLD_LUT	"20200101000000"
+
+/*
+ * A folder (lastUpdateTime OLD_LUT) in the submission set ss_uid holding
+ * the document doc (a HasMember filed in that set).
+ */
+static void
+folder_with(const char *fuuid, const char *ss_uid, const char *doc)
+{
+	const char	*v[3] = { fuuid, ss_uid, OLD_LUT };
+
+	free(sql("INSERT INTO folders (entry_uuid, unique_id, "
+	    "submission_set_id, patient_id, status, last_update_time, ebrim) "
+	    "SELECT $1, $1 || '.uid', s.id, s.patient_id, '"
+	    XDS_STATUS_APPROVED "', $3, '<rim:RegistryPackage id=\"' || $1 || "
+	    "'\"><rim:Slot name=\"lastUpdateTime\"><rim:ValueList><rim:Value>' "
+	    "|| $3 || '</rim:Value></rim:ValueList></rim:Slot>"
+	    "</rim:RegistryPackage>' FROM submission_sets s WHERE "
+	    "s.unique_id = $2", 3, v));
+	v[2] = doc;
+	free(sql("INSERT INTO associations (entry_uuid, assoc_type, "
+	    "source_uuid, target_uuid, status, submission_set_id, ebrim) "
+	    "SELECT $1 || '-m', '" XDS_ASSOC_HASMEMBER "', $1, $3, '"
+	    XDS_STATUS_APPROVED "', s.id, '<rim:Association/>' FROM "
+	    "submission_sets s WHERE s.unique_id = $2", 3, v));
+}
+
+#define CX(p)	p "^^^&1.3.6.1.4.1.19376.3.840.1.1.1&ISO"
+
+/* Merge patient pid into into (ITI-8 A40 sets merged_into). */
+static void
+merge(const char *pid, const char *into)
+{
+	const char	*v[2] = { pid, into };
+
+	free(sql("UPDATE patients SET merged_into = (SELECT id FROM patients "
+	    "WHERE pid = $2) WHERE pid = $1", 2, v));
+}
+
+/*
+ * A replacement across an A40 merge: the target's patient is followed
+ * along merged_into to its survivor, which must be the submitter's.
+ */
+static void
+test_rplc_merged(void)
+{
+	char	*c1, *d1, *e1, *r;
+
+	patient("RSNA8C8C", "1.3.6.1.4.1.19376.3.840.1.1.1");
+	patient("RSNA8D8D", "1.3.6.1.4.1.19376.3.840.1.1.1");
+	patient("RSNA8E8E", "1.3.6.1.4.1.19376.3.840.1.1.1");
+	build_patient = CX("RSNA8C8C");
+	free(post_built("1.2.3.9.40", "1.2.3.9.400", 300, 21));
+	build_patient = CX("RSNA8D8D");
+	free(post_built("1.2.3.9.41", "1.2.3.9.401", 300, 22));
+	build_patient = CX("RSNA8E8E");
+	free(post_built("1.2.3.9.42", "1.2.3.9.402", 300, 23));
+	build_patient = NULL;
+	c1 = doc_col("entry_uuid", "1.2.3.9.400");
+	d1 = doc_col("entry_uuid", "1.2.3.9.401");
+	e1 = doc_col("entry_uuid", "1.2.3.9.402");
+	ok(c1 != NULL && d1 != NULL && e1 != NULL, "merge: documents of C, "
+	    "D and E stored");
+	/* D into C into A (RSNA7Q2X); E into B (RSNA9Z9Z). */
+	merge("RSNA8D8D", "RSNA8C8C");
+	merge("RSNA8C8C", "RSNA7Q2X");
+	merge("RSNA8E8E", "RSNA9Z9Z");
+
+	build_assoc = RPLC;
+	build_target = c1;
+	r = post_built("1.2.3.9.43", "1.2.3.9.403", 300, 24);
+	ok(has(r, "ResponseStatusType:Success") &&
+	    streq(doc_col("status", "1.2.3.9.400"), XDS_STATUS_DEPRECATED),
+	    "RPLC by A of merged C's document: Success, the original "
+	    "Deprecated");
+	if (!has(r, "ResponseStatusType:Success"))
+		tap_diag("%.2000s", r);
+	free(r);
+	build_target = d1;
+	r = post_built("1.2.3.9.44", "1.2.3.9.404", 300, 25);
+	ok(has(r, "ResponseStatusType:Success") &&
+	    streq(doc_col("status", "1.2.3.9.401"), XDS_STATUS_DEPRECATED),
+	    "RPLC by A of D's document (D into C into A): Success");
+	free(r);
+	build_target = e1;
+	r = post_built("1.2.3.9.45", "1.2.3.9.405", 300, 26);
+	ok(has(r, "XDSPatientIdDoesNotMatch") &&
+	    streq(doc_col("status", "1.2.3.9.402"), XDS_STATUS_APPROVED) &&
+	    count("SELECT count(*) FROM documents WHERE unique_id = "
+	    "'1.2.3.9.405'") == 0 && store_consistent(),
+	    "RPLC by A of E's document (E merged into B): "
+	    "XDSPatientIdDoesNotMatch, nothing stored");
+	free(r);
+	build_assoc = NULL;
+	build_target = NULL;
+	free(sql("UPDATE patients SET merged_into = NULL", 0, NULL));
+	free(c1);
+	free(d1);
+	free(e1);
+}
+
 /* RPLC and the other document relationships (xds.md 2.1, 6). */
 static void
 test_rplc(void)
 {
-	char		*orig, *lid, *r;
+	char		*orig, *lid, *r, *repl, *q;
+	const char	*v[2];
 	long		 nd, nss, nas;
 
 	r = post_built("1.2.3.9.30", "1.2.3.9.300", 500, 11);
@@ -762,6 +866,16 @@ test_rplc(void)
 	free(r);
 	orig = doc_col("entry_uuid", "1.2.3.9.300");
 	lid = doc_col("coalesce(logical_id, entry_uuid)", "1.2.3.9.300");
+	/* The original is in a folder, and in one of an expired set. */
+	folder_with(FOLDER1, "1.2.3.9.30", orig);
+	free(sql("INSERT INTO submission_sets (entry_uuid, unique_id, "
+	    "source_id, patient_id, status, submission_time, ebrim, "
+	    "received_at, expires_at) SELECT 'urn:uuid:0f1d0000-0000-4000-"
+	    "8000-000000000039', '1.2.3.9.39', '1.2', patient_id, status, "
+	    "submission_time, ebrim, now() - interval '2 days', now() - "
+	    "interval '1 day' FROM submission_sets WHERE unique_id = "
+	    "'1.2.3.9.30'", 0, NULL));
+	folder_with(FOLDER2, "1.2.3.9.39", orig);
 	nd = count("SELECT count(*) FROM documents");
 	nss = count("SELECT count(*) FROM submission_sets");
 	nas = count("SELECT count(*) FROM associations");
@@ -816,10 +930,34 @@ test_rplc(void)
 	    streq(doc_col("version::text", "1.2.3.9.304"), "2") &&
 	    streq(doc_col("version::text", "1.2.3.9.300"), "1"),
 	    "RPLC: the replacement continues the logicalId, version 2");
-	ok(count("SELECT count(*) FROM associations") == nas + 2 &&
+	ok(count("SELECT count(*) FROM associations") == nas + 3 &&
 	    count("SELECT count(*) FROM associations WHERE assoc_type = '"
 	    RPLC "'") == 1 && count("SELECT count(*) FROM submission_sets") ==
 	    nss + 1 && store_consistent(), "RPLC: the association is stored");
+	/* Folder membership follows the replacement (NIST 12327). */
+	repl = doc_col("entry_uuid", "1.2.3.9.304");
+	v[0] = repl;
+	v[1] = FOLDER1;
+	q = sql("SELECT count(*) || ' ' || min(s.unique_id) FROM "
+	    "associations a JOIN submission_sets s ON s.id = "
+	    "a.submission_set_id WHERE a.source_uuid = $2 AND a.target_uuid "
+	    "= $1 AND a.assoc_type = '" XDS_ASSOC_HASMEMBER "' AND a.status = '"
+	    XDS_STATUS_APPROVED "' AND a.ebrim LIKE '%' || $1 || '%'", 2, v);
+	ok(streq(q, "1 1.2.3.9.34"), "RPLC: the replacement is put into the "
+	    "original's folder (HasMember filed with the replacing set)");
+	v[1] = FOLDER2;
+	ok(streq(sql("SELECT count(*) FROM associations WHERE source_uuid = "
+	    "$2 AND target_uuid = $1", 2, v), "0"), "RPLC: not into a folder "
+	    "of an expired submission");
+	v[0] = FOLDER1;
+	ok(!streq(sql("SELECT last_update_time FROM folders WHERE "
+	    "entry_uuid = $1", 1, v), OLD_LUT) &&
+	    streq(sql("SELECT count(*) FROM folders WHERE entry_uuid = $1 AND "
+	    "ebrim LIKE '%<rim:Value>' || last_update_time || '</rim:Value>%' "
+	    "AND ebrim NOT LIKE '%" OLD_LUT "%'", 1, v), "1"),
+	    "RPLC: the folder's lastUpdateTime is updated (column and "
+	    "ebRIM)");
+	free(repl);
 
 	/* Replacing the deprecated original again. */
 	r = post_built("1.2.3.9.35", "1.2.3.9.305", 500, 16);
@@ -845,6 +983,7 @@ test_rplc(void)
 	build_target = NULL;
 	free(orig);
 	free(lid);
+	test_rplc_merged();
 }
 
 /* The peer goes away in the middle of an attachment. */

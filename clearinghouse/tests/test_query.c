@@ -17,7 +17,8 @@
  *   HasMember associations 31 (01->11), 32 (01->12), 33 (01->21),
  *   34 (21->11), 35 (02->13), 36 (02->14), 37 (05->17), 38 (05->22),
  *   39 (22->17), 40 (06->18), 41 (07->19), 42 (02->23), 43 (21->14, filed
- *   with 02), 44 (23->13), 48 (24->16, in 04), 49 (04->24), 51 (03->15);
+ *   with 02), 44 (23->13), 48 (24->16, in 04), 49 (04->24), 51 (03->15),
+ *   and from a set to a folder membership 52 (01->34), 53 (02->43);
  *   relations 45 (14 RPLC 13, in 02), 46 (12 XFRM 11, in 01), 47 (16 APND
  *   11, in 04: expired), 50 (14 APND 16, in 02: its target expired).
  * The clock (now) is 2026-06-01.
@@ -192,6 +193,8 @@ fixtures(const char *conninfo)
 		{ "49", "04", "04", "24", HASMEM },
 		{ "50", "02", "14", "16", AT("APND") },
 		{ "51", "03", "03", "15", HASMEM },
+		{ "52", "01", "01", "34", HASMEM },
+		{ "53", "02", "02", "43", HASMEM },
 	};
 	static const struct {
 		const char *n, *ss, *st, *lut, *pat;
@@ -643,14 +646,14 @@ test_get(void)
 	struct xds_submission	*m;
 	char			*why = NULL;
 
-	EXPECT("01,11,21,31,33,34", "GetSubmissionSetAndContents (stable)",
+	EXPECT("01,11,21,31,33,34,52", "GetSubmissionSetAndContents (stable)",
 	    LEAF, now, 0, Q_GET_SSC, SS("EntryUUID"), "'" UUID("01") "'");
-	EXPECT("01,11,12,21,31,32,33,34", "GetSubmissionSetAndContents",
+	EXPECT("01,11,12,21,31,32,33,34,52", "GetSubmissionSetAndContents",
 	    LEAF, now, 0, Q_GET_SSC, SS("EntryUUID"), "'" UUID("01") "'",
 	    DE("Type"), T_BOTH);
 	m = xdsmeta_parse_buf(body, strlen(body), &why);
 	ok(m != NULL && m->nsubsets == 1 && m->ndocs == 2 &&
-	    m->nfolders == 1 && m->nassocs == 4, "contents parse as ebRIM");
+	    m->nfolders == 1 && m->nassocs == 5, "contents parse as ebRIM");
 	if (m == NULL)
 		printf("#   %s\n", why);
 	xdsmeta_free(m);
@@ -665,18 +668,21 @@ test_get(void)
 	    Q_GET_SSC, SS("UniqueId"), "'1.9.02'",
 	    DE("ConfidentialityCode"), "('N^^s')",
 	    DE("ConfidentialityCode"), "('R^^s')");
-	EXPECT("01,02,11,12,13,14,21,31,32,33,34,35,36,43,45,46", "GetAll", LEAF, now,
-	    0, sq_query_uuid(SQ_GET_ALL), "$patientId", P1, DE("Status"),
+	/* 52, 53: a set's HasMember to a returned folder membership. */
+	EXPECT("01,02,11,12,13,14,21,31,32,33,34,35,36,43,45,46,52,53",
+	    "GetAll", LEAF, now, 0, sq_query_uuid(SQ_GET_ALL), "$patientId",
+	    P1, DE("Status"),
 	    S_ALL, SS("Status"), S_APP, "$XDSFolderStatus", S_APP,
 	    DE("Type"), T_BOTH);
 	m = xdsmeta_parse_buf(body, strlen(body), &why);
 	ok(m != NULL && m->nsubsets == 2 && m->ndocs == 4 &&
-	    m->nfolders == 1 && m->nassocs == 9, "GetAll parses as ebRIM");
+	    m->nfolders == 1 && m->nassocs == 11, "GetAll parses as ebRIM");
 	xdsmeta_free(m);
 	free(why);
 	why = NULL;
-	EXPECT("01,02,11,14,21,31,33,34,36,43", "GetAll approved, stable", REFS,
-	    now, 0, sq_query_uuid(SQ_GET_ALL), "$patientId", P1,
+	EXPECT("01,02,11,14,21,31,33,34,36,43,52,53",
+	    "GetAll approved, stable", REFS, now, 0, sq_query_uuid(SQ_GET_ALL),
+	    "$patientId", P1,
 	    DE("Status"), S_APP, SS("Status"), S_APP, "$XDSFolderStatus",
 	    S_APP);
 	EXPECT("01,02,14,23,36,42", "GetAll confidentiality AND, "

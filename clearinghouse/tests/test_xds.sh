@@ -144,6 +144,10 @@ EOQ
 	    '[ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp &&
 	     [ "$(grep -o "<[a-zA-Z0-9]*:*RegistryPackage[ >]" resp | wc -l)" = 1 ] &&
 	     grep -q "a54d6aa5-d40d-43f9-88c5-b4633d873bdd" resp'
+	exp=$(sql "SELECT to_char(expires_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS') FROM submission_sets")
+	check "the SubmissionSet carries its expiry (urn:rsna:isn:expiresAt)" \
+	    '[ -n "$exp" ] && tr -d "\n" < resp |
+	     grep -q "name=\"urn:rsna:isn:expiresAt\"><[a-z:]*ValueList><[a-z:]*Value>$exp<"'
 	sed 's/returnType="LeafClass"/returnType="ObjectRef"/' fss > fssref
 	qpost consumer fssref
 	check "ITI-18 FindSubmissionSets (ObjectRef): Success, one ObjectRef" \
