@@ -10,6 +10,8 @@
 #include "ch.h"
 #include "tls.h"
 
+struct httpd_req;
+
 /*
  * The configured peer whose fingerprint (compared in constant time with
  * tls_fingerprint_equal) or subject (exact RFC 2253 string) matches the
@@ -22,5 +24,17 @@ const struct ch_peer	*ch_peer_find(const struct ch_conf *,
 /* The peer matching the identity when it holds role (CH_ROLE_*), or NULL. */
 const struct ch_peer	*ch_peer_authorise(const struct ch_conf *,
 			    const struct tls_peer *, int role);
+
+/*
+ * Refuse an XDS request the peer is not authorised for: HTTP 403 with a
+ * SOAP 1.2 Sender fault "this certificate is not authorised to <what>"
+ * (RelatesTo relates when not NULL), the body never read; logs
+ * event=unauthorised with the peer's configured name, else its certificate
+ * fingerprint, else "" (no certificate), and counts isn_ch_xds_refused_total
+ * (defined by ch_xds.c). Shared by ch_xds.c and retrieve.c.
+ */
+void			 ch_auth_refuse(const struct ch_conf *,
+			    struct httpd_req *, const char *relates,
+			    const char *what);
 
 #endif

@@ -103,44 +103,14 @@ ch_xds_observe(const struct httpd_req_stats *rs, void *arg)
 	ch_metric_observe(CH_XDS_TIME_METRIC, lab, rs->seconds);
 }
 
-/* A SOAP Sender fault with HTTP 403; the body is then never read. */
-static void
-ch_xds_refuse(struct httpd_req *req, const char *who, const char *what)
-{
-	struct soap_fault	 f;
-	struct dbuf		 b;
-
-	memset(&f, 0, sizeof(f));
-	soap_fault_set(&f, SOAP_SENDER, NULL, "this certificate is not "
-	    "authorised to %s", what);
-	dbuf_init(&b, 64 * 1024);
-	if (soap_fault_build(&b, &f, NULL) == -1)
-		httpd_reply(req, 403, "text/plain", "forbidden\n", 10);
-	else
-		httpd_reply(req, 403, CH_XDS_FAULT_CTYPE, b.data, b.len);
-	dbuf_free(&b);
-	soap_fault_clear(&f);
-	log_warnx("xds conn=%s path=%s event=unauthorised peer=\"%s\"",
-	    httpd_req_conn_id(req), httpd_req_path(req), who);
-	ch_metric_inc(CH_XDS_REFUSED_METRIC, "", 1);
-}
-
 /* 1 when the peer has the role; otherwise refused (403) and 0. */
 static int
 ch_xds_authorise(struct ch_xds *x, struct httpd_req *req, int role,
     const char *what)
 {
-	const struct tls_peer	*id = httpd_req_peer(req);
-	const struct ch_peer	*p;
-
-	if (ch_peer_authorise(x->ch->conf, id, role) != NULL)
+	if (ch_peer_authorise(x->ch->conf, httpd_req_peer(req), role) != NULL)
 		return (1);
-	if (id == NULL)
-		ch_xds_refuse(req, "", what);
-	else if ((p = ch_peer_find(x->ch->conf, id)) != NULL)
-		ch_xds_refuse(req, p->name, what);
-	else
-		ch_xds_refuse(req, id->fingerprint, what);
+	ch_auth_refuse(x->ch->conf, req, NULL, what);
 	return (0);
 }
 

@@ -42,7 +42,6 @@
 #define RT_ITI43_METRIC		"isn_ch_iti43_requests_total"
 #define RT_RAD69_METRIC		"isn_ch_rad69_requests_total"
 #define RT_BYTES_METRIC		"isn_ch_retrieve_bytes_out_total"
-#define RT_REFUSED_METRIC	"isn_ch_xds_refused_total"	/* ch_xds.c */
 
 #define RT_ERR_DOC		"XDSDocumentUniqueIdError"
 #define RT_ERR_BUSY		"XDSRepositoryBusy"
@@ -179,33 +178,6 @@ rt_fault(struct rt_req *rq, struct soap_fault *f)
 		    RT_FAULT_CTYPE, b.data, b.len);
 	dbuf_free(&b);
 	soap_fault_clear(f);
-}
-
-/* 403 with a Sender fault, as ch_xds.c refuses (same log and counter). */
-static void
-rt_refuse(struct retrieve *r, struct httpd_req *req, const char *relates,
-    const char *what)
-{
-	const struct tls_peer	*id = httpd_req_peer(req);
-	const struct ch_peer	*p;
-	struct soap_fault	 f;
-	struct dbuf		 b;
-
-	memset(&f, 0, sizeof(f));
-	soap_fault_set(&f, SOAP_SENDER, NULL, "this certificate is not "
-	    "authorised to %s", what);
-	dbuf_init(&b, 64 * 1024);
-	if (soap_fault_build(&b, &f, relates) == -1)
-		httpd_reply(req, 403, "text/plain", "forbidden\n", 10);
-	else
-		httpd_reply(req, 403, RT_FAULT_CTYPE, b.data, b.len);
-	dbuf_free(&b);
-	soap_fault_clear(&f);
-	p = id != NULL ? ch_peer_find(r->ch->conf, id) : NULL;
-	log_warnx("xds conn=%s path=%s event=unauthorised peer=\"%s\"",
-	    httpd_req_conn_id(req), httpd_req_path(req), p != NULL ? p->name :
-	    id != NULL ? id->fingerprint : "");
-	ch_metric_inc(RT_REFUSED_METRIC, "", 1);
 }
 
 static int
@@ -929,7 +901,8 @@ rt_head(struct httpd_req *req, void *arg)
 
 	ids = strcmp(httpd_req_path(req), SOAP_PATH_IDS) == 0;
 	if (!rt_is_consumer(r, req)) {
-		rt_refuse(r, req, NULL, "retrieve documents (role consumer)");
+		ch_auth_refuse(r->ch->conf, req, NULL,
+		    "retrieve documents (role consumer)");
 		return (HTTPD_OK);
 	}
 	if (strcmp(httpd_req_method(req), "POST") != 0) {
@@ -946,8 +919,8 @@ rt_head(struct httpd_req *req, void *arg)
 		a = http_ct_param(&hct, "action");
 		if (a != NULL && strcmp(a, SOAP_ACTION_ITI41) == 0) {
 			http_ct_free(&hct);
-			rt_refuse(r, req, NULL, "submit documents "
-			    "(role source)");
+			ch_auth_refuse(r->ch->conf, req, NULL,
+			    "submit documents (role source)");
 			return (HTTPD_OK);
 		}
 		http_ct_free(&hct);
@@ -1008,8 +981,8 @@ rt_body_failed(struct rt_req *rq)
 	    &f) == 0 && act->txn == SOAP_TXN_ITI41) {
 		rq->outcome = "refused";
 		rq->counted = 1;
-		rt_refuse(rq->r, rq->req, rq->msg.message_id, "submit "
-		    "documents (role source)");
+		ch_auth_refuse(rq->r->ch->conf, rq->req, rq->msg.message_id,
+		    "submit documents (role source)");
 		return;
 	}
 	soap_fault_clear(&f);
@@ -1084,8 +1057,8 @@ rt_done(struct httpd_req *req, void *arg)
 		/* Only peers without role source come here. */
 		rq->outcome = "refused";
 		rq->counted = 1;	/* not a retrieval: refused_total */
-		rt_refuse(rq->r, req, rq->msg.message_id, "submit documents "
-		    "(role source)");
+		ch_auth_refuse(rq->r->ch->conf, req, rq->msg.message_id,
+		    "submit documents (role source)");
 		return;
 	}
 	if (act->txn != (rq->ids ? SOAP_TXN_RAD69 : SOAP_TXN_ITI43)) {
@@ -1144,8 +1117,8 @@ rt_delegate_start(struct httpd_req *req, int mtom, struct soap_msg *msg,
 	rq->txn = SOAP_TXN_ITI43;
 	if (!rt_is_consumer(r, req)) {
 		rq->outcome = "refused";
-		rt_refuse(r, req, rq->msg.message_id, "retrieve documents "
-		    "(role consumer)");
+		ch_auth_refuse(r->ch->conf, req, rq->msg.message_id,
+		    "retrieve documents (role consumer)");
 		return (rq);
 	}
 	rt_start(rq);

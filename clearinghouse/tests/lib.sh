@@ -1,6 +1,11 @@
 # lib.sh: TAP helpers for the clearinghouse's shell tests (POSIX sh).
 # Counts in $n and $failed; the caller prints the plan ("1..$n") at the end.
+# Sources pg.sh and certs.sh from $top_srcdir/clearinghouse/tests too.
 n=0; failed=0
+for ch_lib in pg.sh certs.sh; do
+	ch_lib=${top_srcdir:-.}/clearinghouse/tests/$ch_lib
+	if [ -r "$ch_lib" ]; then . "$ch_lib"; fi
+done
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
@@ -21,9 +26,9 @@ waitlog() {
 }
 
 # --- A whole daemon for an end-to-end test (test_xds.sh is the model). ---
-# The caller sets top_srcdir/top_builddir, sources pg.sh, certs.sh and this
-# file, runs pg_start, makes $tmp, cds into it and sets its cleanup trap
-# (kill $pid, rm -rf $tmp, pg_stop): ch_begin does all that.
+# The caller sets top_srcdir/top_builddir, sources this file and calls
+# ch_begin, which runs pg_start, makes $tmp, cds into it and sets the
+# cleanup trap (kill $pid, rm -rf $tmp, pg_stop).
 #
 # ch_begin [COMMAND...]: "1..0 # SKIP" and exit 0 when a COMMAND is
 # missing; ch_paths; a private PostgreSQL (pg_start, else pg_unavailable);
@@ -163,9 +168,16 @@ ch_submit() {
 	    [ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp
 }
 
+# ch_xmlesc TEXT: TEXT with &, <, > and " escaped for XML.
+ch_xmlesc() {
+	printf '%s\n' "$1" |
+	    sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'
+}
+
 # ch_iti18 OUT QUERY-UUID RETURN-TYPE SLOT...: an ITI-18 stored query
 # (SOAP 1.2 AdhocQueryRequest) in OUT; each SLOT is NAME=VALUE, the VALUE
-# quoted as ITI-18 wants and XML-escaped. Post it with ch_post to
+# plain text already quoted as ITI-18 wants ('x' or ('x','y')), which
+# ch_iti18 XML-escapes (ch_xmlesc). Post it with ch_post to
 # /services/xdsregistryb as application/soap+xml.
 ch_iti18() {
 	q_out=$1 q_id=$2 q_rt=$3; shift 3
@@ -187,10 +199,32 @@ ch_iti18() {
 EOQ
 		for q_s; do
 			printf '    <Slot name="%s"><ValueList><Value>%s</Value></ValueList></Slot>\n' \
-			    "${q_s%%=*}" "${q_s#*=}"
+			    "${q_s%%=*}" "$(ch_xmlesc "${q_s#*=}")"
 		done
 		printf '   </AdhocQuery>\n  </query:AdhocQueryRequest>\n </env:Body>\n</env:Envelope>\n'
 	} > "$q_out"
+}
+
+# ch_iti42 OUT < OBJECTS: an ITI-42 Register Document Set-b (SOAP 1.2
+# SubmitObjectsRequest) in OUT around the ebRIM objects read from stdin
+# (XML, written as is). Post it with ch_post to /services/xdsregistryb.
+ch_iti42() {
+	{
+		cat <<EOX
+<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
+    xmlns:wsa="http://www.w3.org/2005/08/addressing">
+ <env:Header>
+  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegisterDocumentSet-b</wsa:Action>
+  <wsa:MessageID>urn:uuid:1f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e42</wsa:MessageID>
+ </env:Header>
+ <env:Body>
+  <lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0">
+   <rim:RegistryObjectList xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
+EOX
+		cat
+		printf '   </rim:RegistryObjectList>\n  </lcm:SubmitObjectsRequest>\n </env:Body>\n</env:Envelope>\n'
+	} > "$1"
 }
 
 # ch_sql STATEMENT: one psql value (tuples only, unaligned).

@@ -6,17 +6,15 @@
 # replay_kind FILE: iti41, iti42, iti18, iti43, rad69, or what else it is
 # (response, iti8, other) by its request element.
 replay_kind() {
-	if grep -q '[<:]ProvideAndRegisterDocumentSetRequest[ >]' "$1"; then
-		echo iti41
-	elif grep -q '[<:]RetrieveImagingDocumentSetRequest[ >]' "$1"; then
-		echo rad69
-	elif grep -q '[<:]RetrieveDocumentSetRequest[ >]' "$1"; then
-		echo iti43
-	elif grep -q '[<:]AdhocQueryRequest[ >]' "$1"; then
-		echo iti18
-	elif grep -q '[<:]SubmitObjectsRequest[ >]' "$1"; then
-		echo iti42
-	elif grep -q 'Response[ >]' "$1"; then
+	for rk in ProvideAndRegisterDocumentSetRequest=iti41 \
+	    RetrieveImagingDocumentSetRequest=rad69 \
+	    RetrieveDocumentSetRequest=iti43 AdhocQueryRequest=iti18 \
+	    SubmitObjectsRequest=iti42; do
+		if grep -q "[<:]${rk%=*}[ >]" "$1"; then
+			echo "${rk#*=}"; return
+		fi
+	done
+	if grep -q 'Response[ >]' "$1"; then
 		echo response
 	elif grep -q '^MSH|' "$1"; then
 		echo iti8

@@ -7,8 +7,6 @@
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
-. "$top_srcdir/clearinghouse/tests/pg.sh"
-. "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
 ch_begin openssl curl sha256sum
 sql() { ch_sql "$1"; }
@@ -54,7 +52,7 @@ check "-l expired: the set moved into the past, only it" \
 
 # ITI-18 FindDocuments for the patient (consumer peer).
 ch_iti18 fd urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d LeafClass \
-    "\$XDSDocumentEntryPatientId='$RID^^^&amp;1.2.260&amp;ISO'" \
+    "\$XDSDocumentEntryPatientId='$CX'" \
     "\$XDSDocumentEntryStatus=('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"
 finddocs() {
 	ch_post consumer fd "application/soap+xml; charset=UTF-8" \

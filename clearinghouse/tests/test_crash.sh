@@ -15,8 +15,6 @@
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
-. "$top_srcdir/clearinghouse/tests/pg.sh"
-. "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
 ch_begin openssl curl sha1sum
 sql() { ch_sql "$1"; }

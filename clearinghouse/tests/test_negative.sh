@@ -14,8 +14,6 @@ top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 dir=$top_srcdir/clearinghouse/tests
 
-. "$dir/pg.sh"
-. "$dir/certs.sh"
 . "$dir/lib.sh"
 ch_begin openssl curl psql od
 slow=; drib=
@@ -173,7 +171,7 @@ t0=$(date +%s)
 raw slow.head 0.2
 # A normal request on another connection meanwhile.
 ch_iti18 fss urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9 ObjectRef \
-    "\$XDSSubmissionSetPatientId='RPAT1^^^&amp;1.2.260&amp;ISO'" \
+    "\$XDSSubmissionSetPatientId='RPAT1^^^&1.2.260&ISO'" \
     "\$XDSSubmissionSetStatus=('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"
 query() {
 	ch_post consumer fss "application/soap+xml; charset=UTF-8" \

@@ -20,25 +20,8 @@
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
-. "$top_srcdir/clearinghouse/tests/pg.sh"
-. "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
-for t in openssl curl psql; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "1..0 # SKIP no $t"; exit 0
-	fi
-done
-ch_paths
-pg_start || pg_unavailable
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-	pg_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+ch_begin openssl curl psql
 SOAP="application/soap+xml; charset=UTF-8"
 APPROVED=urn:oasis:names:tc:ebxml-regrep:StatusType:Approved
 DEPRECATED=urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated
@@ -64,9 +47,11 @@ SC1=$(u 5c0000000001); DC1=$(u dc0000000001); A41=$(u a50000000041)
 labels="SA1 SA2 DA1 DA2 DA3 DA4 FA1 A11 A12 A13 A14 A15 A21 A22 A23 A24
     SB1 DB1 A31 SC1 DC1 A41"
 
-cx() { echo "$1^^^&amp;1.2.260&amp;ISO"; }
-REF2="ACC-Q2^^^&amp;1.2.260.9&amp;ISO^urn:ihe:iti:xds:2013:accession"
-REF4="ACC-Q4^^^&amp;1.2.260.9&amp;ISO^urn:ihe:iti:xds:2013:accession"
+# pid ID: the patient's CX; cx ID: the same XML-escaped, for ebRIM.
+pid() { echo "$1^^^&1.2.260&ISO"; }
+cx() { ch_xmlesc "$(pid "$1")"; }
+REF2="ACC-Q2^^^&1.2.260.9&ISO^urn:ihe:iti:xds:2013:accession"
+REF4="ACC-Q4^^^&1.2.260.9&ISO^urn:ihe:iti:xds:2013:accession"
 
 # --- ebRIM builders (ITI-42 metadata) ---
 # code ID OBJECT SCHEME-UUID CODE CODING-SCHEME: a coded Classification.
@@ -91,7 +76,8 @@ de() {
 	slot hash E543712C0E10501972DE13A5BFCBE826C49FEB75
 	slot size 36
 	slot repositoryUniqueId 1.2.3.99
-	[ -n "${11:-}" ] && slot urn:ihe:iti:xds:2013:referenceIdList "${11}"
+	[ -n "${11:-}" ] &&
+	    slot urn:ihe:iti:xds:2013:referenceIdList "$(ch_xmlesc "${11}")"
 	echo "<rim:Name><rim:LocalizedString value=\"Document $k\"/></rim:Name>"
 	code "cl-$k" "$1" 41a5887f-8865-4c09-adf7-e362475b143a "$4" 1.3.6.1.4.1.19376.3.840.1.1.2
 	code "cf-$k" "$1" f4f85eac-e6cb-4883-b524-f2705394840f "$7" 2.16.840.1.113883.5.25
@@ -136,30 +122,6 @@ assoc() {
 		echo "<rim:Association id=\"$1\" associationType=\"$2\" sourceObject=\"$3\" targetObject=\"$4\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association\"/>"
 	fi
 }
-# i42 FILE < objects: an ITI-42 envelope around the objects on stdin.
-i42() {
-	{
-		cat <<EOX
-<?xml version="1.0" encoding="UTF-8"?>
-<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
-    xmlns:wsa="http://www.w3.org/2005/08/addressing">
- <env:Header>
-  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegisterDocumentSet-b</wsa:Action>
-  <wsa:MessageID>urn:uuid:1f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e42</wsa:MessageID>
- </env:Header>
- <env:Body>
-  <lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0">
-   <rim:RegistryObjectList xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
-EOX
-		cat
-		cat <<EOX
-   </rim:RegistryObjectList>
-  </lcm:SubmitObjectsRequest>
- </env:Body>
-</env:Envelope>
-EOX
-	} > "$1"
-}
 rpost() { ch_post "$1" "$2" "$SOAP" /services/xdsregistryb; }
 success() {
 	[ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp &&
@@ -167,36 +129,10 @@ success() {
 }
 
 # --- ITI-18 ---
-# q QUERY-UUID RETURN-TYPE SLOT...: AdhocQueryRequest as the consumer; each
-# SLOT is NAME=VALUE (VALUE already quoted as ITI-18 wants, XML-escaped);
-# the answer in ./resp, the HTTP status in $code.
-q() {
-	qid=$1 rt=$2; shift 2
-	{
-		cat <<EOQ
-<?xml version="1.0" encoding="UTF-8"?>
-<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
-    xmlns:wsa="http://www.w3.org/2005/08/addressing">
- <env:Header>
-  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegistryStoredQuery</wsa:Action>
-  <wsa:MessageID>urn:uuid:6f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e18</wsa:MessageID>
- </env:Header>
- <env:Body>
-  <query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-      xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
-   <query:ResponseOption returnComposedObjects="true" returnType="$rt"/>
-   <AdhocQuery id="$qid">
-EOQ
-		for s in "$@"; do
-			echo "    <Slot name=\"${s%%=*}\"><ValueList><Value>${s#*=}</Value></ValueList></Slot>"
-		done
-		echo "   </AdhocQuery>"
-		echo "  </query:AdhocQueryRequest>"
-		echo " </env:Body>"
-		echo "</env:Envelope>"
-	} > q.xml
-	rpost consumer q.xml
-}
+# q QUERY-UUID RETURN-TYPE SLOT...: ch_iti18 as the consumer (each SLOT
+# NAME=VALUE, VALUE quoted as ITI-18 wants, not XML-escaped); the answer
+# in ./resp, the HTTP status in $code.
+q() { ch_iti18 q.xml "$@" && rpost consumer q.xml; }
 FIND_DOCUMENTS=urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d
 FIND_BY_REF=urn:uuid:12941a89-e02e-4be5-967c-ce4bfc8fe492
 FIND_SETS=urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9
@@ -256,7 +192,6 @@ fails() {
 st() { echo "('$1')"; }
 q1() { echo "'$1'"; }
 
-cd "$tmp" || exit 1
 check "the test PKI was generated" ch_pki
 ch_conf "audit: {destination: file, file: audit.log}"
 check "the daemon starts" ch_start
@@ -276,7 +211,7 @@ check "patients QPA, QPB and QPC are fed over ITI-8" \
 	assoc "$A13" $HASMEMBER "$SA1" "$FA1"
 	assoc "$A14" $HASMEMBER "$FA1" "$DA1"
 	assoc "$A15" $HASMEMBER "$SA1" "$A14"
-} | i42 sa1.xml
+} | ch_iti42 sa1.xml
 rpost source sa1.xml
 check "ITI-42 SA1 (two documents, a folder holding one): Success" success
 success || sed 's/^/# /' resp
@@ -294,7 +229,7 @@ check "the registry kept the given entryUUIDs" \
 	assoc "$A22" $HASMEMBER "$SA2" "$DA4" Original
 	assoc "$A23" $RPLC "$DA3" "$DA1"
 	assoc "$A24" $APND "$DA4" "$DA2"
-} | i42 sa2.xml
+} | ch_iti42 sa2.xml
 rpost source sa2.xml
 check "ITI-42 SA2 (DA3 RPLC DA1, DA4 APND DA2): Success" success
 success || sed 's/^/# /' resp
@@ -313,7 +248,7 @@ check "the registry put the replacement DA3 into DA1's folder FA1" \
 	de "$DB1" 1.2.260.56.1.1 QPB Imaging "Imaging Exam" CT N urn:ihe:rad:TEXT \
 	    20261105100000 20261105090000 "$REF2"
 	assoc "$A31" $HASMEMBER "$SB1" "$DB1" Original
-} | i42 sb1.xml
+} | ch_iti42 sb1.xml
 rpost source sb1.xml
 check "ITI-42 SB1 for patient QPB: Success" success
 {
@@ -321,11 +256,11 @@ check "ITI-42 SB1 for patient QPB: Success" success
 	de "$DC1" 1.2.260.57.1.1 QPC Imaging "Imaging Exam" CT N urn:ihe:rad:TEXT \
 	    20261106100000 20261106090000
 	assoc "$A41" $HASMEMBER "$SC1" "$DC1" Original
-} | i42 sc1.xml
+} | ch_iti42 sc1.xml
 rpost source sc1.xml
 check "ITI-42 SC1 for patient QPC: Success" success
 
-PA="$(q1 "$(cx QPA)")"; PB="$(q1 "$(cx QPB)")"; PC="$(q1 "$(cx QPC)")"
+PA="$(q1 "$(pid QPA)")"; PB="$(q1 "$(pid QPB)")"; PC="$(q1 "$(pid QPC)")"
 BOTH="('$APPROVED','$DEPRECATED')"
 
 # --- FindDocuments ---
@@ -623,7 +558,7 @@ A52=$(u a50000000052); labels="$labels DA5 SA3 A51 A52"
 	    20261127100000 20261127090000
 	assoc "$A51" $HASMEMBER "$SA3" "$DA5" Original
 	assoc "$A52" $RPLC "$DA5" "$DC1"
-} | i42 sa3.xml
+} | ch_iti42 sa3.xml
 rpost source sa3.xml
 # The target's patient (C) counts as the survivor of its merge chain (A).
 # Last, so that the checks above do not depend on whether it is stored.

@@ -9,26 +9,9 @@
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
-. "$top_srcdir/clearinghouse/tests/pg.sh"
-. "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
-for t in openssl curl psql; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "1..0 # SKIP no $t"; exit 0
-	fi
-done
-ch_paths
+ch_begin openssl curl psql
 samples=$shared/xds-samples/iti41
-pg_start || pg_unavailable
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-	pg_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 sql() { ch_sql "$1"; }
 SOAP="application/soap+xml; charset=UTF-8"
 APPROVED=urn:oasis:names:tc:ebxml-regrep:StatusType:Approved
@@ -51,17 +34,7 @@ i42() {
 	else
 		rplc=
 	fi
-	cat > "$1" <<EOX
-<?xml version="1.0" encoding="UTF-8"?>
-<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
-    xmlns:wsa="http://www.w3.org/2005/08/addressing">
- <env:Header>
-  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegisterDocumentSet-b</wsa:Action>
-  <wsa:MessageID>urn:uuid:1f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e42</wsa:MessageID>
- </env:Header>
- <env:Body>
-  <lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0">
-   <rim:RegistryObjectList xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
+	ch_iti42 "$1" <<EOX
     <rim:ExtrinsicObject id="Doc01" mimeType="text/plain"
         objectType="urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1">
      <rim:Slot name="creationTime"><rim:ValueList><rim:Value>20261127100000</rim:Value></rim:ValueList></rim:Slot>
@@ -91,35 +64,14 @@ i42() {
     <rim:Classification id="c9" classifiedObject="Set01" classificationNode="urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"/>
     <rim:Association id="As01" associationType="urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember" sourceObject="Set01" targetObject="Doc01" objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association"><rim:Slot name="SubmissionSetStatus"><rim:ValueList><rim:Value>Original</rim:Value></rim:ValueList></rim:Slot></rim:Association>
     $rplc
-   </rim:RegistryObjectList>
-  </lcm:SubmitObjectsRequest>
- </env:Body>
-</env:Envelope>
 EOX
 }
 
 # fd FILE PID STATUS: ITI-18 FindDocuments (LeafClass) for that status.
 fd() {
-	cat > "$1" <<EOQ
-<?xml version="1.0" encoding="UTF-8"?>
-<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
-    xmlns:wsa="http://www.w3.org/2005/08/addressing">
- <env:Header>
-  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegistryStoredQuery</wsa:Action>
-  <wsa:MessageID>urn:uuid:6f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e18</wsa:MessageID>
- </env:Header>
- <env:Body>
-  <query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-      xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
-   <query:ResponseOption returnComposedObjects="true" returnType="LeafClass"/>
-   <AdhocQuery id="urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d">
-    <Slot name="\$XDSDocumentEntryPatientId"><ValueList><Value>'$2^^^&amp;1.2.260&amp;ISO'</Value></ValueList></Slot>
-    <Slot name="\$XDSDocumentEntryStatus"><ValueList><Value>('$3')</Value></ValueList></Slot>
-   </AdhocQuery>
-  </query:AdhocQueryRequest>
- </env:Body>
-</env:Envelope>
-EOQ
+	ch_iti18 "$1" urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d LeafClass \
+	    "\$XDSDocumentEntryPatientId='$2^^^&1.2.260&ISO'" \
+	    "\$XDSDocumentEntryStatus=('$3')"
 }
 rpost() { ch_post "$1" "$2" "$SOAP" /services/xdsregistryb; }
 ndocs() { sql "SELECT count(*) FROM documents"; }
@@ -127,7 +79,6 @@ nsets() { sql "SELECT count(*) FROM submission_sets"; }
 # extrinsic: the number of ExtrinsicObjects in ./resp
 extrinsic() { grep -o "<[a-zA-Z0-9]*:*ExtrinsicObject[ >]" resp | wc -l | tr -d ' '; }
 
-cd "$tmp" || exit 1
 check "the test PKI was generated" ch_pki
 ch_conf "audit: {destination: file, file: audit.log}"
 check "the daemon starts" ch_start

@@ -13,8 +13,6 @@ top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 dir=$top_srcdir/clearinghouse/tests
 
-. "$dir/pg.sh"
-. "$dir/certs.sh"
 . "$dir/lib.sh"
 ch_paths
 case $dir in /*) ;; *) dir=$PWD/$dir ;; esac

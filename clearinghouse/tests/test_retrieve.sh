@@ -12,8 +12,6 @@
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
-. "$top_srcdir/clearinghouse/tests/pg.sh"
-. "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
 ch_begin openssl curl psql base64 cmp
 rad69s=$shared/xds-samples/rad69

@@ -10,32 +10,14 @@
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
-. "$top_srcdir/clearinghouse/tests/pg.sh"
-. "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
-for t in openssl curl; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "1..0 # SKIP no $t"; exit 0
-	fi
-done
-ch_paths
+ch_begin openssl curl
 samples=$shared/xds-samples/iti41
-pg_start || pg_unavailable
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-	pg_stop
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 sql() { ch_sql "$1"; }
 metrics() { ch_metrics; }
 waitmetric() { ch_waitmetric "$1"; }
 nblobs() { ch_nblobs; }
 
-cd "$tmp" || exit 1
 check "the test PKI was generated" ch_pki
 ch_conf "reaper: {interval: 1h, batch_size: 10}"
 check "the daemon starts" ch_start
@@ -98,39 +80,20 @@ else
 	    'waitmetric "^isn_ch_iti41_requests_total{outcome=\"success\"} 1$" &&
 	     metrics | grep -q "^isn_ch_xds_refused_total 1$"'
 
-	# ITI-18: query file-name query-uuid status-slot(1/0)
+	# ITI-18: query FILE QUERY-UUID STATUS-SLOT(1/0), patient SR7 (the
+	# FindSubmissionSets uuid takes the SubmissionSet slots).
 	query() {
-		if [ "$3" = 1 ]; then
-			st='<Slot name="$XDSDocumentEntryStatus"><ValueList><Value>('"'"'urn:oasis:names:tc:ebxml-regrep:StatusType:Approved'"'"')</Value></ValueList></Slot>'
-		else
-			st=
-		fi
 		case $2 in
-		*f26abbcb*) pslot='$XDSSubmissionSetPatientId'
-			st=$(echo "$st" | sed 's/XDSDocumentEntryStatus/XDSSubmissionSetStatus/') ;;
-		*) pslot='$XDSDocumentEntryPatientId' ;;
+		*f26abbcb*) q_p=SubmissionSet ;;
+		*) q_p=DocumentEntry ;;
 		esac
-		cat > "$1" <<EOQ
-<?xml version="1.0" encoding="UTF-8"?>
-<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
-    xmlns:wsa="http://www.w3.org/2005/08/addressing">
- <env:Header>
-  <wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RegistryStoredQuery</wsa:Action>
-  <wsa:MessageID>urn:uuid:6f3c6f4e-5b1e-4c1a-9d7e-0a1b2c3d4e5f</wsa:MessageID>
-  <wsa:ReplyTo><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>
- </env:Header>
- <env:Body>
-  <query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-      xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
-   <query:ResponseOption returnComposedObjects="true" returnType="LeafClass"/>
-   <AdhocQuery id="$2">
-    <Slot name="$pslot"><ValueList><Value>'SR7^^^&amp;1.2.260&amp;ISO'</Value></ValueList></Slot>
-    $st
-   </AdhocQuery>
-  </query:AdhocQueryRequest>
- </env:Body>
-</env:Envelope>
-EOQ
+		if [ "$3" = 1 ]; then
+			q_st="\$XDS${q_p}Status=('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"
+		else
+			q_st=
+		fi
+		ch_iti18 "$1" "$2" LeafClass \
+		    "\$XDS${q_p}PatientId='SR7^^^&1.2.260&ISO'" ${q_st:+"$q_st"}
 	}
 	qpost() {	# certname body-file
 		ch_post "$1" "$2" "application/soap+xml; charset=UTF-8" \
