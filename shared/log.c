@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/event.h>
 #include <openssl/rand.h>
 
 #include "log.h"
@@ -171,28 +170,6 @@ fatalx(const char *fmt, ...)
 	vlog(LOG_CRIT, fmt, ap);
 	va_end(ap);
 	exit(1);
-}
-
-static void
-log_libevent_cb(int severity, const char *msg)
-{
-	switch (severity) {
-	case EVENT_LOG_DEBUG:
-		log_debug("libevent %s", msg);
-		break;
-	case EVENT_LOG_MSG:
-		log_info("libevent %s", msg);
-		break;
-	default:
-		log_warnx("libevent %s", msg);
-		break;
-	}
-}
-
-void
-log_libevent(void)
-{
-	event_set_log_callback(log_libevent_cb);
 }
 
 /* Random ids, so that ids in two processes' logs do not collide. */

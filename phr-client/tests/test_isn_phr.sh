@@ -73,6 +73,23 @@ expect_err "no password and nothing on standard input" \
 	rsna-id --token abcd-efgh --dob 1946-02-01
 expect_err "an unknown command" "unknown command \"fetch\" (isn-phr --help lists them)" fetch
 
+# list and retrieve: what is checked before any connection.
+expect_err "retrieve without --out" "--out DIR is needed" \
+	retrieve --url https://127.0.0.1:1 --token abcd-efgh --dob 1946-02-01
+expect_err "no connection" "give --url (with --ca, --cert and --key) or --profile" \
+	list --token abcd-efgh --dob 1946-02-01
+expect_err "--out is not an option of list" "--out is an option of retrieve" \
+	list --url https://127.0.0.1:1 --out x --token abcd-efgh --dob 1946-02-01
+out=$("$phr" list --url https://127.0.0.1:1 --password x --token abcd-efgh \
+	--dob 1946-02-01 2>&1 </dev/null); rc=$?
+[ $rc = 2 ] && ok "list takes no password on the command line" ||
+	nok "list takes no password on the command line ($rc: $out)"
+expect_err "plain http is refused" "the clearinghouse URL must start with https://" \
+	list --url http://127.0.0.1:1 --token abcd-efgh --dob 1946-02-01 --password-env HOME
+expect_err "a missing profile names the file" \
+	"/nonexistent/phr.yaml: could not open file: No such file or directory" \
+	list --profile /nonexistent/phr.yaml --token abcd-efgh --dob 1946-02-01 --password-env HOME
+"$phr" list --help | grep -q -- "--profile FILE" && ok "list --help shows its options" || nok "list --help"
 "$phr" --help | grep -q "rsna-id" && ok "--help lists rsna-id" || nok "--help lists rsna-id"
 "$phr" rsna-id --help | grep -q -- "--show-key" && ok "rsna-id --help shows its options" || nok "rsna-id --help"
 rm -f /tmp/isn-phr-err.$$

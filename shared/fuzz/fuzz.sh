@@ -2,8 +2,10 @@
 # fuzz.sh: one TAP test point per fuzz harness. A normal build replays each
 # seed corpus (shared/fuzz/corpus/NAME) through the harness; a build with
 # --enable-fuzzing runs libFuzzer for FUZZ_SECONDS (default 10) per harness.
-srcdir=${top_srcdir:-.}/shared/fuzz
-bindir=${top_builddir:-.}/shared/fuzz
+# Another folder's harnesses: FUZZ_DIR (default shared/fuzz), as in
+# phr-client/fuzz/fuzz.sh.
+srcdir=${top_srcdir:-.}/${FUZZ_DIR:-shared/fuzz}
+bindir=${top_builddir:-.}/${FUZZ_DIR:-shared/fuzz}
 secs=${FUZZ_SECONDS:-10}
 n=0; plan=0
 for c in "$srcdir"/corpus/*/; do [ -d "$c" ] || continue; plan=$((plan + 1)); done

@@ -1,0 +1,373 @@
+/*
+ * phr_http.c: libisnphr's transport. One libcurl easy handle per
+ * struct isnphr, reused for every request (connection reuse), mutual TLS
+ * with the profile's certificate, connect and low-speed timeouts, and
+ * bounded retries with exponential backoff on transient failures: connect
+ * errors, dropped connections, HTTP 5xx, and XDSRegistryBusy /
+ * XDSRepositoryBusy answers (the handler's finish returns PHR_RETRY), whose
+ * Retry-After is honoured up to PHR_RETRY_AFTER_MAX seconds.
+ *
+ * Requests are sent as MTOM (the clearinghouse then answers MTOM, whose
+ * documents the handlers stream to disk); answers stream to the handler's
+ * ops as they arrive and are never held whole here.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "dbuf.h"
+#include "mtom.h"
+#include "phr_int.h"
+#include "soap.h"
+#include "xmalloc.h"
+
+struct phr_xfer {
+	struct isnphr			*h;
+	const struct phr_resp_ops	*ops;
+	void				*arg;
+	int				 begun;
+	int				 failed;	/* handler said -1 */
+	int				 cancelled;
+};
+
+long
+phr_backoff_ms(int attempt, long retry_after)
+{
+	long	ms;
+
+	if (retry_after > 0) {
+		if (retry_after > PHR_RETRY_AFTER_MAX)
+			retry_after = PHR_RETRY_AFTER_MAX;
+		return (retry_after * 1000);
+	}
+	if (attempt < 0)
+		attempt = 0;
+	if (attempt > 10)
+		attempt = 10;
+	ms = (long)PHR_BACKOFF_BASE_MS << attempt;
+	return (ms > PHR_BACKOFF_MAX_MS ? PHR_BACKOFF_MAX_MS : ms);
+}
+
+int
+phr_curl_transient(int code, const char *errbuf)
+{
+	/* A TLS alert from the peer is an answer, not a network hiccup. */
+	if (errbuf != NULL && (strstr(errbuf, "alert") != NULL ||
+	    strstr(errbuf, "certificate") != NULL))
+		return (0);
+	switch (code) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		return (1);
+	default:
+		return (0);
+	}
+}
+
+static int
+phr_curl_tls(int code, const char *errbuf)
+{
+	switch (code) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+		return (1);
+	default:
+		return (errbuf != NULL && (strstr(errbuf, "SSL") != NULL ||
+		    strstr(errbuf, "TLS") != NULL || strstr(errbuf, "alert") !=
+		    NULL || strstr(errbuf, "certificate") != NULL));
+	}
+}
+
+int
+phr_http_init(struct isnphr *h)
+{
+	if (h->curl != NULL)
+		return (0);
+	if ((h->curl = curl_easy_init()) == NULL) {
+		phr_err(h, "cannot initialise libcurl");
+		return (-1);
+	}
+	return (0);
+}
+
+void
+phr_http_free(struct isnphr *h)
+{
+	if (h->curl != NULL)
+		curl_easy_cleanup(h->curl);
+	h->curl = NULL;
+}
+
+static size_t
+phr_header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct phr_xfer	*x = arg;
+	struct isnphr	*h = x->h;
+	size_t		 len = size * n, vl;
+	const char	*v;
+
+	if (len > 13 && strncasecmp(buf, "content-type:", 13) == 0) {
+		for (v = buf + 13; *v == ' ' || *v == '\t'; v++)
+			;
+		vl = len - (size_t)(v - buf);
+		while (vl > 0 && isspace((unsigned char)v[vl - 1]))
+			vl--;
+		if (vl >= sizeof(h->ctype))
+			vl = sizeof(h->ctype) - 1;
+		memcpy(h->ctype, v, vl);
+		h->ctype[vl] = '\0';
+	} else if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0)
+		h->retry_after = strtol(buf + 12, NULL, 10);
+	else if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		/* A new response (after a 100 Continue): forget the old. */
+		h->ctype[0] = '\0';
+		h->retry_after = 0;
+	}
+	return (len);
+}
+
+static size_t
+phr_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct phr_xfer	*x = arg;
+	struct isnphr	*h = x->h;
+	size_t		 len = size * n;
+
+	if (!x->begun) {
+		x->begun = 1;
+		if (x->ops->begin(x->arg, h->ctype) == -1) {
+			x->failed = 1;
+			return (0);
+		}
+	}
+	if (phr_tick(h) == -1) {
+		x->cancelled = 1;
+		return (0);
+	}
+	if (x->ops->data(x->arg, buf, len) == -1) {
+		x->failed = 1;
+		return (0);
+	}
+	return (len);
+}
+
+static int
+phr_dbuf_sink(const void *buf, size_t len, void *arg, char **cause)
+{
+	if (dbuf_add(arg, buf, len) == -1) {
+		xcause(cause, "request too large");
+		return (-1);
+	}
+	return (0);
+}
+
+/* The SOAP request around body, as an MTOM message in out. */
+static int
+phr_build_request(struct isnphr *h, const char *action, const char *url,
+    const char *body, size_t len, struct dbuf *out, char **ctp)
+{
+	struct mtom_writer	*w;
+	struct dbuf		 env;
+	char			*cause = NULL;
+	int			 rc = -1;
+
+	dbuf_init(&env, PHR_MAX_RESPONSE_XML);
+	if (soap_request(&env, action, url, body, len, NULL) == -1) {
+		phr_err(h, "the request is too large");
+		dbuf_free(&env);
+		return (-1);
+	}
+	w = mtom_writer_new(NULL, action);
+	if (mtom_writer_set_root(w, env.data, env.len, "root@isnphr",
+	    &cause) == 0 && mtom_writer_write(w, phr_dbuf_sink, out,
+	    &cause) == 0) {
+		xasprintf(ctp, "%s", mtom_writer_content_type(w));
+		rc = 0;
+	} else
+		phr_err(h, "cannot build the request: %s", cause);
+	free(cause);
+	mtom_writer_free(w);
+	dbuf_free(&env);
+	return (rc);
+}
+
+static void
+phr_sleep_ms(struct isnphr *h, long ms)
+{
+	struct timespec	ts;
+
+	h->slept_ms += ms;
+	if (h->no_sleep)
+		return;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+int
+phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
+    const char *soap, size_t len, const struct phr_resp_ops *ops, void *arg)
+{
+	struct phr_xfer		 x;
+	struct curl_slist	*hdrs = NULL;
+	struct dbuf		 req;
+	CURL			*c;
+	CURLcode		 res;
+	char			 errbuf[CURL_ERROR_SIZE], *url = NULL;
+	char			*ct = NULL, *cth = NULL;
+	uint64_t		 bytes0 = h->prog.bytes;
+	int			 attempt, rc = -1, r;
+
+	if (phr_http_init(h) == -1)
+		return (-1);
+	c = h->curl;
+	xasprintf(&url, "%s%s", h->url, path);
+	dbuf_init(&req, PHR_MAX_RESPONSE_XML);
+	if (mtom) {
+		if (phr_build_request(h, action, url, soap, len, &req,
+		    &ct) == -1)
+			goto out;
+	} else if (soap_request(&req, action, url, soap, len, NULL) == -1) {
+		phr_err(h, "the request is too large");
+		goto out;
+	} else
+		xasprintf(&ct, "application/soap+xml; charset=UTF-8; "
+		    "action=\"%s\"", action);
+	xasprintf(&cth, "Content-Type: %s", ct);
+	hdrs = curl_slist_append(hdrs, cth);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+
+	for (attempt = 0;; attempt++) {
+		memset(&x, 0, sizeof(x));
+		x.h = h;
+		x.ops = ops;
+		x.arg = arg;
+		h->ctype[0] = '\0';
+		h->retry_after = 0;
+		h->http_status = 0;
+		errbuf[0] = '\0';
+
+		curl_easy_reset(c);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.data);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)req.len);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+		curl_easy_setopt(c, CURLOPT_SSLVERSION,
+		    (long)CURL_SSLVERSION_TLSv1_2);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+		if (h->ca != NULL)
+			curl_easy_setopt(c, CURLOPT_CAINFO, h->ca);
+		if (h->cert != NULL)
+			curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert);
+		if (h->key != NULL)
+			curl_easy_setopt(c, CURLOPT_SSLKEY, h->key);
+		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->connect_timeout);
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->low_speed_time);
+		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, phr_header_cb);
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, phr_write_cb);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+
+		h->attempts++;
+		res = curl_easy_perform(c);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->http_status);
+		if (x.cancelled) {
+			phr_err(h, "cancelled");
+			goto out;
+		}
+		if (x.failed)
+			goto out;	/* the handler set the error */
+		if (res != CURLE_OK) {
+			if (h->cert == NULL && (res == CURLE_SEND_ERROR ||
+			    res == CURLE_RECV_ERROR || res == CURLE_GOT_NOTHING ||
+			    phr_curl_tls(res, errbuf))) {
+				phr_err(h, "TLS with the clearinghouse failed: "
+				    "%s (this PHR gave no client certificate, "
+				    "and the clearinghouse requires one: give "
+				    "--cert and --key)", errbuf[0] != '\0' ?
+				    errbuf : curl_easy_strerror(res));
+				goto out;
+			}
+			if (phr_curl_transient(res, errbuf) &&
+			    attempt < h->max_retries)
+				goto retry;
+			if (phr_curl_tls(res, errbuf))
+				phr_err(h, "TLS with the clearinghouse failed: "
+				    "%s%s", errbuf[0] != '\0' ? errbuf :
+				    curl_easy_strerror(res),
+				    strstr(errbuf, "certificate required") !=
+				    NULL || strstr(errbuf, "handshake") !=
+				    NULL ? " (does this PHR have a client "
+				    "certificate the clearinghouse accepts? "
+				    "give --cert and --key)" : "");
+			else
+				phr_err(h, "cannot reach the clearinghouse at "
+				    "%s: %s", h->url, errbuf[0] != '\0' ?
+				    errbuf : curl_easy_strerror(res));
+			goto out;
+		}
+		if (h->http_status >= 500 && attempt < h->max_retries &&
+		    !x.begun)
+			goto retry;
+		if (h->http_status >= 500 && attempt < h->max_retries &&
+		    (strstr(h->ctype, "soap") == NULL &&
+		    strstr(h->ctype, "multipart") == NULL))
+			goto retry;
+		if (h->http_status == 403) {
+			phr_err(h, "the clearinghouse refused this PHR's "
+			    "certificate (HTTP 403): it is not registered as a "
+			    "consumer");
+			goto out;
+		}
+		if (!x.begun && ops->begin(arg, h->ctype) == -1)
+			goto out;
+		r = ops->finish(arg);
+		if (r == 0) {
+			rc = 0;
+			goto out;
+		}
+		if (r == -1)
+			goto out;
+		if (attempt >= h->max_retries) {
+			phr_err(h, "the clearinghouse is busy: try again later");
+			goto out;
+		}
+retry:
+		ops->reset(arg);
+		h->prog.bytes = bytes0;
+		phr_sleep_ms(h, phr_backoff_ms(attempt, h->retry_after));
+	}
+out:
+	if (rc == -1)
+		ops->reset(arg);
+	curl_slist_free_all(hdrs);
+	dbuf_free(&req);
+	free(url);
+	free(ct);
+	free(cth);
+	return (rc);
+}
