@@ -732,6 +732,13 @@ isnsub_report_uid(const struct isnsub *s)
 	return (s->report_uid[0] != '\0' ? s->report_uid : NULL);
 }
 
+const void *
+isnsub_kos(const struct isnsub *s, size_t *len)
+{
+	*len = s->kos.len;
+	return (s->kos.data);
+}
+
 size_t
 isnsub_ninstances(const struct isnsub *s)
 {

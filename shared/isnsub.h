@@ -85,6 +85,8 @@ const char	*isnsub_submission_uid(const struct isnsub *);
 const char	*isnsub_study_uid(const struct isnsub *);
 const char	*isnsub_kos_uid(const struct isnsub *);
 const char	*isnsub_report_uid(const struct isnsub *);	/* or NULL */
+/* The KOS's plaintext (after isnsub_finish), owned by the object. */
+const void	*isnsub_kos(const struct isnsub *, size_t *len);
 size_t		 isnsub_ninstances(const struct isnsub *);
 
 #endif

@@ -6,8 +6,9 @@
  *       (--token T | --access-code C) --dob D
  *       [--password-env VAR | --password-file FILE] [--oid O]
  *       [--source-id O] [--submission-uid U] --repository R [--accession A]
- *       [--report FILE] [--synthetic N:BYTES [--save-synthetic DIR]]
- *       [--info FILE] --out FILE|- --content-type-file CT [DICOM...]
+ *       [--report FILE] [--synthetic N:BYTES [--save-synthetic DIR]
+ *       [--study-uid U]] [--save-kos FILE] [--info FILE]
+ *       --out FILE|- --content-type-file CT [DICOM...]
  *   isn-mksub --decrypt UNIQUEID (--token T ...) --dob D [--password-*]
  *       IN OUT
  *	the test side of isn2: an envelope's plaintext, under the content
@@ -16,6 +17,12 @@
  * --info (default: standard output unless --out is "-") gets lines
  * "rsna-id ID", "cx CX", "submission UID", "study UID", "kos UID",
  * "report UID".
+ *
+ * Synthetic instances alternate between two series of one study (3:...
+ * gives 2 + 1). --study-uid U makes their UIDs predictable: series U.1
+ * and U.2, instance <series>.<instance number> (5 gives U.1.1-U.1.3 and
+ * U.2.1-U.2.2). --save-kos writes the KOS's plaintext, for byte-for-byte
+ * comparisons with what a consumer retrieves.
  */
 #include "config.h"
 
@@ -44,7 +51,8 @@ usage(void)
 	    "[--source-id O]\n"
 	    "\t[--submission-uid U] --repository R [--report FILE] "
 	    "[--accession A]\n"
-	    "\t[--synthetic N:BYTES [--save-synthetic DIR]] [--info FILE]\n"
+	    "\t[--synthetic N:BYTES [--save-synthetic DIR] [--study-uid U]]\n"
+	    "\t[--save-kos FILE] [--info FILE]\n"
 	    "\t--out FILE|- --content-type-file CT [DICOM...]\n"
 	    "       isn-mksub --decrypt UNIQUEID (--token T | --access-code "
 	    "C) --dob D\n"
@@ -121,6 +129,8 @@ main(int argc, char **argv)
 		{ "content-type-file", required_argument, NULL, 'c' },
 		{ "decrypt", required_argument, NULL, 'x' },
 		{ "accession", required_argument, NULL, 'A' },
+		{ "study-uid", required_argument, NULL, 'U' },
+		{ "save-kos", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct isnsub_params		 p;
@@ -131,6 +141,9 @@ main(int argc, char **argv)
 	const char			*out = NULL, *ctfile = NULL;
 	const char			*report = NULL, *savedir = NULL;
 	const char			*info = NULL, *dec = NULL;
+	const char			*studyuid = NULL, *savekos = NULL;
+	const void			*kos;
+	size_t				 koslen;
 	char				*password = NULL, *cause = NULL;
 	char				 study[DICOM_UID_BUF];
 	char				 series[2][DICOM_UID_BUF];
@@ -176,6 +189,8 @@ main(int argc, char **argv)
 		case 'c': ctfile = optarg; break;
 		case 'x': dec = optarg; break;
 		case 'A': p.accession_number = optarg; break;
+		case 'U': studyuid = optarg; break;
+		case 'K': savekos = optarg; break;
 		default: usage();
 		}
 	}
@@ -203,7 +218,8 @@ main(int argc, char **argv)
 		return (rc);
 	}
 	if (out == NULL || ctfile == NULL || p.repository_uid == NULL ||
-	    (argc == 0 && nsynth == 0) || (savedir != NULL && nsynth == 0))
+	    (argc == 0 && nsynth == 0) || (savedir != NULL && nsynth == 0) ||
+	    (studyuid != NULL && (nsynth == 0 || argc > 0)))
 		usage();
 
 	if ((s = isnsub_new(&p, &cause)) == NULL)
@@ -215,12 +231,23 @@ main(int argc, char **argv)
 
 	/* Synthetic instances: one study (that of the files, if any). */
 	if (nsynth > 0) {
-		if (argc > 0)
-			strlcpy(study, isnsub_study_uid(s), sizeof(study));
-		else
-			dicom_uid_generate(study);
-		dicom_uid_generate(series[0]);
-		dicom_uid_generate(series[1]);
+		if (studyuid != NULL) {
+			if (strlcpy(study, studyuid, sizeof(study)) >=
+			    sizeof(study) || snprintf(series[0],
+			    sizeof(series[0]), "%s.1", study) >=
+			    (int)sizeof(series[0]) || snprintf(series[1],
+			    sizeof(series[1]), "%s.2", study) >=
+			    (int)sizeof(series[1]))
+				fatalx("study UID too long: %s", studyuid);
+		} else {
+			if (argc > 0)
+				strlcpy(study, isnsub_study_uid(s),
+				    sizeof(study));
+			else
+				dicom_uid_generate(study);
+			dicom_uid_generate(series[0]);
+			dicom_uid_generate(series[1]);
+		}
 	}
 	for (i = 0; i < nsynth; i++) {
 		memset(&ip, 0, sizeof(ip));
@@ -228,7 +255,12 @@ main(int argc, char **argv)
 		ip.patient_name = "RSNA ISN";
 		ip.study_uid = study;
 		ip.series_uid = series[i % 2];
-		dicom_uid_generate(sop);
+		if (studyuid != NULL) {
+			if (snprintf(sop, sizeof(sop), "%s.%lu", series[i % 2],
+			    i / 2 + 1) >= (int)sizeof(sop))
+				fatalx("study UID too long: %s", studyuid);
+		} else
+			dicom_uid_generate(sop);
 		ip.sop_instance_uid = sop;
 		ip.instance_number = (unsigned)(i / 2 + 1);
 		ip.pixel_bytes = (size_t)bytes;
@@ -256,6 +288,12 @@ main(int argc, char **argv)
 		fatalx("%s", cause);
 	if (isnsub_finish(s, &cause) == -1)
 		fatalx("%s", cause);
+	if (savekos != NULL) {
+		kos = isnsub_kos(s, &koslen);
+		if ((f = fopen(savekos, "w")) == NULL ||
+		    fwrite(kos, 1, koslen, f) != koslen || fclose(f) != 0)
+			fatal("%s", savekos);
+	}
 
 	if ((f = fopen(ctfile, "w")) == NULL ||
 	    fprintf(f, "%s\n", isnsub_content_type(s)) < 0 || fclose(f) != 0)

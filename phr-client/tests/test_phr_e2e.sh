@@ -2,12 +2,13 @@
 # test_phr_e2e.sh: isn-phr list and retrieve against the real clearinghouse
 # (a private PostgreSQL, a test PKI with mutual TLS, the daemon on
 # loopback). Submissions under each scheme (isn2, rsna-token,
-# rsna-access-code) are made by phr-mksub: real DICOM instances in two
-# series, a KOS listing them and a report, isn2-encrypted when the scheme
-# is isn2. Checked: list output, retrieval byte for byte with KOS
-# verification, re-runs that skip, one study, a profile file, wrong
-# details, a document corrupted in the blob store, a consumer without a
-# certificate, an expired submission.
+# rsna-access-code) are made by testnet/isn-mksub, the network's builder:
+# synthetic DICOM instances in two series, a KOS listing them and a
+# report, isn2-encrypted when the scheme is isn2; --save-synthetic and
+# --save-kos keep the plaintexts for byte-for-byte comparisons. Checked:
+# list output, retrieval byte for byte with KOS verification, re-runs that
+# skip, one study, a profile file, wrong details, a document corrupted in
+# the blob store, a consumer without a certificate, an expired submission.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
@@ -16,7 +17,7 @@ top_builddir=${top_builddir:-.}
 . "$top_srcdir/clearinghouse/tests/lib.sh"
 ch_begin openssl curl psql cmp
 phr=$top_builddir/phr-client/isn-phr
-mksub=$top_builddir/phr-client/tests/phr-mksub
+mksub=$top_builddir/testnet/isn-mksub
 case $phr in /*) ;; *) phr=$OLDPWD/$phr ;; esac
 case $mksub in /*) ;; *) mksub=$OLDPWD/$mksub ;; esac
 sql() { ch_sql "$1"; }
@@ -28,25 +29,37 @@ URL=https://127.0.0.1:$xds
 conn="--url $URL --ca ca.pem --cert consumer.pem --key consumer.key --oid 1.2.260"
 export PW=quackquack
 
-# submit NAME SET-UID SCHEME-ARGS...: register the patient, make and post.
+# submit NAME SET-UID SCHEME-ARGS...: make the submission (study
+# SET-UID.1: series .1 with 3 instances, .2 with 2, the KOS, a report),
+# register the patient and post it. The plaintexts go to plain-NAME/
+# (<sop>.dcm, kos.dcm, report.txt).
 submit() {
 	s_name=$1 s_uid=$2; shift 2
 	mkdir -p "plain-$s_name"
-	"$mksub" -o 1.2.260 -k "plain-$s_name" "$@" "$s_uid" "pnr-$s_name" \
-	    "ct-$s_name" "$s_uid.1.1:3" "$s_uid.1.2:2" > "mk-$s_name" \
+	printf 'FINAL REPORT\r\nStudy %s: no acute findings.\r\n' \
+	    "$s_uid.1" > "plain-$s_name/report.txt"
+	"$mksub" --oid 1.2.260 --repository 1.2.3 "$@" \
+	    --submission-uid "$s_uid" --study-uid "$s_uid.1" \
+	    --synthetic 5:3000 --save-synthetic "plain-$s_name" \
+	    --save-kos "plain-$s_name/kos.dcm" \
+	    --report "plain-$s_name/report.txt" --info "mk-$s_name" \
+	    --out "pnr-$s_name" --content-type-file "ct-$s_name" \
 	    2> "mk-$s_name.err" || return 1
-	s_id=$(cut -d ' ' -f 1 "mk-$s_name")
+	s_id=$(sed -n 's/^rsna-id //p' "mk-$s_name")
 	ch_register "$s_id" "r-$s_name" 1.2.260 || return 1
 	ch_post source "pnr-$s_name" "$(cat "ct-$s_name")" \
 	    /services/xdsrepositoryb
 	[ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp
 }
 check "an isn2 submission is stored" \
-    'submit isn2 1.2.260.77.1 -s isn2 -t abcd-efgh -p quackquack -d 19460201'
+    'submit isn2 1.2.260.77.1 --scheme isn2 --token abcd-efgh \
+     --password-env PW --dob 19460201'
 check "an rsna-token submission is stored" \
-    'submit tok 1.2.260.77.2 -s rsna-token -t fpzddg -p quackquack -d 19460201'
+    'submit tok 1.2.260.77.2 --scheme rsna-token --token fpzddg \
+     --password-env PW --dob 19460201'
 check "an rsna-access-code submission is stored" \
-    'submit acc 1.2.260.77.3 -s rsna-access-code -a rps-hna-f3m -d 19460201'
+    'submit acc 1.2.260.77.3 --scheme rsna-access-code \
+     --access-code rps-hna-f3m --dob 19460201'
 ST=1.2.260.77.1.1
 
 # --- list ---
@@ -73,17 +86,20 @@ check "list under rsna-token (password from a file): not encrypted" \
 check "list under rsna-access-code" 'grep -q "^submission 1.2.260.77.3$" list3.out'
 
 # --- retrieve ---
-# same DIR PLAINDIR STUDY: every plaintext is in DIR, byte for byte.
+# same DIR PLAINDIR STUDY: every plaintext is in DIR, byte for byte (an
+# instance in STUDY/<series>/<sop>.dcm, its series being its SOP UID less
+# the last component under --study-uid).
 same() {
 	for f in "$2"/*; do
 		u=${f##*/}
 		case $u in
-		*.999.1) g=$1/$3/kos.dcm ;;
-		*.998.1) g=$1/$3/report.txt ;;
-		*) g=$1/$3/${u%.*}/$u.dcm ;;
+		kos.dcm|report.txt) g=$1/$3/$u ;;
+		*) u=${u%.dcm}; g=$1/$3/${u%.*}/$u.dcm ;;
 		esac
 		cmp -s "$f" "$g" || { echo "# differs: $g"; return 1; }
 	done
+	[ -f "$2/kos.dcm" ] && [ -f "$2/report.txt" ] &&
+	    [ "$(ls "$2"/*.dcm | wc -l)" = 6 ]
 }
 "$phr" retrieve $conn --token abcd-efgh --dob 1946-02-01 --password-env PW \
     --out out1 > r1.out 2> r1.err; rc=$?
@@ -134,36 +150,29 @@ check "a retrieve cancelled by its progress callback: nothing written" \
     --dob 1946-02-01 --out out3 > r4.out 2> r4.err; rc=$?
 check "retrieve (rsna-access-code)" '[ $rc = 0 ] && same out3 plain-acc 1.2.260.77.3.1'
 
-# --- a submission made by testnet/isn-mksub (the edge's builder) ---
-mksub2=$top_builddir/testnet/isn-mksub
-case $mksub2 in /*) ;; *) mksub2=$OLDPWD/$mksub2 ;; esac
-if [ ! -x "$mksub2" ]; then
-	skip "testnet/isn-mksub is not built"
-elif mkdir syn && printf 'FINAL REPORT\nNo acute findings.\n' > report6.txt &&
-    ! "$mksub2" --token ybnd-rfg8 --dob 1950-03-04 --password-env PW \
+# --- a submission with isn-mksub's own UIDs (random 2.25, not derived) ---
+mkdir syn
+printf 'FINAL REPORT\nNo acute findings.\n' > report6.txt
+"$mksub" --token ybnd-rfg8 --dob 1950-03-04 --password-env PW \
     --oid 1.2.260 --repository 1.2.3 --synthetic 3:20000 \
     --save-synthetic syn --report report6.txt --info info6 \
-    --out pnr6 --content-type-file ct6 2> mk6.err; then
-	# Its own tests judge it; here it only feeds a second producer.
-	skip "testnet/isn-mksub failed: $(head -n 1 mk6.err)"
-else
-	id6=$(sed -n 's/^rsna-id //p' info6)
-	st6=$(sed -n 's/^study //p' info6)
-	ch_register "$id6" r6 1.2.260
-	ch_post source pnr6 "$(cat ct6)" /services/xdsrepositoryb
-	"$phr" retrieve $conn --token ybnd-rfg8 --dob 1950-03-04 \
-	    --password-env PW --out out6 > r6.out 2> r6.err; rc=$?
-	same6() {
-		for f in syn/*.dcm; do
-			g=$(find out6 -name "${f##*/}")
-			[ -n "$g" ] && cmp -s "$f" "$g" || return 1
-		done
-		cmp -s report6.txt "out6/$st6/report.txt"
-	}
-	check "an isn-mksub submission: retrieved, verified, byte for byte" \
-	    '[ "$code" = 200 ] && [ $rc = 0 ] && same6 &&
-	     [ "$(grep -c "\"verified\": true" out6/index.json)" = 3 ]'
-fi
+    --out pnr6 --content-type-file ct6 2> mk6.err; rc6=$?
+id6=$(sed -n 's/^rsna-id //p' info6)
+st6=$(sed -n 's/^study //p' info6)
+ch_register "$id6" r6 1.2.260
+ch_post source pnr6 "$(cat ct6)" /services/xdsrepositoryb
+"$phr" retrieve $conn --token ybnd-rfg8 --dob 1950-03-04 \
+    --password-env PW --out out6 > r6.out 2> r6.err; rc=$?
+same6() {
+	for f in syn/*.dcm; do
+		g=$(find out6 -name "${f##*/}")
+		[ -n "$g" ] && cmp -s "$f" "$g" || return 1
+	done
+	cmp -s report6.txt "out6/$st6/report.txt"
+}
+check "an isn-mksub submission with random UIDs: retrieved, verified, byte for byte" \
+    '[ $rc6 = 0 ] && [ "$code" = 200 ] && [ $rc = 0 ] && same6 &&
+     [ "$(grep -c "\"verified\": true" out6/index.json)" = 3 ]'
 
 # A terminal gets a progress bar (script(1) gives the command a pty).
 if command -v script > /dev/null 2>&1; then
