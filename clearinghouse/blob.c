@@ -30,6 +30,8 @@ struct blob_store {
 	int	 dirfd;
 	int	 tmpfd;
 	int	 datafd;
+	void	*worker;			/* blobq.c's, or NULL */
+	void	(*worker_free)(void *);
 };
 
 struct blob_writer {
@@ -199,6 +201,8 @@ blob_store_close(struct blob_store *bs)
 {
 	if (bs == NULL)
 		return;
+	if (bs->worker_free != NULL)	/* first: its jobs use the store */
+		bs->worker_free(bs->worker);
 	if (bs->datafd != -1)
 		close(bs->datafd);
 	if (bs->tmpfd != -1)
@@ -209,8 +213,9 @@ blob_store_close(struct blob_store *bs)
 	free(bs);
 }
 
-struct blob_writer *
-blob_write_begin(struct blob_store *bs, char **cause)
+/* A writer whose id starts with prefix (4 hex digits) when not NULL. */
+static struct blob_writer *
+writer_begin(struct blob_store *bs, const char *prefix, char **cause)
 {
 	struct blob_writer	*w;
 
@@ -221,6 +226,8 @@ blob_write_begin(struct blob_store *bs, char **cause)
 		xasprintf(cause, "could not start a blob: no random bytes");
 		goto fail;
 	}
+	if (prefix != NULL)
+		memcpy(w->id, prefix, BLOB_PREFIX_LEN);
 	if ((w->md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(w->md, EVP_sha1(), NULL) != 1) {
 		xasprintf(cause, "could not start a blob: SHA-1 unavailable");
@@ -248,6 +255,26 @@ fail:
 	EVP_MD_CTX_free(w->md);
 	free(w);
 	return (NULL);
+}
+
+void
+blob_store_set_worker(struct blob_store *bs, void *worker,
+    void (*worker_free)(void *))
+{
+	bs->worker = worker;
+	bs->worker_free = worker_free;
+}
+
+void *
+blob_store_worker(const struct blob_store *bs)
+{
+	return (bs->worker);
+}
+
+struct blob_writer *
+blob_write_begin(struct blob_store *bs, char **cause)
+{
+	return (writer_begin(bs, NULL, cause));
 }
 
 int
@@ -394,6 +421,317 @@ fail:
 		close(abfd);
 	blob_write_abort(w);
 	return (-1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Batches: one durable commit for a set of blobs (docs/design/blob.md). */
+
+struct blob_batch_ent {
+	char	id[BLOB_ID_LEN + 1];
+	int	tmp;		/* tmp/<id> is ours to remove */
+	int	linked;		/* data/ab/cd/<id> made by this batch */
+};
+
+struct blob_batch {
+	struct blob_store	*bs;
+	char			 prefix[BLOB_PREFIX_LEN + 1];
+	struct blob_batch_ent	*v;
+	size_t			 n;
+	size_t			 cap;
+	int			 committed;
+};
+
+/* A data/ab/cd directory the commit linked into (and must fsync). */
+struct blob_leaf {
+	char	prefix[BLOB_PREFIX_LEN + 1];
+	int	leaffd;
+	int	abfd;
+	int	ab_first;	/* first leaf of its ab: fsync ab once */
+};
+
+struct blob_batch *
+blob_batch_new(struct blob_store *bs, char **cause)
+{
+	struct blob_batch	*b;
+	char			 id[BLOB_ID_LEN + 1];
+
+	if (random_id(id) == -1) {
+		xasprintf(cause, "could not start a blob batch: no random "
+		    "bytes");
+		return (NULL);
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->bs = bs;
+	memcpy(b->prefix, id, BLOB_PREFIX_LEN);
+	b->prefix[BLOB_PREFIX_LEN] = '\0';
+	return (b);
+}
+
+const char *
+blob_batch_prefix(const struct blob_batch *b)
+{
+	return (b->prefix);
+}
+
+size_t
+blob_batch_count(const struct blob_batch *b)
+{
+	return (b->n);
+}
+
+struct blob_writer *
+blob_batch_begin(struct blob_batch *b, char **cause)
+{
+	if (b->committed) {
+		xasprintf(cause, "blob batch %s is already committed",
+		    b->prefix);
+		return (NULL);
+	}
+	return (writer_begin(b->bs, b->prefix, cause));
+}
+
+int
+blob_batch_add(struct blob_batch *b, struct blob_writer *w,
+    char id[BLOB_ID_LEN + 1], struct blob_info *info, char **cause)
+{
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 mdlen;
+	struct blob_batch_ent	*e;
+
+	if (b->committed || w->bs != b->bs) {
+		xasprintf(cause, "blob %s does not belong to batch %s", w->id,
+		    b->prefix);
+		goto fail;
+	}
+	if (w->failed) {
+		xasprintf(cause, "blob %s: an earlier write failed", w->id);
+		goto fail;
+	}
+	if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen != 20) {
+		xasprintf(cause, "blob %s: SHA-1 final failed", w->id);
+		goto fail;
+	}
+	/* Final mode now: the commit links the inode as it is. */
+	if (fchmod(w->fd, 0400) == -1) {
+		xasprintf(cause, "could not finish blob %s in %s: %s", w->id,
+		    b->bs->dir, strerror(errno));
+		goto fail;
+	}
+	if (b->n == b->cap) {
+		b->cap = b->cap == 0 ? 16 : b->cap * 2;
+		b->v = xreallocarray(b->v, b->cap, sizeof(*b->v));
+	}
+	e = &b->v[b->n++];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->id, w->id, BLOB_ID_LEN + 1);
+	e->tmp = 1;
+	memcpy(id, w->id, BLOB_ID_LEN + 1);
+	if (info != NULL) {
+		info->size = w->size;
+		hexify(md, mdlen, info->sha1);
+	}
+	blob_writer_free(w);	/* closes the fd: no fsync, no flock now */
+	return (0);
+
+fail:
+	blob_write_abort(w);
+	return (-1);
+}
+
+/* The leaf of prefix p among leaves[0..*nleaves), opened when new. */
+static struct blob_leaf *
+batch_leaf(struct blob_store *bs, const char *id, struct blob_leaf **leaves,
+    size_t *nleaves)
+{
+	struct blob_leaf	*l;
+	size_t			 i;
+	int			 abfd, fd;
+
+	for (i = 0; i < *nleaves; i++)
+		if (strncmp((*leaves)[i].prefix, id, BLOB_PREFIX_LEN) == 0)
+			return (&(*leaves)[i]);
+	if ((fd = blob_leafdir(bs, id, &abfd)) == -1)
+		return (NULL);
+	*leaves = xreallocarray(*leaves, *nleaves + 1, sizeof(**leaves));
+	l = &(*leaves)[(*nleaves)++];
+	memcpy(l->prefix, id, BLOB_PREFIX_LEN);
+	l->prefix[BLOB_PREFIX_LEN] = '\0';
+	l->leaffd = fd;
+	l->abfd = abfd;
+	l->ab_first = 1;
+	for (i = 0; i + 1 < *nleaves; i++)
+		if (strncmp((*leaves)[i].prefix, id, 2) == 0)
+			l->ab_first = 0;
+	return (l);
+}
+
+static int
+batch_syncfs(int fd)
+{
+#ifdef __linux__
+	return (syncfs(fd));
+#else
+	sync();
+	(void)fd;
+	return (0);
+#endif
+}
+
+int
+blob_batch_commit(struct blob_batch *b, enum blob_sync how, char **cause)
+{
+	struct blob_store	*bs = b->bs;
+	struct blob_leaf	*leaves = NULL, *l;
+	struct blob_batch_ent	*e;
+	size_t			 i, nleaves = 0;
+	const char		*what, *id = b->prefix;
+	int			 fd, rc = -1;
+
+	if (b->committed) {
+		xasprintf(cause, "blob batch %s is already committed",
+		    b->prefix);
+		return (-1);
+	}
+	if (b->n == 0) {
+		b->committed = 1;
+		return (0);
+	}
+	if (how == BLOB_SYNC_AUTO)
+		how = b->n >= BLOB_SYNCFS_MIN ? BLOB_SYNC_SYNCFS :
+		    BLOB_SYNC_FSYNC;
+
+	/* 1. Every file's data and inode durable (still under tmp/ only). */
+	what = "fsync";
+	if (how == BLOB_SYNC_SYNCFS) {
+		if (batch_syncfs(bs->tmpfd) == -1)
+			goto syserr;
+	} else {
+		/*
+		 * Writeback of every file first, then the fsyncs: the blocks
+		 * are allocated together, the first fsync's journal commit
+		 * covers them all and the others find it done (ext4).
+		 */
+		for (i = 0; i < b->n && b->n > 1; i++)
+			blob_tmp_writeback(bs, b->v[i].id);
+		for (i = 0; i < b->n; i++) {
+			id = b->v[i].id;
+			fd = openat(bs->tmpfd, id, O_RDONLY | O_NOFOLLOW |
+			    O_CLOEXEC);
+			if (fd == -1)
+				goto syserr;
+			if (fsync(fd) == -1) {
+				close(fd);
+				goto syserr;
+			}
+			close(fd);
+		}
+	}
+
+	/* 2. Link each into data/ab/cd (never replacing anything). */
+	for (i = 0; i < b->n; i++) {
+		e = &b->v[i];
+		id = e->id;
+		what = "create the directory for";
+		if ((l = batch_leaf(bs, id, &leaves, &nleaves)) == NULL)
+			goto syserr;
+		what = "link";
+		if (linkat(bs->tmpfd, id, l->leaffd, id, 0) == -1)
+			goto syserr;
+		e->linked = 1;
+	}
+
+	/* 3. The new entries and directories durable: each directory once. */
+	what = "fsync the directories of";
+	id = b->prefix;
+	if (how == BLOB_SYNC_SYNCFS) {
+		if (batch_syncfs(bs->datafd) == -1)
+			goto syserr;
+	} else {
+		for (i = 0; i < nleaves; i++) {
+			if (fsync(leaves[i].leaffd) == -1 ||
+			    (leaves[i].ab_first && fsync(leaves[i].abfd) == -1))
+				goto syserr;
+		}
+		if (fsync(bs->datafd) == -1)
+			goto syserr;
+	}
+
+	/* 4. The temp names go (a leftover after a crash is swept). */
+	for (i = 0; i < b->n; i++) {
+		unlinkat(bs->tmpfd, b->v[i].id, 0);
+		b->v[i].tmp = 0;
+	}
+	b->committed = 1;
+	rc = 0;
+	goto out;
+
+syserr:
+	xasprintf(cause, "could not %s blob %s in %s: %s", what, id, bs->dir,
+	    strerror(errno));
+	/* Nothing the caller would name stays under data/. */
+	for (i = 0; i < b->n; i++) {
+		e = &b->v[i];
+		if (!e->linked)
+			continue;
+		if ((l = batch_leaf(bs, e->id, &leaves, &nleaves)) != NULL)
+			unlinkat(l->leaffd, e->id, 0);
+		e->linked = 0;
+	}
+out:
+	for (i = 0; i < nleaves; i++) {
+		close(leaves[i].leaffd);
+		close(leaves[i].abfd);
+	}
+	free(leaves);
+	return (rc);
+}
+
+int
+blob_tmp_writeback(struct blob_store *bs, const char *id)
+{
+	int	fd, rc = 0;
+
+	if (!blob_id_valid(id))
+		return (-1);
+	if ((fd = openat(bs->tmpfd, id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return (-1);
+#ifdef __linux__
+	rc = sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+	close(fd);
+	return (rc);
+}
+
+size_t
+blob_batch_unlink(struct blob_batch *b)
+{
+	char	path[BLOB_ID_LEN + 8];
+	size_t	i, n = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (!b->v[i].linked)
+			continue;
+		blob_relpath(b->v[i].id, path, sizeof(path));
+		if (unlinkat(b->bs->datafd, path, 0) == 0)
+			n++;
+		b->v[i].linked = 0;
+	}
+	return (n);
+}
+
+void
+blob_batch_free(struct blob_batch *b)
+{
+	size_t	i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->n; i++)
+		if (b->v[i].tmp)
+			unlinkat(b->bs->tmpfd, b->v[i].id, 0);
+	free(b->v);
+	free(b);
 }
 
 int

@@ -15,6 +15,7 @@
 #ifndef ISN_BLOB_H
 #define ISN_BLOB_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -41,6 +42,14 @@ struct blob_info {
 struct blob_store	*blob_store_open(const char *dir, char **cause);
 void			 blob_store_close(struct blob_store *);
 
+/*
+ * An opaque worker attached to the store (blobq_attach in blobq.h): closing
+ * the store calls worker_free(worker) first, while the store still works.
+ */
+void	 blob_store_set_worker(struct blob_store *, void *worker,
+	    void (*worker_free)(void *));
+void	*blob_store_worker(const struct blob_store *);
+
 /* 1 if s is a well-formed blob id (32 lower-case hex digits), else 0. */
 int	blob_id_valid(const char *s);
 
@@ -61,6 +70,57 @@ int	blob_write_commit(struct blob_writer *, char id[BLOB_ID_LEN + 1],
 void	blob_write_abort(struct blob_writer *);
 /* Bytes written so far (the caller enforces its own size limit). */
 uint64_t blob_write_size(const struct blob_writer *);
+
+/*
+ * Batches: the durability cost per submission, not per blob. A batch picks
+ * a random 4-hex-digit prefix; its writers (blob_batch_begin) get ids that
+ * start with it (the other 112 bits stay random), so all its blobs land in
+ * one data/ab/cd directory. blob_batch_add finishes a writer without fsync:
+ * SHA-1, mode 0400, close; the file stays in tmp/ (no flock any more: the
+ * sweeper's grace protects it) and the id and info are written. Always
+ * frees the writer (on failure the temp file is removed).
+ *
+ * blob_batch_commit makes the whole set durable and visible: every file
+ * fsynced (or one syncfs(2) of the store), then each linked into data/,
+ * then each directory it linked into (and its parent, and data/) fsynced
+ * once (or one more syncfs), then the temp names removed. It blocks for
+ * the disk: run it on a worker (blobq.h). It touches only the batch and the
+ * store's read-only fds, so the loop may use the store meanwhile, but not
+ * this batch. On failure nothing this batch linked stays under data/; the
+ * temp files stay until blob_batch_free. BLOB_SYNC_AUTO picks syncfs from
+ * BLOB_SYNCFS_MIN blobs on (docs/design/blob.md has the figures).
+ *
+ * blob_batch_unlink removes the data/ entries a committed batch made (the
+ * transaction naming them failed): the number removed. blob_batch_free
+ * removes the temp files of blobs not committed; committed blobs stay.
+ */
+#define BLOB_PREFIX_LEN		4
+#define BLOB_SYNCFS_MIN		8
+
+enum blob_sync {
+	BLOB_SYNC_AUTO = 0,
+	BLOB_SYNC_FSYNC,	/* writeback of all, fsync each file, each dir */
+	BLOB_SYNC_SYNCFS	/* syncfs(2) twice: before and after linking */
+};
+
+struct blob_batch;
+
+struct blob_batch	*blob_batch_new(struct blob_store *, char **cause);
+const char		*blob_batch_prefix(const struct blob_batch *);
+size_t			 blob_batch_count(const struct blob_batch *);
+struct blob_writer	*blob_batch_begin(struct blob_batch *, char **cause);
+int	blob_batch_add(struct blob_batch *, struct blob_writer *,
+	    char id[BLOB_ID_LEN + 1], struct blob_info *, char **cause);
+int	blob_batch_commit(struct blob_batch *, enum blob_sync, char **cause);
+/*
+ * Starts writeback of a finished temp blob (sync_file_range WRITE, no
+ * wait), so that the commit's sync finds little left to write: 0, or -1
+ * (no such temp file; harmless). May block on a busy disk or journal:
+ * for the worker (blobq_writeback), not the loop.
+ */
+int	blob_tmp_writeback(struct blob_store *, const char *id);
+size_t	blob_batch_unlink(struct blob_batch *);
+void	blob_batch_free(struct blob_batch *);
 
 /*
  * Returns a read-only fd (O_CLOEXEC) on a committed blob and its size, or -1

@@ -31,6 +31,7 @@
 #include "admin.h"
 #include "audit.h"
 #include "blob.h"
+#include "blobq.h"
 #include "ch.h"
 #include "db.h"
 #include "log.h"
@@ -592,6 +593,8 @@ ch_modules_start(struct ch *ch)
 	if ((ch->db = db_new(ch->base, &ds, &cause)) == NULL)
 		fatalx("database: %s", cause);
 	if ((ch->blobs = blob_store_open(c->blob_dir, &cause)) == NULL)
+		fatalx("blob store: %s", cause);
+	if (blobq_attach(ch->blobs, ch->base, &cause) == -1)
 		fatalx("blob store: %s", cause);
 	if ((ch->tls_front = tls_server_ctx(&c->tls, &cause)) == NULL)
 		fatalx("tls: %s", cause);

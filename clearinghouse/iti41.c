@@ -24,6 +24,7 @@
 
 #include "audit.h"
 #include "blob.h"
+#include "blobq.h"
 #include "db.h"
 #include "dbuf.h"
 #include "httpd.h"
@@ -71,6 +72,7 @@ struct iti41_state {
 	char			*body_err;	/* why the body was refused */
 	struct iti41_blob	**blobs;
 	size_t			 nblobs;
+	struct blob_batch	*batch;		/* the blobs' durable commit */
 	char			*peer;		/* TLS identity, or NULL */
 
 	struct soap_msg		 msg;
@@ -107,7 +109,12 @@ iti41_blob_new(struct iti41_state *st, char **cause)
 	struct iti41_blob	*b;
 
 	b = xcalloc(1, sizeof(*b));
-	if ((b->w = blob_write_begin(st->ctx->blobs, cause)) == NULL) {
+	if (st->batch == NULL &&
+	    (st->batch = blob_batch_new(st->ctx->blobs, cause)) == NULL) {
+		free(b);
+		return (NULL);
+	}
+	if ((b->w = blob_batch_begin(st->batch, cause)) == NULL) {
 		free(b);
 		return (NULL);
 	}
@@ -117,14 +124,17 @@ iti41_blob_new(struct iti41_state *st, char **cause)
 	return (b);
 }
 
-/* Commit (fsync: blocks the loop for a moment, see iti41.md). */
+/*
+ * Finish a blob: id, size and SHA-1 known, the file still in tmp/ without
+ * fsync; iti41_blobs_sync makes the whole request's set durable at once.
+ */
 static int
-iti41_blob_commit(struct iti41_blob *b, char **cause)
+iti41_blob_finish(struct iti41_state *st, struct iti41_blob *b, char **cause)
 {
 	struct blob_writer	*w = b->w;
 
 	b->w = NULL;
-	return (blob_write_commit(w, b->id, &b->info, cause));
+	return (blob_batch_add(st->batch, w, b->id, &b->info, cause));
 }
 
 /* Remove every blob of the request (keep: those stored rows name). */
@@ -150,6 +160,8 @@ iti41_blobs_drop(struct iti41_state *st, int keep_used)
 			b->id[0] = '\0';
 		}
 	}
+	blob_batch_free(st->batch);	/* temp files never committed */
+	st->batch = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -185,11 +197,17 @@ static int
 iti41_part_end(const struct mtom_part *p, void *arg, char **cause)
 {
 	struct iti41_blob	*b = p->handle;
+	struct iti41_state	*st = arg;
+	struct blobq		*q;
 
-	(void)arg;
 	if (b == NULL || b->w == NULL)
 		return (0);
-	return (iti41_blob_commit(b, cause));
+	if (iti41_blob_finish(st, b, cause) == -1)
+		return (-1);
+	/* Its pages start for the disk while the next parts stream in. */
+	if ((q = blobq_of(st->ctx->blobs)) != NULL)
+		blobq_writeback(q, st->ctx->blobs, b->id);
+	return (0);
 }
 
 static const struct mtom_callbacks iti41_mtom_cb = {
@@ -1282,6 +1300,59 @@ iti41_rename(const char *oldid, const char *newid, void *arg)
 		}
 }
 
+/*
+ * The blobs are durable (or not): begin the transaction that names them.
+ * With the peer gone meanwhile, or at shutdown (BLOBQ_STOPPED: the
+ * database and maybe ctx are gone), no row will name them: removed.
+ */
+static void
+iti41_blobs_synced(int rc, const char *cause, void *arg)
+{
+	struct iti41_state	*st = arg;
+
+	if (st->req == NULL) {
+		blob_batch_unlink(st->batch);
+		iti41_state_free(st);
+		return;
+	}
+	if (rc != BLOBQ_DONE) {
+		log_warnx("iti41: blobs: %s", cause != NULL ? cause :
+		    "the blob worker stopped");
+		st->in_txn = 0;
+		iti41_error(st, ITI41_REPO_ERROR, "the repository could not "
+		    "store the documents");
+		iti41_fail(st);
+		return;
+	}
+	db_txn_begin(st->ctx->db, iti41_txn_begun, st);
+}
+
+/*
+ * PROFILE.md section 7: every blob fsynced and linked into data/ before the
+ * transaction naming it begins; one batch commit per request, on the blob
+ * store's worker when it has one (else on the loop). st->in_txn is set:
+ * the request's fini leaves the state to iti41_blobs_synced.
+ */
+static void
+iti41_blobs_sync(struct iti41_state *st)
+{
+	struct blobq	*q;
+	char		*cause = NULL;
+	int		 rc;
+
+	if (st->batch == NULL || blob_batch_count(st->batch) == 0) {
+		db_txn_begin(st->ctx->db, iti41_txn_begun, st);
+		return;
+	}
+	if ((q = blobq_of(st->ctx->blobs)) != NULL) {
+		blobq_commit(q, st->batch, iti41_blobs_synced, st);
+		return;
+	}
+	rc = blob_batch_commit(st->batch, BLOB_SYNC_AUTO, &cause);
+	iti41_blobs_synced(rc == 0 ? BLOBQ_DONE : BLOBQ_FAILED, cause, st);
+	free(cause);
+}
+
 /* The blob of one xdsb:Document: its MIME part's, or written now. */
 static struct iti41_blob *
 iti41_doc_blob(struct iti41_state *st, const struct xdsmsg_document *doc,
@@ -1304,7 +1375,7 @@ iti41_doc_blob(struct iti41_state *st, const struct xdsmsg_document *doc,
 	if ((b = iti41_blob_new(st, cause)) == NULL)
 		return (NULL);
 	if (blob_write(b->w, doc->content.data, doc->content.size,
-	    cause) == -1 || iti41_blob_commit(b, cause) == -1)
+	    cause) == -1 || iti41_blob_finish(st, b, cause) == -1)
 		return (NULL);
 	return (b);
 }
@@ -1422,7 +1493,7 @@ iti41_submit(struct iti41_state *st)
 	for (i = 0; i < sub->nassocs; i++)
 		iti41_set_status(&sub->assocs[i].o.status);
 	st->in_txn = 1;
-	db_txn_begin(st->ctx->db, iti41_txn_begun, st);
+	iti41_blobs_sync(st);
 	return;
 fail:
 	iti41_fail(st);
@@ -1742,6 +1813,7 @@ iti41_state_free(struct iti41_state *st)
 		free(st->blobs[i]);
 	}
 	free(st->blobs);
+	blob_batch_free(st->batch);
 	if (st->mp != NULL)
 		mtom_parser_free(st->mp);
 	dbuf_free(&st->soap);

@@ -1,5 +1,6 @@
 /*
- * test_blob.c: the filesystem blob store (clearinghouse/blob.c).
+ * test_blob.c: the filesystem blob store (clearinghouse/blob.c), its
+ * batches and its worker thread (clearinghouse/blobq.c).
  *
  * BLOB_TEST_BIG_MIB sets the size of the large streaming test (default
  * 1024, i.e. 1 GiB; use a small value under valgrind).
@@ -24,10 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <event2/event.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "blob.h"
+#include "blobq.h"
 #include "tap.h"
 #include "xmalloc.h"
 
@@ -789,6 +794,638 @@ test_big(struct blob_store *bs)
 	free(buf);
 }
 
+/* ------------------------------------------------------------------ */
+/* Batches (blob_batch_*) and the worker (blobq). */
+
+/* One blob of len bytes of seeded content into batch b; its id and info. */
+static int
+batch_put(struct blob_batch *b, size_t len, uint64_t seed,
+    char id[BLOB_ID_LEN + 1], struct blob_info *info,
+    char sha[BLOB_SHA1_LEN + 1])
+{
+	struct blob_writer	*w;
+	unsigned char		*buf;
+	uint64_t		 state = seed | 1;
+	char			*cause = NULL;
+	int			 rc = -1;
+
+	buf = xmalloc(len + 1);
+	fill(buf, len, &state);
+	sha1_hex(buf, len, sha);
+	if ((w = blob_batch_begin(b, &cause)) == NULL)
+		goto out;
+	if (blob_write(w, buf, len, &cause) == -1) {
+		blob_write_abort(w);
+		goto out;
+	}
+	rc = blob_batch_add(b, w, id, info, &cause);
+out:
+	if (rc == -1)
+		tap_diag("batch_put: %s", cause);
+	free(cause);
+	free(buf);
+	return (rc);
+}
+
+static int
+in_data(struct blob_store *bs, const char *id)
+{
+	char	*cause = NULL;
+	int	 fd;
+
+	if ((fd = blob_open(bs, id, NULL, &cause)) == -1) {
+		free(cause);
+		return (0);
+	}
+	close(fd);
+	return (1);
+}
+
+#define NB	6
+
+static void
+test_batch_mode(struct blob_store *bs, const char *tmpdir, enum blob_sync how,
+    const char *name)
+{
+	struct blob_batch	*b;
+	struct blob_info	 info[NB];
+	char			 ids[NB][BLOB_ID_LEN + 1];
+	char			 sha[NB][BLOB_SHA1_LEN + 1];
+	char			 got[BLOB_SHA1_LEN + 1], *cause = NULL;
+	uint64_t		 size, count0, count, bytes;
+	int			 i, good = 1, prefixed = 1, absent = 1;
+
+	blob_store_stats(bs, &count0, &bytes, &cause);
+	b = blob_batch_new(bs, &cause);
+	if (!ok(b != NULL && strlen(blob_batch_prefix(b)) == 4,
+	    "%s: a batch with a 4-hex-digit prefix", name))
+		return;
+	for (i = 0; i < NB; i++) {
+		if (batch_put(b, (size_t)i * 40000 + (size_t)i, 77 + (uint64_t)i,
+		    ids[i], &info[i], sha[i]) == -1)
+			good = 0;
+		else if (strncmp(ids[i], blob_batch_prefix(b), 4) != 0 ||
+		    !blob_id_valid(ids[i]))
+			prefixed = 0;
+		else if (strcmp(info[i].sha1, sha[i]) != 0 ||
+		    info[i].size != (uint64_t)i * 40001)
+			good = 0;
+		if (in_data(bs, ids[i]))
+			absent = 0;
+	}
+	ok(good, "%s: %d blobs finished with their sizes and SHA-1s", name,
+	    NB);
+	ok(prefixed, "%s: every id starts with the batch's prefix", name);
+	ok(absent && count_files(tmpdir) == NB,
+	    "%s: before the commit they are only in tmp/", name);
+	is_int(blob_batch_count(b), NB, "%s: blob_batch_count", name);
+	ok(blob_batch_commit(b, how, &cause) == 0, "%s: the batch commits",
+	    name);
+	for (i = 0; i < NB; i++)
+		if (read_back(bs, ids[i], &size, got) == -1 ||
+		    size != info[i].size || strcmp(got, sha[i]) != 0)
+			good = 0;
+	ok(good, "%s: every blob reads back whole", name);
+	is_int(count_files(tmpdir), 0, "%s: no temp name is left", name);
+	ok(blob_batch_begin(b, &cause) == NULL && cause != NULL,
+	    "%s: a committed batch takes no new writer", name);
+	free(cause);
+	cause = NULL;
+	ok(blob_batch_commit(b, how, &cause) == -1,
+	    "%s: nor a second commit", name);
+	free(cause);
+	cause = NULL;
+	blob_store_stats(bs, &count, &bytes, &cause);
+	is_int(count - count0, NB, "%s: data/ gained %d blobs", name, NB);
+	is_int(blob_batch_unlink(b), NB, "%s: blob_batch_unlink removes "
+	    "them (a failed transaction)", name);
+	blob_store_stats(bs, &count, &bytes, &cause);
+	is_int(count, count0, "%s: and data/ is as before", name);
+	blob_batch_free(b);
+}
+
+static void
+test_batch(struct blob_store *bs)
+{
+	struct blob_batch	*b;
+	struct blob_writer	*w;
+	struct blob_info	 info;
+	char			 ids[3][BLOB_ID_LEN + 1], sha[BLOB_SHA1_LEN + 1];
+	char			 id[BLOB_ID_LEN + 1], path[8192];
+	char			*tmpdir, *cause = NULL;
+	uint64_t		 count0, count, bytes;
+	int			 i, fail, good = 1;
+
+	tmpdir = subdir("store/tmp");
+	test_batch_mode(bs, tmpdir, BLOB_SYNC_FSYNC, "fsync");
+	test_batch_mode(bs, tmpdir, BLOB_SYNC_SYNCFS, "syncfs");
+	test_batch_mode(bs, tmpdir, BLOB_SYNC_AUTO, "auto");
+
+	/* Empty batch; a plain writer in a batch (another prefix). */
+	b = blob_batch_new(bs, &cause);
+	ok(blob_batch_commit(b, BLOB_SYNC_AUTO, &cause) == 0,
+	    "an empty batch commits");
+	blob_batch_free(b);
+	b = blob_batch_new(bs, &cause);
+	batch_put(b, 1000, 5, ids[0], &info, sha);
+	w = blob_write_begin(bs, &cause);
+	blob_write(w, "plain", 5, &cause);
+	ok(blob_batch_add(b, w, ids[1], &info, &cause) == 0 &&
+	    info.size == 5, "a writer from blob_write_begin joins a batch");
+	ok(blob_batch_commit(b, BLOB_SYNC_FSYNC, &cause) == 0 &&
+	    in_data(bs, ids[0]) && in_data(bs, ids[1]),
+	    "a batch over two directories commits");
+	blob_batch_free(b);
+	blob_remove(bs, ids[0], &cause);
+	blob_remove(bs, ids[1], &cause);
+
+	/* A writer whose write failed is refused and its temp file goes. */
+	b = blob_batch_new(bs, &cause);
+	w = blob_batch_begin(b, &cause);
+	ok(blob_batch_add(b, w, id, &info, &cause) == 0,
+	    "an empty blob is fine");
+	free(cause);
+	cause = NULL;
+	blob_batch_free(b);
+	is_int(count_files(tmpdir), 0, "blob_batch_free of an uncommitted "
+	    "batch removes its temp files");
+
+	/*
+	 * A commit failure (a temp file swept away before the commit) leaves
+	 * none of the batch's blobs under data/, in both modes.
+	 */
+	for (fail = 0; fail < 2; fail++) {
+		blob_store_stats(bs, &count0, &bytes, &cause);
+		b = blob_batch_new(bs, &cause);
+		for (i = 0; i < 3; i++)
+			batch_put(b, 3000, (uint64_t)i + 9, ids[i], &info, sha);
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, ids[2]);
+		unlink(path);
+		ok(blob_batch_commit(b, fail ? BLOB_SYNC_SYNCFS :
+		    BLOB_SYNC_FSYNC, &cause) == -1 && cause != NULL &&
+		    strstr(cause, ids[2]) != NULL, "%s: a commit with a "
+		    "missing temp file fails, naming it",
+		    fail ? "syncfs" : "fsync");
+		tap_diag("%s", cause != NULL ? cause : "(none)");
+		free(cause);
+		cause = NULL;
+		for (i = 0; i < 3; i++)
+			if (in_data(bs, ids[i]))
+				good = 0;
+		blob_store_stats(bs, &count, &bytes, &cause);
+		ok(good && count == count0, "nothing of the failed batch "
+		    "stays under data/");
+		blob_batch_free(b);
+		is_int(count_files(tmpdir), 0, "its temp files are removed "
+		    "by blob_batch_free");
+	}
+	free(tmpdir);
+}
+
+/* The child of the batch crash test. */
+static __dead void
+batch_crash_child(const char *dir, int out, int kill_batch, uint64_t seed)
+{
+	struct blob_store	*bs;
+	struct blob_batch	*b;
+	struct blob_info	 info;
+	char			 id[BLOB_ID_LEN + 1], sha[BLOB_SHA1_LEN + 1];
+	char			 line[256], *cause = NULL;
+	size_t			 n, size;
+	int			 k, i, nblobs;
+
+	if ((bs = blob_store_open(dir, &cause)) == NULL)
+		_exit(2);
+	for (k = 0;; k++) {
+		if ((b = blob_batch_new(bs, &cause)) == NULL)
+			_exit(3);
+		nblobs = k >= kill_batch ? 48 : 1 + (int)((seed + (uint64_t)k)
+		    % 6);
+		for (i = 0; i < nblobs; i++) {
+			size = (size_t)((seed >> (i % 32)) % 60000) + 1;
+			if (batch_put(b, size, seed + (uint64_t)k * 1000 +
+			    (uint64_t)i, id, &info, sha) == -1)
+				_exit(4);
+			n = (size_t)snprintf(line, sizeof(line),
+			    "P %s %s %zu\n", id, sha, size);
+			if (write(out, line, n) != (ssize_t)n)
+				_exit(5);
+		}
+		if (k >= kill_batch) {
+			/*
+			 * Every other run, the files' data is flushed first:
+			 * the commit's first sync is then quick and the kill
+			 * lands among the links or the directory syncs.
+			 */
+			if ((seed & 2) && (i = open(dir, O_RDONLY)) != -1) {
+				syncfs(i);
+				close(i);
+			}
+			if (write(out, "M\n", 2) != 2)
+				_exit(6);
+		}
+		if (blob_batch_commit(b, (k & 1) ? BLOB_SYNC_SYNCFS :
+		    BLOB_SYNC_FSYNC, &cause) == -1)
+			_exit(7);
+		blob_batch_free(b);
+		if (write(out, "C\n", 2) != 2)
+			_exit(8);
+	}
+}
+
+#define NCRASH	1000
+
+/*
+ * kill -9 of a process committing batches, at whatever point of the commit
+ * the signal lands: every file under data/ is a whole blob, the batches
+ * reported committed are all there, and the sweep removes the rest.
+ */
+static void
+test_batch_crash(void)
+{
+	struct blob_store	*bs;
+	struct blob_sweep_stats	 st;
+	struct refset		 rs;
+	char			 (*ids)[BLOB_ID_LEN + 1];
+	char			 (*shas)[BLOB_SHA1_LEN + 1];
+	char			 (*committed)[BLOB_ID_LEN + 1];
+	size_t			*sizes, sz;
+	char			 line[256], got[BLOB_SHA1_LEN + 1];
+	char			*dir, *tmp, *cause = NULL;
+	uint64_t		 seed, count, bytes, size;
+	int			 c2p[2], status, kill_batch, n = 0, ncommitted = 0;
+	int			 batch_start = 0, mid = 0, good = 1, found = 0;
+	int			 i, calls = 0;
+	FILE			*f;
+
+	dir = subdir("bcrash");
+	tmp = subdir("bcrash/tmp");
+	if ((bs = blob_store_open(dir, &cause)) == NULL) {
+		tap_diag("%s", cause);
+		abort();
+	}
+	RAND_bytes((unsigned char *)&seed, sizeof(seed));
+	kill_batch = 3 + (int)(seed % 8);
+	tap_diag("batch crash test: seed %llu, kill in batch %d",
+	    (unsigned long long)seed, kill_batch);
+	ids = xcalloc(NCRASH, sizeof(*ids));
+	shas = xcalloc(NCRASH, sizeof(*shas));
+	committed = xcalloc(NCRASH, sizeof(*committed));
+	sizes = xcalloc(NCRASH, sizeof(*sizes));
+
+	if (pipe(c2p) == -1)
+		abort();
+	fflush(stdout);
+	if ((child_pid = fork()) == -1)
+		abort();
+	if (child_pid == 0) {
+		close(c2p[0]);
+		batch_crash_child(dir, c2p[1], kill_batch, seed);
+	}
+	close(c2p[1]);
+	f = fdopen(c2p[0], "r");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strcmp(line, "M\n") == 0) {
+			mid = 1;
+			break;
+		}
+		if (strcmp(line, "C\n") == 0) {
+			for (i = batch_start; i < n; i++)
+				memcpy(committed[ncommitted++], ids[i],
+				    BLOB_ID_LEN + 1);
+			batch_start = n;
+		} else if (n < NCRASH && sscanf(line, "P %32s %40s %zu",
+		    ids[n], shas[n], &sz) == 3)
+			sizes[n++] = sz;
+	}
+	/* The child is somewhere in (or just past) its last commit. */
+	kill(child_pid, SIGKILL);
+	waitpid(child_pid, &status, 0);
+	child_pid = -1;
+	fclose(f);
+	ok(mid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	    "child killed during a batch commit after %d committed blobs",
+	    ncommitted);
+
+	/* Every blob under data/ is a whole one the child wrote. */
+	for (i = 0; i < n; i++) {
+		if (!in_data(bs, ids[i]))
+			continue;
+		found++;
+		if (read_back(bs, ids[i], &size, got) == -1 ||
+		    size != sizes[i] || strcmp(got, shas[i]) != 0) {
+			tap_diag("blob %s: size %llu/%zu sha %s/%s", ids[i],
+			    (unsigned long long)size, sizes[i], got, shas[i]);
+			good = 0;
+		}
+	}
+	ok(good, "every blob under data/ is complete with its SHA-1");
+	for (i = 0; i < ncommitted; i++)
+		if (!in_data(bs, committed[i]))
+			good = 0;
+	ok(good, "every blob of a committed batch is there");
+	ok(blob_store_stats(bs, &count, &bytes, &cause) == 0 &&
+	    count == (uint64_t)found, "data/ holds nothing else (%d blobs, "
+	    "%d of the batch killed)", found, found - ncommitted);
+
+	rs.ids = committed;
+	rs.n = ncommitted;
+	rs.calls = 0;
+	rs.fail = 0;
+	memset(&st, 0, sizeof(st));
+	do {
+		if (blob_sweep(bs, is_ref, &rs, 0, 16, &st, &cause) == -1) {
+			tap_diag("sweep: %s", cause);
+			break;
+		}
+	} while (!st.done && ++calls < 1000);
+	is_int(count_files(tmp), 0, "the sweep empties tmp/");
+	ok(blob_store_stats(bs, &count, &bytes, &cause) == 0 &&
+	    count == (uint64_t)ncommitted, "and leaves exactly the committed "
+	    "blobs in data/");
+
+	free(ids);
+	free(shas);
+	free(committed);
+	free(sizes);
+	blob_store_close(bs);
+	free(tmp);
+	free(dir);
+}
+
+/* The worker. */
+
+struct gate {
+	pthread_mutex_t	mtx;
+	pthread_cond_t	cond;
+	int		open;
+	int		running;	/* the gated work has started */
+};
+
+static struct gate	gate = { PTHREAD_MUTEX_INITIALIZER,
+			    PTHREAD_COND_INITIALIZER, 0, 0 };
+
+struct wjob {
+	int		 n;		/* its number */
+	int		 fail;		/* work returns -1 */
+	int		 gated;		/* work waits for the gate */
+	int		 wait_stop;	/* work waits for blobq_free */
+	int		 worked;	/* work ran */
+	int		 off_loop;	/* work ran on another thread */
+	int		 rc;		/* done's rc; 99 until called */
+	int		 on_loop;	/* done ran on the main thread */
+	int		 order;		/* done's position */
+	char		 cause[64];
+};
+
+static pthread_t	main_thread;
+static int		done_seq;
+static struct event_base *wbase;
+static int		wjobs_left;
+static struct blobq	*wq;
+
+static int
+gate_wait(int secs)
+{
+	struct timespec	ts;
+	int		rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += secs;
+	pthread_mutex_lock(&gate.mtx);
+	gate.running = 1;
+	pthread_cond_broadcast(&gate.cond);
+	while (!gate.open && rc == 0)
+		rc = pthread_cond_timedwait(&gate.cond, &gate.mtx, &ts);
+	pthread_mutex_unlock(&gate.mtx);
+	return (rc == 0 ? 0 : -1);
+}
+
+static void
+gate_set(int open)
+{
+	pthread_mutex_lock(&gate.mtx);
+	gate.open = open;
+	if (!open)
+		gate.running = 0;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.mtx);
+}
+
+/* Waits (bounded) until the gated work has started. */
+static int
+gate_wait_running(void)
+{
+	struct timespec	ts;
+	int		rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&gate.mtx);
+	while (!gate.running && rc == 0)
+		rc = pthread_cond_timedwait(&gate.cond, &gate.mtx, &ts);
+	pthread_mutex_unlock(&gate.mtx);
+	return (rc == 0 ? 0 : -1);
+}
+
+static int
+wjob_work(void *arg, char **cause)
+{
+	struct wjob	*j = arg;
+
+	j->worked = 1;
+	j->off_loop = !pthread_equal(pthread_self(), main_thread);
+	if (j->gated && gate_wait(10) == -1) {
+		xasprintf(cause, "the loop never opened the gate");
+		return (-1);
+	}
+	if (j->wait_stop) {
+		struct timespec	ts = { 0, 1000000 };
+		int		i;
+
+		gate_wait(0);	/* only says "running" */
+		for (i = 0; i < 10000 && !blobq_stopping(wq); i++)
+			nanosleep(&ts, NULL);
+	}
+	if (j->fail) {
+		xasprintf(cause, "job %d failed on purpose", j->n);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+wjob_done(int rc, const char *cause, void *arg)
+{
+	struct wjob	*j = arg;
+
+	j->rc = rc;
+	j->on_loop = pthread_equal(pthread_self(), main_thread);
+	j->order = ++done_seq;
+	if (cause != NULL)
+		strlcpy(j->cause, cause, sizeof(j->cause));
+	if (--wjobs_left == 0 && wbase != NULL)
+		event_base_loopbreak(wbase);
+}
+
+/* A timer on the loop opens the gate: the loop runs during the work. */
+static void
+open_gate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int	*ticks = arg;
+
+	(*ticks)++;
+	gate_set(1);
+}
+
+static void
+test_blobq(struct blob_store *bs)
+{
+	struct blobq		*q;
+	struct wjob		 j[4];
+	struct event		*tev;
+	struct timeval		 tv = { 0, 1000 };
+	struct blob_batch	*b;
+	struct blob_info	 info;
+	char			 id[BLOB_ID_LEN + 1], sha[BLOB_SHA1_LEN + 1];
+	char			*cause = NULL;
+	int			 i, ticks = 0, good = 1;
+
+	main_thread = pthread_self();
+	wbase = event_base_new();
+	q = blobq_new(wbase, &cause);
+	if (!ok(q != NULL, "the worker starts")) {
+		tap_diag("%s", cause);
+		return;
+	}
+
+	/* Three jobs, one failing: in order, worked off the loop, done on it. */
+	memset(j, 0, sizeof(j));
+	done_seq = 0;
+	wjobs_left = 3;
+	for (i = 0; i < 3; i++) {
+		j[i].n = i;
+		j[i].rc = 99;
+		j[i].fail = i == 1;
+		blobq_run(q, wjob_work, &j[i], wjob_done, &j[i]);
+	}
+	is_int(j[0].rc, 99, "no callback from inside blobq_run");
+	event_base_dispatch(wbase);
+	for (i = 0; i < 3; i++)
+		if (!j[i].worked || !j[i].off_loop || !j[i].on_loop ||
+		    j[i].order != i + 1)
+			good = 0;
+	ok(good, "3 jobs: worked on the worker, delivered on the loop, in "
+	    "order");
+	ok(j[0].rc == BLOBQ_DONE && j[2].rc == BLOBQ_DONE &&
+	    j[1].rc == BLOBQ_FAILED && strstr(j[1].cause, "on purpose") !=
+	    NULL, "results and the failure's cause are delivered");
+	is_int(blobq_pending(q), 0, "nothing pending");
+
+	/* The loop is not blocked while a job works. */
+	memset(j, 0, sizeof(j));
+	j[0].gated = 1;
+	j[0].rc = 99;
+	wjobs_left = 1;
+	gate_set(0);
+	tev = evtimer_new(wbase, open_gate_cb, &ticks);
+	evtimer_add(tev, &tv);
+	blobq_run(q, wjob_work, &j[0], wjob_done, &j[0]);
+	event_base_dispatch(wbase);
+	ok(ticks == 1 && j[0].rc == BLOBQ_DONE, "a loop timer fired while "
+	    "the job waited for it (the loop is not blocked)");
+	event_free(tev);
+
+	/* A batch commit on the worker. */
+	b = blob_batch_new(bs, &cause);
+	batch_put(b, 70000, 3, id, &info, sha);
+	memset(j, 0, sizeof(j));
+	j[0].rc = 99;
+	wjobs_left = 1;
+	blobq_commit(q, b, wjob_done, &j[0]);
+	event_base_dispatch(wbase);
+	ok(j[0].rc == BLOBQ_DONE && j[0].on_loop && in_data(bs, id),
+	    "blobq_commit: the batch is committed, delivered on the loop");
+	blob_batch_free(b);
+	blob_remove(bs, id, &cause);
+
+	/* Writeback kicks: a finished temp blob, a missing one; then a job. */
+	b = blob_batch_new(bs, &cause);
+	batch_put(b, 300000, 6, id, &info, sha);
+	blobq_writeback(q, bs, id);
+	blobq_writeback(q, bs, "0123456789abcdef0123456789abcdef");
+	blobq_writeback(q, bs, "../../etc/passwd");
+	memset(j, 0, sizeof(j));
+	j[0].rc = 99;
+	wjobs_left = 1;
+	blobq_run(q, wjob_work, &j[0], wjob_done, &j[0]);
+	event_base_dispatch(wbase);
+	ok(j[0].rc == BLOBQ_DONE && blobq_pending(q) == 0 &&
+	    blob_tmp_writeback(bs, id) == 0 &&
+	    blob_tmp_writeback(bs, "0123456789abcdef0123456789abcdef") == -1,
+	    "writeback kicks run in order and are delivered silently");
+	ok(blob_batch_commit(b, BLOB_SYNC_AUTO, &cause) == 0 &&
+	    in_data(bs, id), "the kicked blob commits");
+	blob_batch_free(b);
+	blob_remove(bs, id, &cause);
+
+	/* Shutdown with jobs pending: one running, two queued, one batch. */
+	memset(j, 0, sizeof(j));
+	for (i = 0; i < 3; i++) {
+		j[i].n = i;
+		j[i].rc = 99;
+	}
+	j[3].rc = 99;
+	j[0].wait_stop = 1;
+	gate_set(0);
+	wjobs_left = 4;
+	wq = q;
+	blobq_run(q, wjob_work, &j[0], wjob_done, &j[0]);
+	blobq_run(q, wjob_work, &j[1], wjob_done, &j[1]);
+	blobq_run(q, wjob_work, &j[2], wjob_done, &j[2]);
+	b = blob_batch_new(bs, &cause);
+	batch_put(b, 5000, 4, id, &info, sha);
+	blobq_commit(q, b, wjob_done, &j[3]);
+	ok(gate_wait_running() == 0, "the first job is running");
+	is_int(blobq_pending(q), 4, "4 jobs pending");
+	blobq_free(q);
+	wq = NULL;
+	ok(j[0].worked && !j[1].worked && !j[2].worked,
+	    "blobq_free: the running job finished, the queued ones never ran");
+	ok(j[0].rc == BLOBQ_STOPPED && j[1].rc == BLOBQ_STOPPED &&
+	    j[2].rc == BLOBQ_STOPPED && j[3].rc == BLOBQ_STOPPED &&
+	    j[3].on_loop, "every pending job got BLOBQ_STOPPED, "
+	    "synchronously, on the calling thread");
+	ok(!in_data(bs, id), "the queued batch was not committed");
+	blob_batch_free(b);
+
+	/* Attached to a store: blob_store_close stops it. */
+	{
+		struct blob_store	*bs2;
+		char			*d2 = subdir("qstore");
+
+		bs2 = blob_store_open(d2, &cause);
+		ok(bs2 != NULL && blobq_of(bs2) == NULL &&
+		    blobq_attach(bs2, wbase, &cause) == 0 &&
+		    blobq_of(bs2) != NULL, "blobq_attach gives the store a "
+		    "worker");
+		ok(blobq_attach(bs2, wbase, &cause) == -1,
+		    "only one");
+		free(cause);
+		cause = NULL;
+		memset(j, 0, sizeof(j));
+		j[0].rc = 99;
+		gate_set(1);
+		blobq_run(blobq_of(bs2), wjob_work, &j[0], wjob_done, &j[0]);
+		blob_store_close(bs2);
+		ok(j[0].rc == BLOBQ_STOPPED, "blob_store_close stops it and "
+		    "delivers its pending job");
+		free(d2);
+	}
+	event_base_free(wbase);
+	wbase = NULL;
+}
+
 int
 main(void)
 {
@@ -830,6 +1467,8 @@ main(void)
 	test_abort_and_ids(bs);
 	test_bad_ids(bs);
 	test_big(bs);
+	test_batch(bs);
+	test_blobq(bs);
 	blob_store_close(bs);
 
 	dir = subdir("store");
@@ -842,5 +1481,6 @@ main(void)
 	test_cross_fs();
 	test_sweep();
 	test_crash();
+	test_batch_crash();
 	return (tap_done());
 }

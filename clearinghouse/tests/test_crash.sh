@@ -8,9 +8,9 @@
 #     rows, the temp blob is removed by the reaper's sweep, no orphan
 #     under blobs/data, and a later submission works;
 #  3. kill -9 in the middle of a multi-document submission (small
-#     documents already committed under blobs/data, no row naming them,
+#     documents already finished in blobs/tmp, not linked into blobs/data,
 #     then a large slow one), restart with reaper.sweep_grace 2s: no rows,
-#     the sweep removes those orphans after the grace, the earlier
+#     the sweep removes those temp files after the grace, the earlier
 #     submissions are untouched.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -108,28 +108,29 @@ check "a later submission works" \
      [ "$(sql "SELECT count(*) FROM documents")" = 2 ] && consistent'
 
 # 3. kill -9 in a multi-document submission: three small documents, then
-# 400 MB at 2 MB/s. Each document is committed under blobs/data as its
-# part ends, before the transaction that names them (clearinghouse.yaml(5),
-# reaper.sweep_grace).
+# 400 MB at 2 MB/s. Finished documents wait in blobs/tmp; the whole set is
+# fsynced and linked into blobs/data in one batch once the body is in,
+# before the transaction that names them (blob.md, reaper.sweep_grace).
 upload 1.2.777.4 3000,4000,5000,400000000
 check "multi-document upload: the large document is streaming" \
     'until_ok "[ -n \"\$(bigtmp)\" ]"'
-orphans > orphans.ids
-check "  its three small documents are committed, no row names them" \
-    '[ "$(wc -l < orphans.ids)" = 3 ]'
+# tmpblobs: the temp blobs, by name.
+tmpblobs() {
+	find blobs/tmp -type f 2>/dev/null | sed 's#.*/##' |
+	    grep -E '^[0-9a-f]{32}$' | sort
+}
+tmpblobs > orphans.ids
+check "  its three small documents wait in blobs/tmp, none under blobs/data" \
+    '[ "$(wc -l < orphans.ids)" = 4 ] && [ -z "$(orphans)" ]'
 crash
 wait $bgpids 2>/dev/null; bgpids=
 ch_conf "reaper: {interval: 1s, batch_size: 10, sweep_grace: 2s}"
 check "the daemon restarts with a sweep_grace of 2 s" ch_start
 check "no rows of the interrupted multi-document submission" 'norows 1.2.777.4'
-# swept: none of orphans.ids is under blobs/data any more.
-swept() {
-	find blobs/data -type f | sed 's#.*/##' | sort | comm -12 - orphans.ids |
-	    grep -q . && return 1
-	[ -z "$(bigtmp)" ]
-}
-check "the sweep removes the small documents' blobs and the temp blob" \
-    'until_ok swept && grep -q "reaper run .* swept=[1-9]" log'
+# swept: none of orphans.ids is left in blobs/tmp.
+swept() { [ -z "$(tmpblobs | comm -12 - orphans.ids)" ]; }
+check "the sweep removes the four temp blobs" \
+    'until_ok swept && grep -q "reaper run .* swept-tmp=[1-9]" log'
 check "no orphan blob is left; the earlier submissions are whole" \
     'consistent && [ "$(sql "SELECT count(*) FROM documents")" = 2 ] &&
      [ "$(sha1sum < "$bfile" | cut -d" " -f1)" = "$(sql "SELECT hash FROM documents WHERE blob_id = '"'$bid'"'")" ] &&
