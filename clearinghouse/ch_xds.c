@@ -698,6 +698,8 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 	hc.write_timeout_ms = (int)(c->timeouts.io * 1000);
 	hc.keepalive_timeout_ms = (int)(c->timeouts.idle * 1000);
 	hc.observe = ch_xds_observe;
+	/* Keep-alive connections of busy peers (PHRs polling) live longer. */
+	hc.max_requests = 1000;
 	if ((x->httpd = httpd_new(ch->base, &hc)) == NULL) {
 		*cause = xstrdup("could not create the HTTP server");
 		goto fail;

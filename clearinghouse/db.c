@@ -3,7 +3,11 @@
  *
  * Each connection owns one event on PQsocket() (re-assigned when the
  * socket or the interest changes) and one timer (connect timeout, then
- * reconnect backoff).  One statement runs per connection at a time.
+ * reconnect backoff).  One statement runs per connection at a time; a
+ * db_query_prepared request may take up to three steps on it back to back
+ * (DEALLOCATE an evicted statement, PREPARE, EXECUTE: conn_next_step),
+ * with the connection's statement table (struct db_stmt) emptied whenever
+ * the session ends.
  * Completed requests go to a "done" list drained by a deferred event, so
  * callbacks never run inside the call that queued them.
  */
@@ -12,6 +16,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +31,9 @@
 
 #define DB_MAX_POOL		256
 #define DB_BACKOFF_MIN_MS	100
+#define DB_PREPARED_DEFAULT	64	/* named statements per connection */
+#define DB_PREPARED_MAX		1024
+#define DB_STMT_NAME		24	/* "isn_" + 16 hex + NUL, rounded */
 
 enum conn_state {
 	C_DOWN,			/* closed, nothing scheduled (pool closing) */
@@ -37,6 +45,28 @@ enum conn_state {
 
 enum req_kind { R_QUERY, R_BEGIN, R_COMMIT, R_ROLLBACK };
 
+/* What the connection's current request is waiting for. */
+enum conn_step {
+	S_EXEC,			/* the statement itself */
+	S_DEALLOC,		/* DEALLOCATE of the slot's previous statement */
+	S_PREPARE		/* PQsendPrepare of the slot's statement */
+};
+
+/*
+ * One named prepared statement of a connection: the slot's name is
+ * "isn_" + the 64-bit FNV-1a hash of its text (the text is kept: a hash
+ * collision runs unnamed).  A slot is S_EMPTY, being prepared, ready, or
+ * stale (the server may still hold the name: DEALLOCATE before reuse).
+ */
+enum stmt_state { ST_EMPTY, ST_PREPARING, ST_READY, ST_STALE };
+
+struct db_stmt {
+	enum stmt_state		 state;
+	uint64_t		 hash;
+	char			*sql;
+	unsigned long long	 used;	/* LRU tick */
+};
+
 struct db_req {
 	TAILQ_ENTRY(db_req)	 entry;
 	enum req_kind		 kind;
@@ -47,6 +77,7 @@ struct db_req {
 	int			*lengths;
 	int			*formats;
 	int			 resfmt;
+	int			 prepared; /* db_query_prepared */
 	db_cb			 cb;
 	db_txn_cb		 tcb;
 	void			*arg;
@@ -71,6 +102,12 @@ struct db_conn {
 	PGresult		*res;
 	char			*err;
 	struct db_txn		*txn;	/* reserved by this transaction */
+	enum conn_step		 step;
+	int			 slot;	/* stmts[] of cur, or -1: unnamed */
+	int			 retried; /* cur re-prepared once already */
+	uint64_t		 dealloc; /* hash of the name to DEALLOCATE */
+	struct db_stmt		*stmts;	/* db->nstmts slots */
+	unsigned long long	 tick;
 };
 
 struct db_txn {
@@ -92,6 +129,7 @@ struct db {
 	int			 max_queue;
 	int			 connect_timeout_ms;
 	int			 backoff_max_ms;
+	int			 nstmts;	/* prepared slots per conn */
 	struct db_reqs		 queue;
 	int			 nqueued;
 	struct db_reqs		 done;
@@ -102,6 +140,8 @@ struct db {
 	int			 dispatching;
 	int			 outstanding; /* submitted, not yet delivered */
 	unsigned long long	 reconnects;
+	unsigned long long	 prepares;
+	unsigned long long	 evictions;
 };
 
 static void	conn_start(struct db_conn *);
@@ -109,6 +149,7 @@ static void	conn_io(evutil_socket_t, short, void *);
 static void	conn_lost(struct db_conn *, const char *);
 static void	db_kick(struct db *);
 static void	params_free(char **, char **);
+static void	stmts_forget(struct db_conn *);
 
 /* PQerrorMessage is multi-line with a trailing newline: make it one line. */
 static char *
@@ -295,8 +336,11 @@ db_destroy(struct db *db)
 
 	while (!LIST_EMPTY(&db->txns))
 		txn_free(LIST_FIRST(&db->txns));
-	for (i = 0; i < db->nconn; i++)
+	for (i = 0; i < db->nconn; i++) {
 		evtimer_del(&db->conns[i].timer);
+		stmts_forget(&db->conns[i]);
+		free(db->conns[i].stmts);
+	}
 	event_free(db->done_ev);
 	free(db->conns);
 	free(db->conninfo);
@@ -357,6 +401,103 @@ conn_watch(struct db_conn *c, short what)
 	c->what = what;
 }
 
+/* 64-bit FNV-1a: the statement's name; the text settles collisions. */
+static uint64_t
+stmt_hash(const char *sql)
+{
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+
+	for (; *sql != '\0'; sql++) {
+		h ^= (unsigned char)*sql;
+		h *= 0x100000001b3ULL;
+	}
+	return (h);
+}
+
+static void
+stmt_name(uint64_t hash, char *name)
+{
+	snprintf(name, DB_STMT_NAME, "isn_%016llx", (unsigned long long)hash);
+}
+
+static void
+stmt_clear(struct db_stmt *st)
+{
+	free(st->sql);
+	memset(st, 0, sizeof(*st));
+}
+
+/* The server forgot every statement of c (new session, DISCARD ALL). */
+static void
+stmts_forget(struct db_conn *c)
+{
+	int	i;
+
+	if (c->stmts == NULL)
+		return;
+	for (i = 0; i < c->db->nstmts; i++)
+		stmt_clear(&c->stmts[i]);
+	c->slot = -1;
+}
+
+/*
+ * Decide how c runs its current request r (db_query_prepared): execute
+ * the ready statement; or take a slot (empty, else the least recently
+ * used one, DEALLOCATEd first) and prepare it; or run unnamed (a hash
+ * collision, every slot busy).  Sets c->step and c->slot.
+ */
+static void
+stmt_plan(struct db_conn *c, struct db_req *r)
+{
+	struct db	*db = c->db;
+	struct db_stmt	*st, *victim = NULL;
+	uint64_t	 h = stmt_hash(r->sql);
+	int		 i;
+
+	c->step = S_EXEC;
+	c->slot = -1;
+	for (i = 0; i < db->nstmts; i++) {
+		st = &c->stmts[i];
+		if (st->state == ST_EMPTY || st->hash != h)
+			continue;
+		if (strcmp(st->sql, r->sql) != 0)
+			return;		/* collision: unnamed */
+		c->slot = i;
+		st->used = ++c->tick;
+		if (st->state == ST_READY)
+			return;
+		/* Stale: the server may still know the name. */
+		c->dealloc = h;
+		c->step = S_DEALLOC;
+		st->state = ST_PREPARING;
+		return;
+	}
+	for (i = 0; i < db->nstmts; i++) {
+		st = &c->stmts[i];
+		if (st->state == ST_EMPTY) {
+			victim = st;
+			break;
+		}
+		if (st->state != ST_PREPARING &&
+		    (victim == NULL || st->used < victim->used))
+			victim = st;
+	}
+	if (victim == NULL)
+		return;
+	c->step = S_PREPARE;
+	if (victim->state != ST_EMPTY) {
+		c->dealloc = victim->hash;
+		c->step = S_DEALLOC;
+		db->evictions++;
+		stmt_clear(victim);
+	}
+	c->slot = (int)(victim - c->stmts);
+	victim->state = ST_PREPARING;
+	victim->hash = h;
+	victim->sql = xstrdup(r->sql);
+	victim->used = ++c->tick;
+}
+
 static void
 conn_close(struct db_conn *c)
 {
@@ -372,6 +513,8 @@ conn_close(struct db_conn *c)
 	c->err = NULL;
 	c->flushing = 0;
 	c->state = C_DOWN;
+	c->step = S_EXEC;
+	stmts_forget(c);
 }
 
 static int
@@ -571,28 +714,52 @@ conn_lost(struct db_conn *c, const char *msg)
 	conn_start(c);
 }
 
+/* Send the current step of c->cur (see stmt_plan) and flush. */
 static void
-conn_send(struct db_conn *c, struct db_req *r)
+conn_issue(struct db_conn *c)
 {
 	struct db	*db = c->db;
-	char		*cause;
+	struct db_req	*r = c->cur;
+	struct db_stmt	*st = c->slot >= 0 ? &c->stmts[c->slot] : NULL;
+	char		 name[DB_STMT_NAME], sql[64], *cause;
 	int		 rc;
 
-	if (r->kind == R_BEGIN) {
-		c->txn = r->txn;
-		r->txn->conn = c;
+	switch (c->step) {
+	case S_DEALLOC:
+		stmt_name(c->dealloc, name);
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", name);
+		rc = PQsendQuery(c->pg, sql);
+		break;
+	case S_PREPARE:
+		stmt_name(st->hash, name);
+		db->prepares++;
+		log_debug("db conn=%d prepare %s", c->idx, name);
+		rc = PQsendPrepare(c->pg, name, r->sql, 0, NULL);
+		break;
+	default:
+		if (st != NULL) {
+			stmt_name(st->hash, name);
+			rc = PQsendQueryPrepared(c->pg, name, r->nparams,
+			    (const char *const *)r->values, r->lengths,
+			    r->formats, r->resfmt);
+		} else
+			rc = PQsendQueryParams(c->pg, r->sql, r->nparams, NULL,
+			    (const char *const *)r->values, r->lengths,
+			    r->formats, r->resfmt);
+		break;
 	}
-	c->cur = r;
-	c->state = C_BUSY;
-	rc = PQsendQueryParams(c->pg, r->sql, r->nparams, NULL,
-	    (const char *const *)r->values, r->lengths, r->formats, r->resfmt);
 	if (rc == 0) {
 		if (PQstatus(c->pg) == CONNECTION_BAD) {
 			conn_lost(c, PQerrorMessage(c->pg));
 			return;
 		}
+		/* Not sent: a slot being prepared is not prepared. */
+		if (st != NULL && st->state == ST_PREPARING)
+			st->state = ST_STALE;
 		c->cur = NULL;
 		c->state = C_READY;
+		c->step = S_EXEC;
+		c->slot = -1;
 		if (r->kind == R_BEGIN) {
 			c->txn = NULL;
 			r->txn->conn = NULL;
@@ -614,6 +781,23 @@ conn_send(struct db_conn *c, struct db_req *r)
 		conn_watch(c, EV_READ);
 		break;
 	}
+}
+
+static void
+conn_send(struct db_conn *c, struct db_req *r)
+{
+	if (r->kind == R_BEGIN) {
+		c->txn = r->txn;
+		r->txn->conn = c;
+	}
+	c->cur = r;
+	c->state = C_BUSY;
+	c->step = S_EXEC;
+	c->slot = -1;
+	c->retried = 0;
+	if (r->prepared && c->stmts != NULL && c->txn == NULL)
+		stmt_plan(c, r);
+	conn_issue(c);
 }
 
 /* Hand waiting work to every idle connection. */
@@ -643,14 +827,106 @@ db_kick(struct db *db)
 }
 
 static void
+conn_step_clear(struct db_conn *c)
+{
+	PQclear(c->res);
+	c->res = NULL;
+	free(c->err);
+	c->err = NULL;
+}
+
+/*
+ * After the results of a step of a named statement: send the next step
+ * and return 1, or return 0 for conn_finish to deliver the result.
+ * A failed PREPARE empties its slot (the request fails with the error an
+ * unnamed run would give); an execution the server refuses because it
+ * no longer knows the name (26000: DEALLOCATE by someone else) or the
+ * plan is obsolete (0A000: result type changed) re-prepares once.  The
+ * retry is safe: outside a transaction a failed statement left nothing.
+ */
+static int
+conn_next_step(struct db_conn *c)
+{
+	struct db_stmt	*st;
+	const char	*state = NULL;
+
+	if (c->slot < 0)
+		return (0);
+	st = &c->stmts[c->slot];
+	if (c->err != NULL && c->res != NULL)
+		state = PQresultErrorField(c->res, PG_DIAG_SQLSTATE);
+	switch (c->step) {
+	case S_DEALLOC:
+		/* Whatever the outcome (26000: already gone), prepare. */
+		c->step = S_PREPARE;
+		break;
+	case S_PREPARE:
+		if (c->err == NULL) {
+			st->state = ST_READY;
+			c->step = S_EXEC;
+			break;
+		}
+		if (state != NULL && strcmp(state, "42P05") == 0 &&
+		    !c->retried) {
+			/* The server has the name already: drop, retry. */
+			c->retried = 1;
+			c->dealloc = st->hash;
+			c->step = S_DEALLOC;
+			break;
+		}
+		stmt_clear(st);
+		c->slot = -1;
+		c->step = S_EXEC;
+		return (0);
+	default:
+		if (c->err == NULL || state == NULL || c->retried ||
+		    (strcmp(state, "26000") != 0 &&
+		    strcmp(state, "0A000") != 0))
+			return (0);
+		c->retried = 1;
+		st->state = ST_PREPARING;
+		if (strcmp(state, "26000") == 0)
+			c->step = S_PREPARE;
+		else {
+			c->dealloc = st->hash;
+			c->step = S_DEALLOC;
+		}
+		break;
+	}
+	conn_step_clear(c);
+	conn_issue(c);
+	/* Not sent (the request failed) but still up: serve the queue. */
+	if (c->state == C_READY)
+		db_kick(c->db);
+	return (1);
+}
+
+static void
 conn_finish(struct db_conn *c)
 {
 	struct db	*db = c->db;
 	struct db_req	*r = c->cur;
 	struct db_txn	*t;
-	PGresult	*res = c->res;
-	char		*err = c->err;
+	PGresult	*res;
+	char		*err;
 
+	if (c->slot >= 0) {
+		/* A DEALLOCATE or PREPARE step's result is not the answer. */
+		if (c->step != S_EXEC && PQstatus(c->pg) == CONNECTION_BAD) {
+			conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		}
+		if (conn_next_step(c))
+			return;
+	}
+	res = c->res;
+	err = c->err;
+	c->slot = -1;
+	c->step = S_EXEC;
+	if (res != NULL && err == NULL &&
+	    (strcmp(PQcmdStatus(res), "DISCARD ALL") == 0 ||
+	    strcmp(PQcmdStatus(res), "DEALLOCATE ALL") == 0))
+		stmts_forget(c);
 	c->cur = NULL;
 	c->res = NULL;
 	c->err = NULL;
@@ -852,6 +1128,11 @@ db_new(struct event_base *base, const struct db_settings *s, char **cause)
 		*cause = xstrdup("negative limit");
 		return (NULL);
 	}
+	if (s->prepared_max > DB_PREPARED_MAX) {
+		xasprintf(cause, "prepared statements %d above %d",
+		    s->prepared_max, DB_PREPARED_MAX);
+		return (NULL);
+	}
 	db = xcalloc(1, sizeof(*db));
 	db->base = base;
 	db->conninfo = xstrdup(s->conninfo);
@@ -866,6 +1147,11 @@ db_new(struct event_base *base, const struct db_settings *s, char **cause)
 	db->connect_timeout_ms = s->connect_timeout_ms ?
 	    s->connect_timeout_ms : 10000;
 	db->backoff_max_ms = s->backoff_max_ms ? s->backoff_max_ms : 5000;
+	if (s->prepared_max < 0)
+		db->nstmts = 0;
+	else
+		db->nstmts = s->prepared_max ? s->prepared_max :
+		    DB_PREPARED_DEFAULT;
 	if (db->backoff_max_ms < DB_BACKOFF_MIN_MS)
 		db->backoff_max_ms = DB_BACKOFF_MIN_MS;
 	TAILQ_INIT(&db->queue);
@@ -880,6 +1166,9 @@ db_new(struct event_base *base, const struct db_settings *s, char **cause)
 		c->db = db;
 		c->idx = i;
 		c->fd = -1;
+		c->slot = -1;
+		if (db->nstmts > 0)
+			c->stmts = xcalloc(db->nstmts, sizeof(*c->stmts));
 		evtimer_assign(&c->timer, base, conn_timer, c);
 	}
 	for (i = 0; i < n; i++)
@@ -918,7 +1207,7 @@ db_free(struct db *db)
 void
 db_stats(struct db *db, struct db_stats *st)
 {
-	int	i;
+	int	i, j;
 
 	memset(st, 0, sizeof(*st));
 	for (i = 0; i < db->nconn; i++) {
@@ -938,6 +1227,12 @@ db_stats(struct db *db, struct db_stats *st)
 	st->queued = db->nqueued;
 	st->outstanding = db->outstanding;
 	st->reconnects = db->reconnects;
+	st->prepares = db->prepares;
+	st->evictions = db->evictions;
+	for (i = 0; i < db->nconn; i++)
+		for (j = 0; j < db->nstmts; j++)
+			if (db->conns[i].stmts[j].state == ST_READY)
+				st->prepared++;
 }
 
 static void
@@ -967,6 +1262,20 @@ db_query(struct db *db, const char *sql, int n, const char *const *values,
 	struct db_req	*r;
 
 	r = req_new(R_QUERY, sql, n, values, lengths, formats, binary_result);
+	r->cb = cb;
+	r->arg = arg;
+	db_submit(db, r);
+}
+
+void
+db_query_prepared(struct db *db, const char *sql, int n,
+    const char *const *values, const int *lengths, const int *formats,
+    int binary_result, db_cb cb, void *arg)
+{
+	struct db_req	*r;
+
+	r = req_new(R_QUERY, sql, n, values, lengths, formats, binary_result);
+	r->prepared = 1;
 	r->cb = cb;
 	r->arg = arg;
 	db_submit(db, r);

@@ -2,8 +2,9 @@
  * db.h: asynchronous PostgreSQL on the daemon's event_base (libpq async API).
  *
  * A pool of connections opened with PQconnectStart/PQconnectPoll; queries
- * sent with PQsendQueryParams (parameters are always out of line, never
- * spliced into the SQL); results delivered to a callback.  Never blocks:
+ * sent with PQsendQueryParams, or as named prepared statements cached per
+ * connection (db_query_prepared); parameters are always out of line, never
+ * spliced into the SQL; results delivered to a callback.  Never blocks:
  * nothing here calls PQexec or waits on a socket.
  *
  * Invariants (see docs/design/db.md):
@@ -45,6 +46,13 @@ struct db_settings {
 	 * 57014 (query_canceled); in a transaction, the transaction aborts.
 	 */
 	int		 statement_timeout_ms;
+	/*
+	 * Named prepared statements kept per connection for
+	 * db_query_prepared (0: 64, at most 1024; -1: none, every statement
+	 * runs unnamed).  Beyond it the least recently used one is
+	 * DEALLOCATEd.
+	 */
+	int		 prepared_max;
 };
 
 struct db_stats {
@@ -54,6 +62,9 @@ struct db_stats {
 	int		 queued;	/* requests waiting for a connection */
 	int		 outstanding;	/* requests whose callback has not run */
 	unsigned long long reconnects;	/* connections re-opened after a loss */
+	int		 prepared;	/* named statements ready, all conns */
+	unsigned long long prepares;	/* PREPAREs sent */
+	unsigned long long evictions;	/* statements evicted (LRU) */
 };
 
 typedef void (*db_cb)(PGresult *res, const char *cause, void *arg);
@@ -83,6 +94,22 @@ void		 db_stats(struct db *, struct db_stats *);
  * lengths[i].  binary_result 1 asks for binary result columns.
  */
 void		 db_query(struct db *, const char *sql, int nparams,
+		    const char *const *values, const int *lengths,
+		    const int *formats, int binary_result, db_cb, void *arg);
+
+/*
+ * The same, as a named prepared statement of the connection that runs it:
+ * the first run of a text on a connection prepares it (one more round
+ * trip, once), later runs skip parsing and, once PostgreSQL settles on a
+ * generic plan (after 5 runs, when it costs no more than the custom
+ * ones), planning.  For statements run often with the same text and
+ * changing parameters; never splice values into such a text, or every
+ * call prepares a new statement and evicts a useful one.  Parameter types
+ * are inferred by the server as for db_query.  Outcome and callback as
+ * db_query; a statement that fails to prepare fails with the server's
+ * error and is not kept.  Not for transactions (db_txn_query is unnamed).
+ */
+void		 db_query_prepared(struct db *, const char *sql, int nparams,
 		    const char *const *values, const int *lengths,
 		    const int *formats, int binary_result, db_cb, void *arg);
 

@@ -1073,7 +1073,7 @@ query_run(struct event_base *base, struct db *db,
 	/* One more than allowed: more rows means too many. */
 	xasprintf(&lim, "%d", r->cap + 1);
 	qb_sql(&b, " ORDER BY 1, 2 LIMIT $%d", qb_bind(&b, lim));
-	db_query(db, dbuf_str(&b.sql), b.n, (const char *const *)b.v, NULL,
-	    NULL, 0, db_done, r);
+	db_query_prepared(db, dbuf_str(&b.sql), b.n,
+	    (const char *const *)b.v, NULL, NULL, 0, db_done, r);
 	qb_free(&b);
 }

@@ -786,6 +786,285 @@ test_timeout(void)
 	free(cause);
 }
 
+static int
+qp(struct db *db, struct cap *c, const char *sql, int n,
+    const char *const *v)
+{
+	cap_reset(c);
+	db_query_prepared(db, sql, n, v, NULL, NULL, 0, cap_cb, c);
+	if (c->done != 0)
+		return (-2);
+	return (wait_for(&c->done, 1));
+}
+
+/* Run the loop until every connection is up and reconnects >= min. */
+static int
+wait_up(struct db *db, int conns, unsigned long long min_reconnects)
+{
+	struct db_stats	 st;
+	time_t		 deadline = time(NULL) + 20;
+
+	for (;;) {
+		db_stats(db, &st);
+		if (st.connected == conns && st.reconnects >= min_reconnects)
+			return (0);
+		if (time(NULL) > deadline)
+			return (-1);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+}
+
+static struct db *
+pool_prep(const char *app, int size, int prepared_max, int timeout_ms)
+{
+	struct db_settings	 s;
+	struct db		*db;
+	char			*ci, *cause = NULL;
+
+	xasprintf(&ci, "%s options='-c application_name=%s'", conninfo, app);
+	memset(&s, 0, sizeof(s));
+	s.conninfo = ci;
+	s.pool_size = size;
+	s.prepared_max = prepared_max;
+	s.statement_timeout_ms = timeout_ms;
+	if ((db = db_new(base, &s, &cause)) == NULL)
+		fatalx("db_new: %s", cause);
+	free(ci);
+	if (wait_up(db, size, 0) == -1)
+		fatalx("pool %s did not connect", app);
+	return (db);
+}
+
+#define PREP_N		30
+#define PREP_SQL	"SELECT $1::int + 1, pg_backend_pid()"
+
+struct prepcap {
+	int	 done;
+	int	 bad;
+	int	 want;
+	int	 pids[8];
+	int	 npids;
+};
+
+struct prepone {
+	struct prepcap	*pc;
+	int		 v;
+};
+
+static void
+prep_cb(PGresult *res, const char *cause, void *arg)
+{
+	struct prepone	*o = arg;
+	struct prepcap	*pc = o->pc;
+	int		 pid, i;
+
+	pc->done++;
+	if (cause != NULL || res == NULL || PQntuples(res) != 1 ||
+	    atoi(PQgetvalue(res, 0, 0)) != o->v + 1) {
+		pc->bad++;
+		return;
+	}
+	pid = atoi(PQgetvalue(res, 0, 1));
+	for (i = 0; i < pc->npids; i++)
+		if (pc->pids[i] == pid)
+			return;
+	if (pc->npids < 8)
+		pc->pids[pc->npids++] = pid;
+}
+
+/* PREP_N prepared runs of PREP_SQL at once; distinct backends seen. */
+static int
+prep_round(struct db *db, int *bad)
+{
+	struct prepcap	 pc;
+	struct prepone	 one[PREP_N];
+	char		 buf[PREP_N][16];
+	const char	*v[1];
+	int		 i;
+
+	memset(&pc, 0, sizeof(pc));
+	for (i = 0; i < PREP_N; i++) {
+		one[i].pc = &pc;
+		one[i].v = i * 7;
+		snprintf(buf[i], sizeof(buf[i]), "%d", i * 7);
+		v[0] = buf[i];
+		db_query_prepared(db, PREP_SQL, 1, v, NULL, NULL, 0,
+		    prep_cb, &one[i]);
+	}
+	if (pc.done != 0 || wait_for(&pc.done, PREP_N) == -1)
+		pc.bad++;
+	*bad = pc.bad;
+	return (pc.npids);
+}
+
+/* The named statements of the (single) connection of db, by text. */
+static int
+server_stmts(struct db *db, struct cap *c)
+{
+	q(db, c, "SELECT count(*) FROM pg_prepared_statements "
+	    "WHERE name LIKE 'isn\\_%'", 0, NULL);
+	return (c->v0 != NULL ? atoi(c->v0) : -1);
+}
+
+static void
+test_prepared(void)
+{
+	struct db	*db;
+	struct db_stats	 st;
+	struct cap	 c;
+	const char	*v[1];
+	char		*sql;
+	int		 i, bad, npids, allbad = 0, okc;
+	unsigned long long prepares;
+
+	memset(&c, 0, sizeof(c));
+
+	/* The same statement many times on every connection. */
+	db = pool_prep("isn-prep", 3, 0, 0);
+	for (i = 0; i < 5; i++) {
+		npids = prep_round(db, &bad);
+		allbad += bad;
+	}
+	db_stats(db, &st);
+	ok(allbad == 0 && npids == 3,
+	    "5 x %d prepared runs on 3 connections: all right (%d bad), "
+	    "%d backends", PREP_N, allbad, npids);
+	ok(st.prepares == 3 && st.prepared == 3 && st.evictions == 0,
+	    "prepared once per connection (%llu prepares, %d ready)",
+	    st.prepares, st.prepared);
+
+	/* A reconnect: the new sessions have no statements. */
+	exec_blocking(conninfo, "SELECT pg_terminate_backend(pid) FROM "
+	    "pg_stat_activity WHERE application_name = 'isn-prep'");
+	ok(wait_up(db, 3, 3) == 0, "the pool reconnects after "
+	    "pg_terminate_backend");
+	db_stats(db, &st);
+	ok(st.prepared == 0, "a new connection has no statements (%d)",
+	    st.prepared);
+	npids = prep_round(db, &bad);
+	db_stats(db, &st);
+	ok(bad == 0 && npids == 3 && st.prepares == 6 && st.prepared == 3,
+	    "after the reconnect: all right (%d bad) on %d backends, "
+	    "prepared again on each (%llu prepares)", bad, npids,
+	    st.prepares);
+	db_free(db);
+
+	/* Eviction: 2 slots on one connection, 3 texts. */
+	db = pool_prep("isn-prep1", 1, 2, 0);
+	okc = 1;
+	for (i = 0; i < 12; i++) {
+		xasprintf(&sql, "SELECT $1::int * %d", i % 3 + 2);
+		v[0] = "5";
+		qp(db, &c, sql, 1, v);
+		if (c.cause != NULL || c.v0 == NULL ||
+		    atoi(c.v0) != 5 * (i % 3 + 2))
+			okc = 0;
+		free(sql);
+		if (server_stmts(db, &c) > 2)
+			okc = 0;
+	}
+	db_stats(db, &st);
+	ok(okc && st.prepared == 2, "3 texts in 2 slots: all right, never "
+	    "more than 2 statements on the server (%d ready)", st.prepared);
+	ok(st.evictions == 10 && st.prepares == 12,
+	    "round-robin over 3 texts evicts the least recently used "
+	    "(%llu evictions, %llu prepares)", st.evictions, st.prepares);
+	v[0] = "5";
+	qp(db, &c, "SELECT $1::int * 4", 1, v);
+	db_stats(db, &st);
+	prepares = st.prepares;
+	for (i = 0; i < 8; i++)
+		qp(db, &c, "SELECT $1::int * 4", 1, v);
+	db_stats(db, &st);
+	ok(c.cause == NULL && c.v0 != NULL && strcmp(c.v0, "20") == 0 &&
+	    st.prepares == prepares, "a cached text is not prepared again "
+	    "(%llu prepares)", st.prepares);
+	q(db, &c, "SELECT generic_plans FROM pg_prepared_statements WHERE "
+	    "statement = 'SELECT $1::int * 4'", 0, NULL);
+	ok(c.v0 != NULL && atoi(c.v0) > 0, "the server runs it with a "
+	    "generic plan (%s generic runs)", c.v0 != NULL ? c.v0 : "no");
+
+	/* A statement that fails to prepare is not kept. */
+	prepares = st.prepares;
+	for (i = 0; i < 2; i++) {
+		v[0] = "1";
+		qp(db, &c, "SELECT no_such_column FROM pg_class WHERE "
+		    "oid = $1", 1, v);
+		ok(c.cause != NULL && c.sqlstate != NULL &&
+		    strcmp(c.sqlstate, "42703") == 0,
+		    "failed prepare %d: the server's error (%s)", i + 1,
+		    c.cause != NULL ? c.cause : "none");
+	}
+	db_stats(db, &st);
+	ok(st.prepares == prepares + 2 && server_stmts(db, &c) == 1,
+	    "it was tried each time and is not on the server "
+	    "(%llu prepares)", st.prepares - prepares);
+	v[0] = "6";
+	qp(db, &c, "SELECT $1::int * 4", 1, v);
+	ok(c.cause == NULL && c.v0 != NULL && strcmp(c.v0, "24") == 0,
+	    "the cache still works after the failed prepare");
+	/* An execution error keeps the statement. */
+	prepares = st.prepares;
+	v[0] = "0";
+	qp(db, &c, "SELECT 10 / $1::int", 1, v);
+	ok(c.sqlstate != NULL && strcmp(c.sqlstate, "22012") == 0,
+	    "an execution error is delivered (%s)",
+	    c.cause != NULL ? c.cause : "none");
+	v[0] = "5";
+	qp(db, &c, "SELECT 10 / $1::int", 1, v);
+	db_stats(db, &st);
+	ok(c.cause == NULL && c.v0 != NULL && strcmp(c.v0, "2") == 0 &&
+	    st.prepares == prepares + 1,
+	    "and the statement stays prepared (%llu prepares)",
+	    st.prepares - prepares);
+
+	/* The server forgets behind our back: DEALLOCATE name, ALL. */
+	q(db, &c, "SELECT name FROM pg_prepared_statements WHERE "
+	    "statement = 'SELECT 10 / $1::int'", 0, NULL);
+	xasprintf(&sql, "DEALLOCATE %s", c.v0 != NULL ? c.v0 : "x");
+	q(db, &c, sql, 0, NULL);
+	free(sql);
+	ok(c.cause == NULL, "DEALLOCATE of one statement by hand");
+	v[0] = "2";
+	qp(db, &c, "SELECT 10 / $1::int", 1, v);
+	ok(c.cause == NULL && c.v0 != NULL && strcmp(c.v0, "5") == 0,
+	    "its next run re-prepares it (%s)",
+	    c.cause != NULL ? c.cause : "ok");
+	q(db, &c, "DEALLOCATE ALL", 0, NULL);
+	db_stats(db, &st);
+	ok(c.cause == NULL && st.prepared == 0,
+	    "DEALLOCATE ALL empties the cache (%d)", st.prepared);
+	qp(db, &c, "SELECT 10 / $1::int", 1, v);
+	ok(c.cause == NULL && c.v0 != NULL && strcmp(c.v0, "5") == 0,
+	    "and the statement works after it");
+	db_free(db);
+
+	/* statement_timeout applies; the statement survives it. */
+	db = pool_prep("isn-prep2", 1, 0, 300);
+	v[0] = "5";
+	qp(db, &c, "SELECT pg_sleep($1::float8)", 1, v);
+	ok(c.sqlstate != NULL && strcmp(c.sqlstate, "57014") == 0,
+	    "a prepared statement above the timeout fails with 57014");
+	v[0] = "0";
+	qp(db, &c, "SELECT pg_sleep($1::float8)", 1, v);
+	db_stats(db, &st);
+	ok(c.cause == NULL && st.prepares == 1 && st.prepared == 1,
+	    "then runs again without a new prepare (%llu prepares)",
+	    st.prepares);
+	db_free(db);
+
+	/* prepared_max -1: unnamed. */
+	db = pool_prep("isn-prep3", 1, -1, 0);
+	v[0] = "3";
+	qp(db, &c, PREP_SQL, 1, v);
+	db_stats(db, &st);
+	ok(c.cause == NULL && c.v0 != NULL && strcmp(c.v0, "4") == 0 &&
+	    st.prepares == 0 && server_stmts(db, &c) == 0,
+	    "prepared_max -1 runs db_query_prepared unnamed");
+	db_free(db);
+	cap_reset(&c);
+}
+
 int
 main(void)
 {
@@ -817,6 +1096,7 @@ main(void)
 	db_free(db);
 	test_timeout();
 	test_kill();
+	test_prepared();
 
 	event_free(t);
 	event_base_free(base);
