@@ -34,6 +34,7 @@
 #define DB_PREPARED_DEFAULT	64	/* named statements per connection */
 #define DB_PREPARED_MAX		1024
 #define DB_STMT_NAME		24	/* "isn_" + 16 hex + NUL, rounded */
+#define DB_PIPE_MAX		1000	/* statements in one pipeline */
 
 enum conn_state {
 	C_DOWN,			/* closed, nothing scheduled (pool closing) */
@@ -106,6 +107,10 @@ struct db_conn {
 	int			 slot;	/* stmts[] of cur, or -1: unnamed */
 	int			 retried; /* cur re-prepared once already */
 	uint64_t		 dealloc; /* hash of the name to DEALLOCATE */
+	int			 piping; /* pipeline of txn statements in flight */
+	int			 aborted; /* cur got PGRES_PIPELINE_ABORTED */
+	struct db_reqs		 pipe;	/* in flight after cur (pipeline) */
+	struct db_reqs		 redo;	/* aborted in the pipeline: re-send */
 	struct db_stmt		*stmts;	/* db->nstmts slots */
 	unsigned long long	 tick;
 };
@@ -116,6 +121,7 @@ struct db_txn {
 	struct db_conn		*conn;
 	struct db_reqs		 reqs;	/* statements waiting for conn */
 	char			*dead;	/* cause once the connection is gone */
+	int			 failed; /* a statement failed: no pipelining */
 	int			 ended;
 };
 
@@ -148,6 +154,7 @@ static void	conn_start(struct db_conn *);
 static void	conn_io(evutil_socket_t, short, void *);
 static void	conn_lost(struct db_conn *, const char *);
 static void	db_kick(struct db *);
+static void	conn_pipeline(struct db_conn *);
 static void	params_free(char **, char **);
 static void	stmts_forget(struct db_conn *);
 
@@ -686,6 +693,32 @@ txn_kill(struct db_txn *t, const char *cause)
 	}
 }
 
+/* Pipelined statements aborted earlier than cur, in order. */
+static void
+pipe_fail_redo(struct db_conn *c, const char *cause)
+{
+	struct db_req	*r;
+
+	while ((r = TAILQ_FIRST(&c->redo)) != NULL) {
+		TAILQ_REMOVE(&c->redo, r, entry);
+		req_fail(c->db, r, "%s", cause);
+	}
+}
+
+/* Pipelined statements after cur; the pipeline is over. */
+static void
+pipe_fail_rest(struct db_conn *c, const char *cause)
+{
+	struct db_req	*r;
+
+	while ((r = TAILQ_FIRST(&c->pipe)) != NULL) {
+		TAILQ_REMOVE(&c->pipe, r, entry);
+		req_fail(c->db, r, "%s", cause);
+	}
+	c->piping = 0;
+	c->aborted = 0;
+}
+
 /* An established connection is gone: fail what it held, reconnect now. */
 static void
 conn_lost(struct db_conn *c, const char *msg)
@@ -696,6 +729,7 @@ conn_lost(struct db_conn *c, const char *msg)
 
 	cause = pq_cause("connection lost: ", c->err != NULL ? c->err : msg);
 	log_warnx("db conn=%d %s", c->idx, cause);
+	pipe_fail_redo(c, cause);
 	if ((r = c->cur) != NULL) {
 		c->cur = NULL;
 		if (r->kind == R_COMMIT)
@@ -703,6 +737,7 @@ conn_lost(struct db_conn *c, const char *msg)
 		else
 			req_fail(db, r, "%s", cause);
 	}
+	pipe_fail_rest(c, cause);
 	if (c->txn != NULL)
 		txn_kill(c->txn, cause);
 	free(cause);
@@ -800,6 +835,67 @@ conn_send(struct db_conn *c, struct db_req *r)
 	conn_issue(c);
 }
 
+/*
+ * Send the statements queued at the head of a transaction in one libpq
+ * pipeline (one Sync at the end), without waiting for each result: the
+ * first in c->cur, the rest in c->pipe, answered in order by conn_pipe_io.
+ * A statement that fails aborts the server's transaction; the statements
+ * after it come back PGRES_PIPELINE_ABORTED and are re-sent one at a time
+ * once the pipeline is over, so that they fail as they would have
+ * without pipelining (25P02).
+ */
+static void
+conn_pipeline(struct db_conn *c)
+{
+	struct db_txn	*t = c->txn;
+	struct db_req	*r;
+	int		 n = 0;
+
+	if (!PQenterPipelineMode(c->pg)) {
+		/* Not possible now: fall back to one at a time. */
+		t->failed = 1;
+		return;
+	}
+	c->piping = 1;
+	c->aborted = 0;
+	c->state = C_BUSY;
+	c->step = S_EXEC;
+	c->slot = -1;
+	c->retried = 0;
+	while ((r = TAILQ_FIRST(&t->reqs)) != NULL && r->kind == R_QUERY &&
+	    n < DB_PIPE_MAX) {
+		TAILQ_REMOVE(&t->reqs, r, entry);
+		if (c->cur == NULL)
+			c->cur = r;
+		else
+			TAILQ_INSERT_TAIL(&c->pipe, r, entry);
+		n++;
+		if (!PQsendQueryParams(c->pg, r->sql, r->nparams, NULL,
+		    (const char *const *)r->values, r->lengths, r->formats,
+		    r->resfmt)) {
+			conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		}
+	}
+	if (!PQpipelineSync(c->pg)) {
+		conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	log_debug("db conn=%d pipeline of %d statements", c->idx, n);
+	switch (PQflush(c->pg)) {
+	case -1:
+		conn_lost(c, PQerrorMessage(c->pg));
+		break;
+	case 1:
+		c->flushing = 1;
+		conn_watch(c, EV_READ | EV_WRITE);
+		break;
+	default:
+		conn_watch(c, EV_READ);
+		break;
+	}
+}
+
 /* Hand waiting work to every idle connection. */
 static void
 db_kick(struct db *db)
@@ -814,6 +910,12 @@ db_kick(struct db *db)
 			if (c->txn != NULL) {
 				if ((r = TAILQ_FIRST(&c->txn->reqs)) == NULL)
 					break;
+				if (!c->txn->failed && r->kind == R_QUERY &&
+				    TAILQ_NEXT(r, entry) != NULL &&
+				    TAILQ_NEXT(r, entry)->kind == R_QUERY) {
+					conn_pipeline(c);
+					continue;
+				}
 				TAILQ_REMOVE(&c->txn->reqs, r, entry);
 			} else {
 				if ((r = TAILQ_FIRST(&db->queue)) == NULL)
@@ -982,6 +1084,102 @@ conn_collect(struct db_conn *c, PGresult *res)
 	}
 }
 
+/* The end of one pipelined statement's results: deliver or re-queue. */
+static void
+conn_pipe_next(struct db_conn *c)
+{
+	struct db_req	*r = c->cur;
+	PGresult	*res = c->res;
+	char		*err = c->err;
+
+	c->res = NULL;
+	c->err = NULL;
+	c->cur = TAILQ_FIRST(&c->pipe);
+	if (c->cur != NULL)
+		TAILQ_REMOVE(&c->pipe, c->cur, entry);
+	if (c->aborted) {
+		c->aborted = 0;
+		PQclear(res);
+		free(err);
+		TAILQ_INSERT_TAIL(&c->redo, r, entry);
+		return;
+	}
+	if (res == NULL && err == NULL)
+		err = xstrdup("no result");
+	if (err != NULL && c->txn != NULL)
+		c->txn->failed = 1;
+	req_complete(c->db, r, res, err);
+}
+
+/* Results of a pipeline (see conn_pipeline). */
+static void
+conn_pipe_io(struct db_conn *c)
+{
+	struct db	*db = c->db;
+	struct db_req	*r;
+	PGresult	*res;
+
+	while (!PQisBusy(c->pg)) {
+		if ((res = PQgetResult(c->pg)) == NULL) {
+			if (c->cur == NULL)
+				break;
+			conn_pipe_next(c);
+			continue;
+		}
+		switch (PQresultStatus(res)) {
+		case PGRES_PIPELINE_SYNC:
+			PQclear(res);
+			if (c->cur != NULL) {
+				/* Cannot happen: results missing. */
+				conn_lost(c, "pipeline out of step");
+				return;
+			}
+			if (!PQexitPipelineMode(c->pg)) {
+				conn_lost(c, PQerrorMessage(c->pg));
+				return;
+			}
+			c->piping = 0;
+			c->state = C_READY;
+			/* Aborted statements go back first, in order. */
+			while ((r = TAILQ_LAST(&c->redo, db_reqs)) != NULL) {
+				TAILQ_REMOVE(&c->redo, r, entry);
+				if (c->txn != NULL)
+					TAILQ_INSERT_HEAD(&c->txn->reqs, r,
+					    entry);
+				else
+					req_fail(db, r, "transaction aborted");
+			}
+			if (PQstatus(c->pg) == CONNECTION_BAD) {
+				conn_lost(c, PQerrorMessage(c->pg));
+				return;
+			}
+			conn_watch(c, EV_READ);
+			db_kick(db);
+			return;
+		case PGRES_PIPELINE_ABORTED:
+			PQclear(res);
+			c->aborted = 1;
+			break;
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			PQclear(res);
+			conn_lost(c, "COPY is not supported");
+			return;
+		default:
+			if (c->cur == NULL) {
+				PQclear(res);
+				conn_lost(c, "pipeline out of step");
+				return;
+			}
+			conn_collect(c, res);
+			break;
+		}
+	}
+	if (PQstatus(c->pg) == CONNECTION_BAD)
+		conn_lost(c, PQerrorMessage(c->pg));
+}
+
 static void
 conn_io(evutil_socket_t fd, short what, void *arg)
 {
@@ -1024,6 +1222,10 @@ conn_io(evutil_socket_t fd, short what, void *arg)
 		default:
 			break;
 		}
+	}
+	if (c->piping) {
+		conn_pipe_io(c);
+		return;
 	}
 	while (!PQisBusy(c->pg)) {
 		if ((res = PQgetResult(c->pg)) == NULL) {
@@ -1167,6 +1369,8 @@ db_new(struct event_base *base, const struct db_settings *s, char **cause)
 		c->idx = i;
 		c->fd = -1;
 		c->slot = -1;
+		TAILQ_INIT(&c->pipe);
+		TAILQ_INIT(&c->redo);
 		if (db->nstmts > 0)
 			c->stmts = xcalloc(db->nstmts, sizeof(*c->stmts));
 		evtimer_assign(&c->timer, base, conn_timer, c);
@@ -1188,10 +1392,12 @@ db_free(struct db *db)
 	db->closing = 1;
 	for (i = 0; i < db->nconn; i++) {
 		c = &db->conns[i];
+		pipe_fail_redo(c, "database pool closed");
 		if (c->cur != NULL) {
 			req_fail(db, c->cur, "database pool closed");
 			c->cur = NULL;
 		}
+		pipe_fail_rest(c, "database pool closed");
 		conn_close(c);
 	}
 	LIST_FOREACH(t, &db->txns, entry)

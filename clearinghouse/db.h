@@ -117,7 +117,9 @@ void		 db_query_prepared(struct db *, const char *sql, int nparams,
  * Transactions: BEGIN on a connection reserved until db_txn_commit or
  * db_txn_rollback, which must be called exactly once per txn (also after
  * an error); the handle is freed after that call's callback.  Statements
- * of one transaction run one at a time in order.  After a statement fails
+ * of one transaction run in order; those queued together are sent together
+ * (libpq pipeline mode) without waiting for each result, and their
+ * callbacks still run one per statement, in order.  After a statement fails
  * the server aborts the transaction: commit then fails with a cause.  If
  * the connection is lost, the statements still waiting and the commit fail
  * with a cause.  Avoid waiting on a pool query from inside a transaction:

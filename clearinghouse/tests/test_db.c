@@ -494,6 +494,133 @@ test_txn(struct db *db)
 	cap_reset(&e);
 }
 
+/* Statements queued without waiting go out pipelined, answered in order. */
+#define PIPE_N	100
+static int	 pipe_order[PIPE_N + 1];
+static int	 pipe_n;
+
+struct pcap {
+	struct cap	 c;
+	int		 i;
+};
+
+static void
+pcap_cb(PGresult *res, const char *cause, void *arg)
+{
+	struct pcap	*p = arg;
+
+	if (pipe_n < PIPE_N)
+		pipe_order[pipe_n] = p->i;
+	pipe_n++;
+	cap_cb(res, cause, &p->c);
+}
+
+static void
+test_pipeline(struct db *db)
+{
+	static struct pcap	 p[PIPE_N];
+	struct db_txn		*txn;
+	struct cap		 c, e;
+	struct db_stats		 st;
+	char			 pid[32], num[16];
+	const char		*v[2];
+	int			 i, inorder, good, bad;
+
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	memset(p, 0, sizeof(p));
+	pipe_n = 0;
+	if ((txn = begin(db)) == NULL) {
+		ok(0, "pipeline: begin");
+		return;
+	}
+	for (i = 0; i < PIPE_N; i++) {
+		p[i].i = i;
+		if (i % 2 == 0) {
+			snprintf(pid, sizeof(pid), "pipe-a-%d", i);
+			v[0] = pid;
+			v[1] = DOMAIN;
+			db_txn_query(txn, "INSERT INTO patients (pid, "
+			    "domain_oid) VALUES ($1, $2)", 2, v, NULL, NULL,
+			    0, pcap_cb, &p[i]);
+		} else {
+			snprintf(num, sizeof(num), "%d", i);
+			v[0] = num;
+			db_txn_query(txn, "SELECT $1::int", 1, v, NULL, NULL,
+			    0, pcap_cb, &p[i]);
+		}
+	}
+	db_txn_commit(txn, cap_cb, &c);
+	wait_for(&c.done, 1);
+	is_int(pipe_n, PIPE_N, "pipeline: every queued statement answered");
+	for (i = 0, inorder = 1, good = 0; i < PIPE_N && i < pipe_n; i++) {
+		if (pipe_order[i] != i)
+			inorder = 0;
+		if (p[i].c.done != 1 || p[i].c.cause != NULL)
+			continue;
+		if (i % 2 == 1) {
+			snprintf(num, sizeof(num), "%d", i);
+			if (p[i].c.v0 == NULL || strcmp(p[i].c.v0, num) != 0)
+				continue;
+		}
+		good++;
+	}
+	ok(inorder, "pipeline: callbacks in order");
+	is_int(good, PIPE_N, "pipeline: every result right");
+	ok(c.cause == NULL, "pipeline: commit after pipelined statements");
+	q(db, &e, "SELECT count(*) FROM patients WHERE pid LIKE 'pipe-a-%'",
+	    0, NULL);
+	is_str(e.v0, "50", "pipeline: committed rows stored");
+	for (i = 0; i < PIPE_N; i++)
+		cap_reset(&p[i].c);
+	cap_reset(&c);
+
+	/* An error in the middle: the rest fail, nothing is stored. */
+	memset(p, 0, sizeof(p));
+	pipe_n = 0;
+	if ((txn = begin(db)) == NULL) {
+		ok(0, "pipeline: begin");
+		return;
+	}
+	for (i = 0; i < 30; i++) {
+		p[i].i = i;
+		snprintf(pid, sizeof(pid), "pipe-b-%d", i == 10 ? 0 : i);
+		v[0] = pid;
+		v[1] = DOMAIN;
+		db_txn_query(txn, "INSERT INTO patients (pid, domain_oid) "
+		    "VALUES ($1, $2)", 2, v, NULL, NULL, 0, pcap_cb, &p[i]);
+	}
+	db_txn_commit(txn, cap_cb, &c);
+	wait_for(&c.done, 1);
+	is_int(pipe_n, 30, "pipeline error: every statement answered");
+	for (i = 0, inorder = 1, good = 0, bad = 0; i < 30 && i < pipe_n;
+	    i++) {
+		if (pipe_order[i] != i)
+			inorder = 0;
+		if (i < 10 && p[i].c.cause == NULL)
+			good++;
+		if (i > 10 && p[i].c.cause != NULL && p[i].c.sqlstate != NULL &&
+		    strcmp(p[i].c.sqlstate, "25P02") == 0)
+			bad++;
+	}
+	ok(inorder, "pipeline error: callbacks in order");
+	is_int(good, 10, "pipeline error: statements before it succeed");
+	ok(p[10].c.sqlstate != NULL && strcmp(p[10].c.sqlstate, "23505") == 0,
+	    "pipeline error: the failing statement gets its error");
+	is_int(bad, 19, "pipeline error: later statements get 25P02");
+	ok(c.cause != NULL && strstr(c.cause, "rolled back") != NULL,
+	    "pipeline error: commit reports the rollback");
+	q(db, &e, "SELECT count(*) FROM patients WHERE pid LIKE 'pipe-b-%'",
+	    0, NULL);
+	is_str(e.v0, "0", "pipeline error: nothing stored");
+	db_stats(db, &st);
+	is_int(st.reserved, 0, "pipeline: connection released");
+	for (i = 0; i < 30; i++)
+		cap_reset(&p[i].c);
+	cap_reset(&c);
+	cap_reset(&e);
+}
+
 struct killer {
 	struct db	*db;
 	struct event	*retry;
@@ -1092,6 +1219,7 @@ main(void)
 	db = pool(conninfo, 4);
 	test_hostile(db);
 	test_txn(db);
+	test_pipeline(db);
 	test_explain(db);
 	db_free(db);
 	test_timeout();
