@@ -677,44 +677,43 @@ conn_start(struct db_conn *c)
 	conn_watch(c, EV_WRITE);
 }
 
+/* Fails every request of a list, in order. */
 static void
-txn_kill(struct db_txn *t, const char *cause)
+reqs_fail(struct db *db, struct db_reqs *q, const char *cause)
 {
 	struct db_req	*r;
 
+	while ((r = TAILQ_FIRST(q)) != NULL) {
+		TAILQ_REMOVE(q, r, entry);
+		req_fail(db, r, "%s", cause);
+	}
+}
+
+static void
+txn_kill(struct db_txn *t, const char *cause)
+{
 	if (t->dead == NULL)
 		t->dead = xstrdup(cause);
 	if (t->conn != NULL)
 		t->conn->txn = NULL;
 	t->conn = NULL;
-	while ((r = TAILQ_FIRST(&t->reqs)) != NULL) {
-		TAILQ_REMOVE(&t->reqs, r, entry);
-		req_fail(t->db, r, "%s", cause);
-	}
+	reqs_fail(t->db, &t->reqs, cause);
 }
 
-/* Pipelined statements aborted earlier than cur, in order. */
+/*
+ * A connection's pipelined statements, in order: those aborted earlier
+ * than cur (redo), then those after it; the pipeline is over.
+ */
 static void
 pipe_fail_redo(struct db_conn *c, const char *cause)
 {
-	struct db_req	*r;
-
-	while ((r = TAILQ_FIRST(&c->redo)) != NULL) {
-		TAILQ_REMOVE(&c->redo, r, entry);
-		req_fail(c->db, r, "%s", cause);
-	}
+	reqs_fail(c->db, &c->redo, cause);
 }
 
-/* Pipelined statements after cur; the pipeline is over. */
 static void
 pipe_fail_rest(struct db_conn *c, const char *cause)
 {
-	struct db_req	*r;
-
-	while ((r = TAILQ_FIRST(&c->pipe)) != NULL) {
-		TAILQ_REMOVE(&c->pipe, r, entry);
-		req_fail(c->db, r, "%s", cause);
-	}
+	reqs_fail(c->db, &c->pipe, cause);
 	c->piping = 0;
 	c->aborted = 0;
 }
