@@ -1,9 +1,10 @@
 /*
- * migrate.h: bring the registry schema up to date at start-up.
+ * migrate.h: bring a database schema up to date at start-up.
  *
  * Migrations are files NNNN-name.sql (NNNN: 0001, 0002, ... without gaps)
- * read from a directory given by the caller (the clearinghouse's
- * configured schema directory, schemas/clearinghouse/ in the source tree).
+ * read from a directory given by the caller (the daemon's configured
+ * schema directory: schemas/clearinghouse/ or schemas/edge/ in the source
+ * tree).
  * Each file runs in its own transaction together with the insertion of
  * its row in schema_version, all under a session advisory lock, so several
  * processes starting together apply each migration exactly once.
