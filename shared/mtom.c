@@ -302,6 +302,7 @@ struct mtom_parser {
 	struct dbuf		 root;
 	int			 haveroot;
 	struct mtom_digest	 digest;
+	int			 nohash;	/* mtom_parser_nohash */
 	struct mtom_b64		 b64;
 	int			 b64open;
 };
@@ -405,6 +406,12 @@ fail:
 	free(p->start);
 	free(p);
 	return (NULL);
+}
+
+void
+mtom_parser_nohash(struct mtom_parser *p)
+{
+	p->nohash = 1;
 }
 
 void
@@ -545,7 +552,8 @@ mtom_content(struct mtom_parser *p, const uint8_t *b, size_t n, char **cause)
 		}
 		return (0);
 	}
-	mtom_digest_update(&p->digest, b, n);
+	if (!p->nohash)
+		mtom_digest_update(&p->digest, b, n);
 	return (mtom_deliver(b, n, p, cause));
 }
 
@@ -566,7 +574,7 @@ mtom_part_end(struct mtom_parser *p, char **cause)
 			return (-1);
 		}
 		mtom_b64_free(&p->b64);
-	} else
+	} else if (!p->nohash)
 		mtom_digest_final(&p->digest, part->sha1);
 	part->complete = 1;
 	if (!part->root && p->cb.part_end != NULL &&

@@ -73,6 +73,13 @@ int		 mtom_parser_feed(struct mtom_parser *, const void *, size_t,
 /* End of input: refuses an unterminated message or a missing root. */
 int		 mtom_parser_finish(struct mtom_parser *, char **);
 void		 mtom_parser_free(struct mtom_parser *);
+/*
+ * Before the first feed: part_data hashes what it keeps, so the parser
+ * does not also hash binary attachments (their sha1 stays ""; base64 ones
+ * are still hashed as they are decoded).  SHA-1 was a fifth of the
+ * repository's CPU per uploaded byte, done twice.
+ */
+void		 mtom_parser_nohash(struct mtom_parser *);
 
 /* The parsed Content-Type of the message (boundary, start, action...). */
 const struct http_ct *mtom_parser_ct(const struct mtom_parser *);

@@ -882,6 +882,41 @@ test_callback_failures(void)
 	dbuf_free(&d);
 }
 
+/* nohash: binary attachments are delivered whole, not hashed. */
+static void
+test_nohash(void)
+{
+	static const char	 ct[] = "multipart/related; boundary=b";
+	static const char	 body[] = "--b\r\n\r\nroot\r\n--b\r\n"
+	    "Content-ID: <a>\r\n\r\ndata\r\n--b\r\n"
+	    "Content-ID: <c>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	    "ZGF0YQ==\r\n--b--\r\n";
+	const struct mtom_part	*a, *b64;
+	struct mtom_parser	*p;
+	struct coll		 c;
+	char			*cause = NULL;
+
+	memset(&c, 0, sizeof(c));
+	c.open = -1;
+	if ((p = mtom_parser_new(ct, &coll_cb, &c, NULL, &cause)) != NULL)
+		mtom_parser_nohash(p);
+	ok(p != NULL && mtom_parser_feed(p, body, sizeof(body) - 1,
+	    &cause) == 0 && mtom_parser_finish(p, &cause) == 0,
+	    "nohash: the message parses");
+	a = p != NULL ? mtom_parser_part(p, 1) : NULL;
+	b64 = p != NULL ? mtom_parser_part(p, 2) : NULL;
+	ok(a != NULL && a->size == 4 && a->sha1[0] == '\0' && c.begins == 2 &&
+	    !c.misuse && c.data[1].len == 4 &&
+	    memcmp(c.data[1].data, "data", 4) == 0,
+	    "nohash: a binary part is delivered whole and not hashed");
+	ok(b64 != NULL && b64->size == 4 && strcmp(b64->sha1,
+	    "a17c9aaa61e80a1bf71d0d850af4e5baa9800bbd") == 0,
+	    "nohash: a base64 part is still hashed as it is decoded");
+	free(cause);
+	mtom_parser_free(p);
+	coll_free(&c);
+}
+
 /* A synthetic attachment: xorshift bytes, hashed as they are made. */
 struct gen {
 	uint64_t	 state;
@@ -1001,6 +1036,7 @@ main(void)
 	}
 	test_writer();
 	test_callback_failures();
+	test_nohash();
 	test_big();
 	return (tap_done());
 }
