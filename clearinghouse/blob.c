@@ -530,13 +530,6 @@ blob_batch_add(struct blob_batch *b, struct blob_writer *w,
 		info->size = w->size;
 		hexify(md, mdlen, info->sha1);
 	}
-#ifdef __linux__
-	/*
-	 * Start its writeback now (no wait): the disk works while the next
-	 * attachments arrive, and the batch's sync finds little left.
-	 */
-	(void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-#endif
 	blob_writer_free(w);	/* closes the fd: no fsync, no flock now */
 	return (0);
 
