@@ -990,7 +990,7 @@ iti41_ins_doc(struct iti41_state *st, struct iti41_docrows *rows, size_t i)
 	struct iti41_blob	*b = st->docblob != NULL ? st->docblob[i] :
 				    NULL;
 	const char		*v[ITI41_BATCH_COLS];
-	const char		*study = NULL, *series;
+	const char		*study = NULL, *series, *sop;
 	char			 ver[16], *ct, *sst, *spt, *ebrim, *p;
 	char			*study_buf = NULL;
 	size_t			 j;
@@ -1055,13 +1055,18 @@ iti41_ins_doc(struct iti41_state *st, struct iti41_docrows *rows, size_t i)
 			study = study_buf;
 		}
 	}
-	/* RAD-69: the instance this entry carries (PROFILE.md 5). */
+	/*
+	 * RAD-69: the instance this entry carries (PROFILE.md 5); its SOP
+	 * Instance UID is the uniqueId unless a slot says otherwise
+	 * (protocol.md 7: a study sent twice).
+	 */
 	series = iti41_slot(&d->o.extra, XDS_SLOT_ISN_SERIES);
+	sop = iti41_slot(&d->o.extra, XDS_SLOT_ISN_SOP);
 	if (study != NULL && series != NULL) {
 		v[0] = d->o.id;
 		v[1] = study;
 		v[2] = series;
-		v[3] = d->unique_id.value;
+		v[3] = sop != NULL ? sop : d->unique_id.value;
 		v[4] = CODE(d->format_code);
 		iti41_batch_add(&rows->insts, v);
 	}

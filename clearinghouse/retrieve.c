@@ -655,16 +655,33 @@ static const char rt_sql_iti43[] =
     "AND s.expires_at > to_timestamp($4::double precision) "
     "ORDER BY d.unique_id COLLATE \"C\"";
 
+/*
+ * RAD-69 names an instance by its SOP Instance UID (XDS-I.b) or, in this
+ * network, by the uniqueId of the DocumentEntry carrying it (protocol.md
+ * 7: one study sent twice has one SOP UID and two documents).  Rows come
+ * sorted by the requested key, the newest document first: a SOP UID
+ * named by two submissions gives the latest (an entry's own uniqueId is
+ * a new UID, never another instance's SOP UID).
+ */
 static const char rt_sql_rad69[] =
-    "SELECT i.sop_uid, d.mime_type, d.blob_id, d.size, i.study_uid, "
-    "i.series_uid, i.transfer_syntax "
+    "SELECT x.key, x.mime_type, x.blob_id, x.size, x.study_uid, "
+    "x.series_uid, x.transfer_syntax FROM ("
+    "SELECT d.unique_id AS key, d.id, d.mime_type, d.blob_id, "
+    "d.size, i.study_uid, i.series_uid, i.transfer_syntax, "
+    "d.submission_set_id, d.repository_unique_id, d.status "
+    "FROM documents d JOIN document_instances i ON i.document_id = d.id "
+    "WHERE d.unique_id = ANY ($2::text[]) "
+    "UNION ALL "
+    "SELECT i.sop_uid, d.id, d.mime_type, d.blob_id, d.size, "
+    "i.study_uid, i.series_uid, i.transfer_syntax, d.submission_set_id, "
+    "d.repository_unique_id, d.status "
     "FROM document_instances i JOIN documents d ON d.id = i.document_id "
-    "AND d.unique_id = i.sop_uid "
-    "JOIN submission_sets s ON s.id = d.submission_set_id "
-    "WHERE d.repository_unique_id = $1 AND i.sop_uid = ANY ($2::text[]) "
-    "AND d.status = $3 AND d.blob_id IS NOT NULL "
+    "WHERE i.sop_uid = ANY ($2::text[])) x "
+    "JOIN submission_sets s ON s.id = x.submission_set_id "
+    "WHERE x.repository_unique_id = $1 AND x.status = $3 "
+    "AND x.blob_id IS NOT NULL "
     "AND s.expires_at > to_timestamp($4::double precision) "
-    "ORDER BY i.sop_uid COLLATE \"C\"";
+    "ORDER BY x.key COLLATE \"C\", x.id DESC";
 
 static void
 rt_doc_add(struct rt_req *rq, const struct xdsmsg_docreq *dq, char *study,

@@ -1846,6 +1846,11 @@ xdsmeta_build_doc(struct xds_submission *sub,
 		*META_PUSH(s->values.v, s->values.n) =
 		    xstrdup(spec->series_uid);
 	}
+	if (spec->sop_uid != NULL) {
+		s = META_PUSH(de->o.extra.v, de->o.extra.n);
+		s->name = xstrdup(XDS_SLOT_ISN_SOP);
+		*META_PUSH(s->values.v, s->values.n) = xstrdup(spec->sop_uid);
+	}
 
 	snprintf(cid, sizeof(cid), "%s-author", id);
 	meta_author_rsna(&de->authors, cid);

@@ -56,6 +56,7 @@
 /* Extra (non-IHE) slots of this network (PROFILE.md 4, 5). */
 #define XDS_SLOT_REFIDLIST	"urn:ihe:iti:xds:2013:referenceIdList"
 #define XDS_SLOT_ISN_SERIES	"urn:rsna:isn:seriesInstanceUID"
+#define XDS_SLOT_ISN_SOP	"urn:rsna:isn:sopInstanceUID"
 #define XDS_SLOT_ISN_ENCRYPTION	"urn:rsna:isn:encryption"
 /* Set by the clearinghouse on stored SubmissionSets: UTC DTM, 14 digits. */
 #define XDS_SLOT_ISN_EXPIRES	"urn:rsna:isn:expiresAt"
@@ -342,6 +343,8 @@ struct xdsmeta_doc_spec {
 	const char	*hash;		/* may be NULL (ITI-41) */
 	int64_t		 size;		/* -1 when unknown */
 	const char	*repository_unique_id;	/* may be NULL */
+	const char	*sop_uid;	/* urn:rsna:isn:sopInstanceUID when the */
+					/* uniqueId is not it (protocol.md 7) */
 };
 
 struct xds_submission *xdsmeta_build_subset(

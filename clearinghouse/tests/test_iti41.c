@@ -560,7 +560,7 @@ build(const char *ss_uid, const char *doc_uid, struct synth *s,
 	struct xdsmeta_doc_spec		 d = {
 		XDSMETA_DOC_IMAGE, NULL, "1.2.840.10008.5.1.4.1.1.2",
 		"1.2.3.9", "1.2.3.9.0", "20261127110000", "20261127",
-		NULL, -1, NULL
+		NULL, -1, NULL, NULL
 	};
 	struct xds_submission		*sub;
 	struct xds_docentry		*de;

@@ -310,6 +310,41 @@ rpost source r_series.mtom "$(cat r_series.ct)" $IDS_PATH
 check "RAD-69 by a source-only peer: 403 and a SOAP fault" \
     '[ "$code" = 403 ] && grep -q "Sender" resp'
 
+# The same study sent again (to another patient, protocol.md 7): its
+# entries get their own uniqueIds and name the SOP Instance UID in the
+# slot urn:rsna:isn:sopInstanceUID (xds-tool -U). RAD-69 by SOP UID
+# answers with the newest; by the new uniqueId, with exactly that one;
+# the first submission's documents stay as they were.
+check "a second patient is registered" 'ch_register RP3 r3'
+head -c 1500 /dev/urandom > j11
+head -c 2500 /dev/urandom > j12
+"$xdstool" pnr -U -p "RP3^^^&1.2.260&ISO" -s 1.2.260.7.3 -S $ST pnr3 \
+    pnr3.ct $S1:$S1.1:j11 $S1:$S1.2:j12 2> tool.err
+ch_post source pnr3 "$(cat pnr3.ct)" /services/xdsrepositoryb
+check "the resend is stored under uniqueIds of its own" \
+    '[ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp &&
+     [ "$(sql "SELECT count(*) FROM document_instances WHERE sop_uid = '"'"'$S1.1'"'"'")" = 2 ] &&
+     [ "$(sql "SELECT count(*) FROM documents WHERE unique_id = '"'"'1.2.260.7.3.1'"'"'")" = 1 ]'
+mpost consumer r_series $IDS_PATH
+check "RAD-69 by SOP Instance UID: the newest document" \
+    'status Success && [ "$(nparts)" = 2 ] && cmp -s parts/1 j11 &&
+     cmp -s parts/2 j12'
+rad69 r_own "$TS" $ST:$S1:1.2.260.7.3.2
+mpost consumer r_own $IDS_PATH
+check "RAD-69 by the entry's own uniqueId: exactly that document" \
+    'status Success && [ "$(nparts)" = 1 ] && cmp -s parts/1 j12 &&
+     grep -q "1.2.260.7.3.2" parts/root.xml'
+iti43 q_both $S1.1 1.2.260.7.3.1
+mpost consumer q_both $REPO_PATH
+check "ITI-43 tells the two apart: the first stays as it was" \
+    'status Success && [ "$(nparts)" = 2 ] && cmp -s parts/1 i11 &&
+     cmp -s parts/2 j11'
+sql "DELETE FROM submission_sets WHERE unique_id = '1.2.260.7.3'" > /dev/null
+rad69 r_s11 "$TS" $ST:$S1:$S1.1
+mpost consumer r_s11 $IDS_PATH
+check "without the resend, RAD-69 by SOP UID finds the first again" \
+    'status Success && [ "$(nparts)" = 1 ] && cmp -s parts/1 i11'
+
 # Deprecated and expired documents are unknown.
 sql "UPDATE documents SET status = 'urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated' WHERE unique_id = '$S1.1'" > /dev/null
 iti43 q_dep $S1.1 $S1.2

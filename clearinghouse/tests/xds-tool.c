@@ -2,14 +2,16 @@
  * xds-tool.c: the XDS message helper of the daemon's shell tests
  * (test_admin.sh, test_crash.sh, test_negative.sh, test_retrieve.sh).
  *
- *   xds-tool pnr [-H] [-c seed] [-n count] [-S study] [-u uid-prefix]
+ *   xds-tool pnr [-HU] [-c seed] [-n count] [-S study] [-u uid-prefix]
  *       [-z size[,size...]] -p patient-cx -s ss-uid out ctfile
  *       [series:sop:file ...]
  *	an isn2 ITI-41 Provide and Register as MTOM: SubmissionSet ss-uid
  *	for the patient, one image DocumentEntry per document (study -S,
  *	default ss-uid.9; no size, no hash: the repository computes them).
  *	With file operands, uniqueId sop in that series, the file streamed
- *	as its part. Without, count synthetic documents (default: one per
+ *	as its part; with -U, uniqueId ss-uid.N and the sop in the slot
+ *	urn:rsna:isn:sopInstanceUID (protocol.md 7: a study sent twice).
+ *	Without, count synthetic documents (default: one per
  *	size given) of the sizes given (the last one repeats; default 100),
  *	uniqueId prefix.1, prefix.2 ... (default prefix ss-uid), series
  *	study.1, pseudo-random bytes from the seed (1), ss-uid and their
@@ -57,7 +59,7 @@ struct doc {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: xds-tool pnr [-H] [-c seed] [-n count] "
+	fprintf(stderr, "usage: xds-tool pnr [-HU] [-c seed] [-n count] "
 	    "[-S study] [-u uid-prefix] [-z size[,size...]]\n"
 	    "           -p patient-cx -s ss-uid out ctfile "
 	    "[series:sop:file ...]\n"
@@ -161,7 +163,7 @@ cmd_pnr(int argc, char **argv)
 	};
 	struct xdsmeta_doc_spec		 ds = {
 		XDSMETA_DOC_IMAGE, NULL, "1.2.840.10008.5.1.4.1.1.2", NULL,
-		NULL, "20261127110000", "20261127100000", NULL, -1, NULL
+		NULL, "20261127110000", "20261127100000", NULL, -1, NULL, NULL
 	};
 	struct xds_submission		*sub;
 	struct xdsmsg_document		*xd;
@@ -170,14 +172,16 @@ cmd_pnr(int argc, char **argv)
 	struct dbuf			 sor, pnr, env;
 	const char			*prefix = NULL, *sizes = "100", *p;
 	char				*study = NULL, *series, *cause = NULL;
+	char				*own = NULL;
 	char				 boundary[64];
 	uint64_t			 seed = 1, base;
 	long				 n = 0, i;
-	int				 ch;
+	int				 ch, own_uids = 0;
 
-	while ((ch = getopt(argc, argv, "Hc:n:p:S:s:u:z:")) != -1) {
+	while ((ch = getopt(argc, argv, "HUc:n:p:S:s:u:z:")) != -1) {
 		switch (ch) {
 		case 'H': ds.hash = WRONG_SHA1; break;
+		case 'U': own_uids = 1; break;
 		case 'c': seed = strtoull(optarg, NULL, 10); break;
 		case 'n': n = strtol(optarg, NULL, 10); break;
 		case 'p': ss.patient_id = optarg; break;
@@ -229,6 +233,13 @@ cmd_pnr(int argc, char **argv)
 			    1;
 		}
 		ds.unique_id = d->uid;
+		ds.sop_uid = NULL;
+		if (own_uids && d->file != NULL) {
+			free(own);
+			xasprintf(&own, "%s.%ld", ss.unique_id, i + 1);
+			ds.unique_id = own;
+			ds.sop_uid = d->uid;
+		}
 		ds.study_uid = study;
 		ds.series_uid = d->series;
 		if (xdsmeta_build_doc(sub, &ds) == NULL)
@@ -275,6 +286,7 @@ cmd_pnr(int argc, char **argv)
 	}
 	free(docs);
 	free(xd);
+	free(own);
 	free(study);
 	free(series);
 	dbuf_free(&sor);
