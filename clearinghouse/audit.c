@@ -44,21 +44,25 @@ struct kind_info {
 	char		 action;
 	int		 local_is_source;	/* else the peer is */
 	int		 local_requests;	/* else the peer requests */
+	const char	*txn_system;	/* NULL: "IHE Transactions" */
 };
 
 static const struct kind_info kinds[] = {
 	[AUDIT_PATIENT_RECORD] = { "110110", "Patient Record", "ITI-8",
-	    "Patient Identity Feed", 'C', 0, 0 },
+	    "Patient Identity Feed", 'C', 0, 0, NULL },
 	[AUDIT_IMPORT] = { "110107", "Import", "ITI-41",
-	    "Provide and Register Document Set-b", 'C', 0, 0 },
+	    "Provide and Register Document Set-b", 'C', 0, 0, NULL },
 	[AUDIT_EXPORT_ITI41] = { "110106", "Export", "ITI-41",
-	    "Provide and Register Document Set-b", 'R', 1, 1 },
+	    "Provide and Register Document Set-b", 'R', 1, 1, NULL },
 	[AUDIT_QUERY] = { "110112", "Query", "ITI-18",
-	    "Registry Stored Query", 'E', 0, 0 },
+	    "Registry Stored Query", 'E', 0, 0, NULL },
 	[AUDIT_RETRIEVE] = { "110106", "Export", "ITI-43",
-	    "Retrieve Document Set", 'R', 1, 0 },
+	    "Retrieve Document Set", 'R', 1, 0, NULL },
 	[AUDIT_RETRIEVE_IMAGING] = { "110104", "DICOM Instances Transferred",
-	    "RAD-69", "Retrieve Imaging Document Set", 'R', 1, 0 },
+	    "RAD-69", "Retrieve Imaging Document Set", 'R', 1, 0, NULL },
+	/* DICOM PS3.15 A.5.3.11: the refused peer is the requestor. */
+	[AUDIT_SECURITY_ALERT] = { "110113", "Security Alert", "110132",
+	    "Use of Restricted Function", 'E', 0, 0, "DCM" },
 };
 
 /* A writer with a sticky overflow flag. */
@@ -221,7 +225,8 @@ audit_xml(struct dbuf *b, const struct audit *a,
 	w_attr(&w, "EventOutcomeIndicator", outcome);
 	w_str(&w, ">");
 	w_code(&w, "EventID", k->event_code, "DCM", k->event_text);
-	w_code(&w, "EventTypeCode", k->txn, "IHE Transactions", k->txn_text);
+	w_code(&w, "EventTypeCode", k->txn, k->txn_system != NULL ?
+	    k->txn_system : "IHE Transactions", k->txn_text);
 	w_str(&w, "</EventIdentification>");
 
 	/* Source first, then destination. */
@@ -296,6 +301,15 @@ audit_xml(struct dbuf *b, const struct audit *a,
 			    "DCM", "Study Instance UID");
 			w_str(&w, "</ParticipantObjectIdentification>");
 		}
+	}
+	if (ev->kind == AUDIT_SECURITY_ALERT) {
+		/* The alert subject: a security resource, named by its URI. */
+		w_object_open(&w, ev->alert_uri != NULL ? ev->alert_uri : "",
+		    "2", "13");
+		w_code(&w, "ParticipantObjectIDTypeCode", "12", "RFC-3881",
+		    "URI");
+		w_detail(&w, "Alert Description", ev->alert);
+		w_str(&w, "</ParticipantObjectIdentification>");
 	}
 	w_str(&w, "</AuditMessage>");
 	if (w.err) {

@@ -26,7 +26,8 @@ enum audit_kind {
 	AUDIT_EXPORT_ITI41,	/* ITI-41 sent (a document source) */
 	AUDIT_QUERY,		/* ITI-18 answered (registry) */
 	AUDIT_RETRIEVE,		/* ITI-43 answered (repository) */
-	AUDIT_RETRIEVE_IMAGING	/* RAD-69 answered */
+	AUDIT_RETRIEVE_IMAGING,	/* RAD-69 answered */
+	AUDIT_SECURITY_ALERT	/* a peer refused (no role for the request) */
 };
 
 /* EventOutcomeIndicator */
@@ -67,6 +68,8 @@ struct audit_event {
 	size_t			 ndocs;
 	const char *const	*studies;	/* RAD-69 Study UIDs */
 	size_t			 nstudies;
+	const char		*alert_uri;	/* security alert: the resource */
+	const char		*alert;		/* and what was refused */
 };
 
 struct audit_settings {

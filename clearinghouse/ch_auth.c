@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "audit.h"
+#include "ch.h"
 #include "ch_auth.h"
 #include "dbuf.h"
 #include "httpd.h"
@@ -51,11 +53,13 @@ ch_peer_authorise(const struct ch_conf *conf, const struct tls_peer *id,
 }
 
 void
-ch_auth_refuse(const struct ch_conf *conf, struct httpd_req *req,
-    const char *relates, const char *what)
+ch_auth_refuse(struct ch *ch, struct httpd_req *req, const char *relates,
+    const char *what)
 {
+	const struct ch_conf	*conf = ch->conf;
 	const struct tls_peer	*id = httpd_req_peer(req);
 	const struct ch_peer	*p;
+	struct audit_event	 ev;
 	struct soap_fault	 f;
 	struct dbuf		 b;
 
@@ -74,4 +78,13 @@ ch_auth_refuse(const struct ch_conf *conf, struct httpd_req *req,
 	    httpd_req_conn_id(req), httpd_req_path(req), p != NULL ? p->name :
 	    id != NULL ? id->fingerprint : "");
 	ch_metric_inc(CH_AUTH_REFUSED_METRIC, "", 1);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = AUDIT_SECURITY_ALERT;
+	ev.outcome = AUDIT_MINOR_FAILURE;
+	ev.peer_user = id != NULL ? id->subject : NULL;
+	ev.peer_addr = httpd_req_peer_addr(req);
+	ev.local_user = httpd_req_path(req);
+	ev.alert_uri = httpd_req_path(req);
+	ev.alert = what;
+	ch_audit(ch, &ev);
 }

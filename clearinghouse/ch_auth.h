@@ -30,11 +30,12 @@ const struct ch_peer	*ch_peer_authorise(const struct ch_conf *,
  * SOAP 1.2 Sender fault "this certificate is not authorised to <what>"
  * (RelatesTo relates when not NULL), the body never read; logs
  * event=unauthorised with the peer's configured name, else its certificate
- * fingerprint, else "" (no certificate), and counts isn_ch_xds_refused_total
- * (defined by ch_xds.c). Shared by ch_xds.c and retrieve.c.
+ * fingerprint, else "" (no certificate), counts isn_ch_xds_refused_total
+ * (defined by ch_xds.c) and writes an ATNA Security Alert (use of a
+ * restricted function: the path and what was refused, the peer's subject
+ * and address). Shared by ch_xds.c and retrieve.c.
  */
-void			 ch_auth_refuse(const struct ch_conf *,
-			    struct httpd_req *, const char *relates,
-			    const char *what);
+void			 ch_auth_refuse(struct ch *, struct httpd_req *,
+			    const char *relates, const char *what);
 
 #endif

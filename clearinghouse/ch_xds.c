@@ -110,7 +110,7 @@ ch_xds_authorise(struct ch_xds *x, struct httpd_req *req, int role,
 {
 	if (ch_peer_authorise(x->ch->conf, httpd_req_peer(req), role) != NULL)
 		return (1);
-	ch_auth_refuse(x->ch->conf, req, NULL, what);
+	ch_auth_refuse(x->ch, req, NULL, what);
 	return (0);
 }
 
@@ -194,6 +194,7 @@ struct ch_xds_q {
 	int			 running;	/* query_run callback pending */
 	int			 counted;	/* outcome in the metrics */
 	void			*reg;		/* ITI-42: iti41's state */
+	char			*addr;		/* the peer's IP, for the audit */
 	char			*peer;		/* for the audit record: */
 	char			*query_id;
 	char			*patient;	/* CX of the query, or NULL */
@@ -220,6 +221,7 @@ ch_xds_q_free(struct ch_xds_q *q)
 	dbuf_free(&q->body);
 	soap_msg_clear(&q->msg);
 	free(q->peer);
+	free(q->addr);
 	free(q->query_id);
 	free(q->patient);
 	free(q->query);
@@ -244,6 +246,7 @@ ch_xds_q_audit(struct ch_xds_q *q, int outcome)
 	ev.kind = AUDIT_QUERY;
 	ev.outcome = outcome;
 	ev.peer_user = q->peer;
+	ev.peer_addr = q->addr;
 	ev.local_user = SOAP_PATH_REGISTRY;
 	ev.patient_id = q->patient;
 	ev.query_id = q->query_id;
@@ -557,6 +560,7 @@ ch_xds_q_head(struct httpd_req *req, void *arg)
 	q->req = req;
 	if ((peer = httpd_req_peer(req)) != NULL)
 		q->peer = xstrdup(peer->subject);
+	q->addr = xstrdup(httpd_req_peer_addr(req));
 	dbuf_init(&q->body, max ? max : CH_XDS_MAX_SOAP);
 	httpd_req_set_data(req, q);
 	return (HTTPD_OK);

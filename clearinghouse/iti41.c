@@ -74,6 +74,7 @@ struct iti41_state {
 	size_t			 nblobs;
 	struct blob_batch	*batch;		/* the blobs' durable commit */
 	char			*peer;		/* TLS identity, or NULL */
+	char			*addr;		/* the peer's IP (audit) */
 
 	struct soap_msg		 msg;
 	struct xdsmsg_pnr	 pnr;
@@ -303,6 +304,7 @@ iti41_audit(struct iti41_state *st, enum xdsmsg_status s)
 	ev.outcome = s == XDSMSG_SUCCESS ? AUDIT_SUCCESS :
 	    s == XDSMSG_PARTIAL ? AUDIT_MINOR_FAILURE : AUDIT_SERIOUS_FAILURE;
 	ev.peer_user = st->peer;
+	ev.peer_addr = st->addr;
 	ev.local_user = st->path;
 	if (st->sub != NULL && st->sub->nsubsets == 1) {
 		ss = &st->sub->subsets[0];
@@ -1812,6 +1814,7 @@ iti41_head(struct httpd_req *req, void *arg)
 	    ITI41_MAX_SOAP);
 	if ((peer = httpd_req_peer(req)) != NULL)
 		st->peer = xstrdup(peer->subject);
+	st->addr = xstrdup(httpd_req_peer_addr(req));
 	httpd_req_set_data(req, st);
 	ct = httpd_req_header(req, "Content-Type");
 	if (ct != NULL && strncasecmp(ct, "multipart/related", 17) == 0) {
@@ -1935,6 +1938,7 @@ iti41_register_start(struct iti41_ctx *ctx, struct httpd_req *req,
 	dbuf_init(&st->soap, 1);
 	if ((peer = httpd_req_peer(req)) != NULL)
 		st->peer = xstrdup(peer->subject);
+	st->addr = xstrdup(httpd_req_peer_addr(req));
 	st->msg = *msg;
 	memset(msg, 0, sizeof(*msg));
 	ctx->stats.requests++;
@@ -1967,6 +1971,7 @@ iti41_state_free(struct iti41_state *st)
 	dbuf_free(&st->soap);
 	free(st->body_err);
 	free(st->peer);
+	free(st->addr);
 	xdsmsg_pnr_clear(&st->pnr);
 	soap_msg_clear(&st->msg);
 	if (st->sub != NULL) {

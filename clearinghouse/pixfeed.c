@@ -67,6 +67,7 @@ struct pixfeed {
  */
 struct pixfeed_audit {
 	const char	*subject;	/* the peer certificate's subject */
+	const char	*addr;		/* the peer's IP address */
 	const char	*local;		/* MSH-5|MSH-6, NULL: the listener */
 	const char	*msh10;		/* as received */
 	const char	*patient;	/* CX id^^^&oid&ISO */
@@ -181,7 +182,7 @@ pixfeed_audit(struct pixfeed *pf, const struct pixfeed_audit *au)
 	ev.outcome = au->outcome;
 	ev.action = au->action;
 	ev.peer_user = au->subject;
-	ev.peer_addr = NULL;	/* mllp.h does not expose it yet */
+	ev.peer_addr = au->addr;
 	ev.local_user = au->local != NULL ? au->local : pf->name;
 	ev.patient_id = au->patient;
 	ev.msh10 = au->msh10;
@@ -270,6 +271,7 @@ pixfeed_db_done(PGresult *res, const char *cause, void *arg)
 
 	memset(&au, 0, sizeof(au));
 	au.subject = r->subject;
+	au.addr = mllp_conn_peer_addr(r->conn);
 	au.local = r->local;
 	au.msh10 = hl7_control_id(r->msg);
 	au.patient = r->cx;
@@ -337,6 +339,7 @@ pixfeed_message(struct mllp_conn *conn, const struct tls_peer *id,
 	ch_hold(pf->ch);
 	memset(&au, 0, sizeof(au));
 	au.subject = id != NULL ? id->subject : NULL;
+	au.addr = mllp_conn_peer_addr(conn);
 	au.action = 'C';
 	if ((peer = ch_peer_authorise(conf, id, CH_ROLE_SOURCE)) == NULL) {
 		log_warnx("pixfeed listener=%s conn=%s event=unauthorised "

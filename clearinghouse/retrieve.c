@@ -93,6 +93,7 @@ struct rt_req {
 	enum soap_txn		 txn;
 	struct soap_msg		 msg;
 	char			*peer;		/* certificate subject */
+	char			*addr;		/* the peer's IP (audit) */
 	char			*fp;		/* its fingerprint (rate limit) */
 	long			 retry_after;	/* > 0: answered busy */
 	struct xdsmsg_retrieve_req iti43;
@@ -344,6 +345,7 @@ rt_audit(struct rt_req *rq, int success)
 		ev.kind = AUDIT_RETRIEVE;
 	ev.outcome = success ? AUDIT_SUCCESS : AUDIT_SERIOUS_FAILURE;
 	ev.peer_user = rq->peer;
+	ev.peer_addr = rq->addr;
 	ev.local_user = rq->ids ? SOAP_PATH_IDS : SOAP_PATH_REPOSITORY;
 	ev.docs = ad;
 	ev.ndocs = n;
@@ -844,6 +846,7 @@ rt_new(struct retrieve *r, struct httpd_req *req)
 	rq->txn = rq->ids ? SOAP_TXN_RAD69 : SOAP_TXN_ITI43;
 	if (peer != NULL && peer->subject != NULL)
 		rq->peer = xstrdup(peer->subject);
+	rq->addr = xstrdup(httpd_req_peer_addr(req));
 	if (peer != NULL)
 		rq->fp = xstrdup(peer->fingerprint);
 	dbuf_init(&rq->body, 0);
@@ -874,6 +877,7 @@ rt_free(struct rt_req *rq)
 	dbuf_free(&rq->env);
 	free(rq->body_err);
 	free(rq->peer);
+	free(rq->addr);
 	free(rq->fp);
 	soap_msg_clear(&rq->msg);
 	xdsmsg_retrieve_req_clear(&rq->iti43);
@@ -918,7 +922,7 @@ rt_head(struct httpd_req *req, void *arg)
 
 	ids = strcmp(httpd_req_path(req), SOAP_PATH_IDS) == 0;
 	if (!rt_is_consumer(r, req)) {
-		ch_auth_refuse(r->ch->conf, req, NULL,
+		ch_auth_refuse(r->ch, req, NULL,
 		    "retrieve documents (role consumer)");
 		return (HTTPD_OK);
 	}
@@ -936,7 +940,7 @@ rt_head(struct httpd_req *req, void *arg)
 		a = http_ct_param(&hct, "action");
 		if (a != NULL && strcmp(a, SOAP_ACTION_ITI41) == 0) {
 			http_ct_free(&hct);
-			ch_auth_refuse(r->ch->conf, req, NULL,
+			ch_auth_refuse(r->ch, req, NULL,
 			    "submit documents (role source)");
 			return (HTTPD_OK);
 		}
@@ -998,7 +1002,7 @@ rt_body_failed(struct rt_req *rq)
 	    &f) == 0 && act->txn == SOAP_TXN_ITI41) {
 		rq->outcome = "refused";
 		rq->counted = 1;
-		ch_auth_refuse(rq->r->ch->conf, rq->req, rq->msg.message_id,
+		ch_auth_refuse(rq->r->ch, rq->req, rq->msg.message_id,
 		    "submit documents (role source)");
 		return;
 	}
@@ -1074,7 +1078,7 @@ rt_done(struct httpd_req *req, void *arg)
 		/* Only peers without role source come here. */
 		rq->outcome = "refused";
 		rq->counted = 1;	/* not a retrieval: refused_total */
-		ch_auth_refuse(rq->r->ch->conf, req, rq->msg.message_id,
+		ch_auth_refuse(rq->r->ch, req, rq->msg.message_id,
 		    "submit documents (role source)");
 		return;
 	}
@@ -1134,7 +1138,7 @@ rt_delegate_start(struct httpd_req *req, int mtom, struct soap_msg *msg,
 	rq->txn = SOAP_TXN_ITI43;
 	if (!rt_is_consumer(r, req)) {
 		rq->outcome = "refused";
-		ch_auth_refuse(r->ch->conf, req, rq->msg.message_id,
+		ch_auth_refuse(r->ch, req, rq->msg.message_id,
 		    "retrieve documents (role consumer)");
 		return (rq);
 	}

@@ -21,6 +21,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,7 @@ struct httpd_conn {
 	struct http_parser		*parser;
 	struct tls_peer			 peer;
 	int				 have_peer;
+	char				 addr[NI_MAXHOST]; /* IP, numeric */
 	enum conn_state			 state;
 	unsigned			 nreq;
 	int				 started;	/* bytes of this head */
@@ -952,6 +954,9 @@ httpd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->bev = bev;
+	if (getnameinfo(sa, (socklen_t)salen, c->addr, sizeof(c->addr), NULL,
+	    0, NI_NUMERICHOST) != 0)
+		strlcpy(c->addr, "?", sizeof(c->addr));
 	log_new_id(c->id);
 	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
 	c->kick = event_new(srv->base, -1, 0, conn_kick_cb, c);
@@ -1215,6 +1220,12 @@ const char *
 httpd_req_conn_id(const struct httpd_req *r)
 {
 	return (r->c->id);
+}
+
+const char *
+httpd_req_peer_addr(const struct httpd_req *r)
+{
+	return (r->c->addr);
 }
 
 unsigned

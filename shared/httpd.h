@@ -120,6 +120,8 @@ const struct http_msg *httpd_req_msg(const struct httpd_req *);
 /* The verified TLS peer, NULL on plain connections. */
 const struct tls_peer *httpd_req_peer(const struct httpd_req *);
 const char	*httpd_req_conn_id(const struct httpd_req *);
+/* The client's IP address, numeric ("?" when unknown): for audit records. */
+const char	*httpd_req_peer_addr(const struct httpd_req *);
 unsigned	 httpd_req_seq(const struct httpd_req *);	/* 1, 2... */
 uint64_t	 httpd_req_body_bytes(const struct httpd_req *);
 void		 httpd_req_set_data(struct httpd_req *, void *);

@@ -43,6 +43,7 @@ struct mllp_conn {
 	enum mllp_conn_state	 state;
 	size_t			 scan;
 	struct tls_peer		 peer;
+	char			 addr[64];	/* the peer's IP address */
 	int			 peer_checked;
 	int			 have_peer;
 	int			 in_cb;
@@ -442,6 +443,7 @@ mllp_server_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	if (c->msg == NULL)
 		fatalx("evbuffer_new");
 	c->state = MLLP_C_READ;
+	strlcpy(c->addr, host, sizeof(c->addr));
 	log_new_id(c->id);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->count++;
@@ -624,6 +626,12 @@ const char *
 mllp_conn_id(struct mllp_conn *c)
 {
 	return (c->id);
+}
+
+const char *
+mllp_conn_peer_addr(struct mllp_conn *c)
+{
+	return (c->addr);
 }
 
 /* Closes the client's connection without telling anyone. */

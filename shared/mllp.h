@@ -79,6 +79,8 @@ int	 mllp_conn_reply(struct mllp_conn *, const void *, size_t);
 void	 mllp_conn_close(struct mllp_conn *);
 /* 16 hex digits naming the connection in log lines. */
 const char *mllp_conn_id(struct mllp_conn *);
+/* The peer's IP address, numeric ("?" when unknown): for audit records. */
+const char *mllp_conn_peer_addr(struct mllp_conn *);
 
 /*
  * The reply to one message, or reply NULL and cause set on failure (the

@@ -203,6 +203,26 @@ test_kinds(void)
 	is_str(s, studies[0], "RAD-69: study object");
 	xml_free(doc);
 	dbuf_free(&b);
+
+	ev.kind = AUDIT_SECURITY_ALERT;
+	ev.outcome = AUDIT_MINOR_FAILURE;
+	ev.patient_id = NULL;
+	ev.alert_uri = "/services/xdsrepositoryb";
+	ev.alert = "submit documents (ITI-41)";
+	check_kind("security alert", &ev, "110113", "110132", "E", "4", 1,
+	    "true");
+	doc = build(&ev, &b);
+	root = doc != NULL ? xmlDocGetRootElement(doc) : NULL;
+	is_str(root != NULL ? attr_of(root, "EventTypeCode",
+	    "codeSystemName") : NULL, "DCM", "security alert: type is DCM's");
+	is_str(root != NULL ? attr_of(root, "ParticipantObjectIdentification",
+	    "ParticipantObjectID") : NULL, "/services/xdsrepositoryb",
+	    "security alert: the resource's URI");
+	is_str(root != NULL ? attr_of(root, "ParticipantObjectDetail",
+	    "type") : NULL, "Alert Description",
+	    "security alert: its description");
+	xml_free(doc);
+	dbuf_free(&b);
 }
 
 static void

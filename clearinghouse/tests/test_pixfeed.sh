@@ -108,8 +108,9 @@ audits() { audit_lines "$@" | grep -c .; }
 check "the audit file has one RFC 5424 line per message, two for the A40" \
     '[ "$(grep -c "^<85>1 [^ ]* [^ ]* isn-clearinghouse [0-9]* IHE+RFC-3881 - " audit.log)" = 10 ] &&
      [ "$(wc -l < audit.log)" = 10 ]'
-check "the A04 is audited: Patient Record C, outcome 0, CX, MSH-10, peer subject" \
+check "the A04 is audited: Patient Record C, outcome 0, CX, MSH-10, peer subject and address" \
     '[ "$(audits C 0 c1 "$P1" "CN=source site,O=ISN Test")" = 1 ] &&
+     audit_lines C 0 c1 "$P1" | grep -q "NetworkAccessPointID=\"127.0.0.1\"" &&
      grep -F "EventActionCode=\"C\"" audit.log | grep -q "csd-code=\"110110\".*csd-code=\"ITI-8\""'
 check "the re-registration of the A04 is audited as an update (U, 0)" \
     '[ "$(audits U 0 c1 "$P1")" = 1 ]'

@@ -309,6 +309,10 @@ fi
 rpost source r_series.mtom "$(cat r_series.ct)" $IDS_PATH
 check "RAD-69 by a source-only peer: 403 and a SOAP fault" \
     '[ "$code" = 403 ] && grep -q "Sender" resp'
+check "the refusal is audited: a Security Alert naming the path and the peer" \
+    'grep "csd-code=\"110113\"" audit.log | grep -q "110132" &&
+     grep "csd-code=\"110113\"" audit.log | grep -q "ParticipantObjectID=\"/services/ImagingDocumentSource\"" &&
+     grep "csd-code=\"110113\"" audit.log | grep -q "NetworkAccessPointID=\"127.0.0.1\""'
 
 # The same study sent again (to another patient, protocol.md 7): its
 # entries get their own uniqueIds and name the SOP Instance UID in the
@@ -371,7 +375,8 @@ check "metrics count ITI-43 and RAD-69 outcomes and bytes" \
      grep -q "^isn_ch_retrieve_bytes_out_total{transaction=\"ITI-43\"} [1-9][0-9]\{6,\}$" m.txt &&
      grep -q "^isn_ch_retrieve_bytes_out_total{transaction=\"RAD-69\"} [1-9]" m.txt'
 check "audit records: ITI-43 export with the document, RAD-69 with the study" \
-    'grep "ITI-43" audit.log | grep -q "$S2.2" &&
+    'grep "ITI-43" audit.log | grep -q "NetworkAccessPointID=\"127.0.0.1\"" &&
+     grep "ITI-43" audit.log | grep -q "$S2.2" &&
      grep "RAD-69" audit.log | grep -q "$ST" &&
      grep "ITI-43" audit.log | grep -q "EventOutcomeIndicator=\"8\""'
 
