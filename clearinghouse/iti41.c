@@ -733,6 +733,24 @@ iti41_in_sub(const struct xds_submission *sub, const char *id)
 }
 
 /*
+ * An association whose target must already be in the registry, visible
+ * and of the same patient: a relation above, or a HasMember adding an
+ * earlier document by reference (SubmissionSetStatus Reference, or a new
+ * folder holding an earlier document).
+ */
+static int
+iti41_external(const struct xds_submission *sub, const struct xds_assoc *a,
+    int *replace)
+{
+	if (replace != NULL)
+		*replace = 0;
+	if (a->target == NULL || iti41_in_sub(sub, a->target))
+		return (0);
+	return (iti41_relation(a->type, replace) || (a->type != NULL &&
+	    strcmp(a->type, XDS_ASSOC_HASMEMBER) == 0));
+}
+
+/*
  * The stored targets of RPLC, XFRM, APND, XFRM_RPLC and signs (rows:
  * entry_uuid, status, surviving patient row, logical id, version; locked
  * FOR UPDATE): each must exist (unexpired) and belong to the submission's
@@ -758,8 +776,7 @@ iti41_q_targets(PGresult *res, const char *cause, void *arg)
 	}
 	for (i = 0; i < sub->nassocs; i++) {
 		a = &sub->assocs[i];
-		if (!iti41_relation(a->type, &replace) ||
-		    iti41_in_sub(sub, a->target))
+		if (!iti41_external(sub, a, &replace))
 			continue;
 		for (j = 0, dup = 0; j < sub->ndocs; j++)
 			if (st->dup_of[j] != NULL &&
@@ -923,8 +940,7 @@ iti41_targets(struct iti41_state *st)
 	dbuf_init(&arr, ITI41_MAX_RESPONSE);
 	dbuf_addc(&arr, '{');
 	for (i = 0; i < sub->nassocs; i++) {
-		if (!iti41_relation(sub->assocs[i].type, NULL) ||
-		    iti41_in_sub(sub, sub->assocs[i].target))
+		if (!iti41_external(sub, &sub->assocs[i], NULL))
 			continue;
 		dbuf_addstr(&arr, n++ ? ",\"" : "\"");
 		for (u = sub->assocs[i].target; *u != '\0'; u++) {

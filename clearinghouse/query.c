@@ -420,9 +420,10 @@ sql_get_documents(struct qb *b, const struct sq_query *q,
 }
 
 /*
- * The submission set, its documents (filtered), its folders, the HasMember
- * associations of that submission between the objects returned, and the
- * set's HasMember associations to those associations (as NIST's registry).
+ * The submission set, its documents (filtered; also earlier ones it holds
+ * by reference, still visible), its folders, the HasMember associations
+ * of that submission between the objects returned, and the set's
+ * HasMember associations to those associations (as NIST's registry).
  */
 static void
 sql_get_ss_and_contents(struct qb *b, const struct sq_query *q,
@@ -436,6 +437,14 @@ sql_get_ss_and_contents(struct qb *b, const struct sq_query *q,
 	f_any(b, q, SQ_P_SS_UNIQUE_ID, "s.unique_id");
 	qb_sql(b, "), dd AS (SELECT d.* FROM documents d JOIN s ON "
 	    "d.submission_set_id = s.id WHERE true");
+	f_doc_filters(b, q);
+	/* Earlier documents the set holds by reference (HasMember). */
+	qb_sql(b, " UNION ALL SELECT d.* FROM s AS o JOIN associations a ON "
+	    "a.submission_set_id = o.id AND a.source_uuid = o.entry_uuid AND "
+	    "a.assoc_type = " HASMEMBER " JOIN documents d ON d.entry_uuid = "
+	    "a.target_uuid AND d.submission_set_id <> o.id JOIN "
+	    "submission_sets s ON s.id = d.submission_set_id WHERE true");
+	f_expiry(b, now);
 	f_doc_filters(b, q);
 	qb_sql(b, "), ff AS (SELECT f.* FROM folders f JOIN s ON "
 	    "f.submission_set_id = s.id");

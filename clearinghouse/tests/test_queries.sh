@@ -43,9 +43,12 @@ A21=$(u a50000000021); A22=$(u a50000000022)
 A23=$(u a50000000023); A24=$(u a50000000024)
 SB1=$(u 5b0000000001); DB1=$(u db0000000001); A31=$(u a50000000031)
 SC1=$(u 5c0000000001); DC1=$(u dc0000000001); A41=$(u a50000000041)
+SD1=$(u 5d0000000001); DD1=$(u dd0000000001); A61=$(u a50000000061)
+SD2=$(u 5d0000000002); DD2=$(u dd0000000002); A62=$(u a50000000062)
+A63=$(u a50000000063); SD3=$(u 5d0000000003); A64=$(u a50000000064)
 # the labels, to print a wrong answer readably
 labels="SA1 SA2 DA1 DA2 DA3 DA4 FA1 A11 A12 A13 A14 A15 A21 A22 A23 A24
-    SB1 DB1 A31 SC1 DC1 A41"
+    SB1 DB1 A31 SC1 DC1 A41 SD1 DD1 A61 SD2 DD2 A62 A63 SD3 A64"
 
 # pid ID: the patient's CX; cx ID: the same XML-escaped, for ebRIM.
 pid() { echo "$1^^^&1.2.260&ISO"; }
@@ -455,6 +458,42 @@ q $GET_SET_AND_CONTENTS LeafClass "\$XDSSubmissionSetEntryUUID='$SA1'" \
     "\$XDSDocumentEntryFormatCode=('urn:ihe:rad:PDF^^1.3.6.1.4.1.19376.1.2.3')"
 check "GetSubmissionSetAndContents SA1 formatCode PDF: no DA1 nor A11 A14" \
     'is SA1 DA2 FA1 A12 A13'
+
+# A set holding an earlier document by reference (SubmissionSetStatus
+# Reference), patient QPD: its contents include that document; a
+# reference to nothing, or to another patient's document, is refused.
+check "patient QPD is fed over ITI-8" 'ch_register QPD c5'
+{
+	ss "$SD1" 1.2.260.58.1 QPD 20261107120000
+	de "$DD1" 1.2.260.58.1.1 QPD Imaging "Imaging Exam" CT N urn:ihe:rad:TEXT \
+	    20261107100000 20261107090000
+	assoc "$A61" $HASMEMBER "$SD1" "$DD1" Original
+} | ch_iti42 sd1.xml
+rpost source sd1.xml
+check "ITI-42 SD1 for patient QPD: Success" success
+{
+	ss "$SD2" 1.2.260.58.2 QPD 20261108120000
+	de "$DD2" 1.2.260.58.2.1 QPD Imaging "Imaging Exam" CT N urn:ihe:rad:TEXT \
+	    20261108100000 20261108090000
+	assoc "$A62" $HASMEMBER "$SD2" "$DD2" Original
+	assoc "$A63" $HASMEMBER "$SD2" "$DD1" Reference
+} | ch_iti42 sd2.xml
+rpost source sd2.xml
+check "ITI-42 SD2 (DD2, and DD1 by reference): Success" success
+q $GET_SET_AND_CONTENTS LeafClass "\$XDSSubmissionSetEntryUUID='$SD2'"
+check "GetSubmissionSetAndContents SD2: its DD2 and the referenced DD1" \
+    'is SD2 DD2 DD1 A62 A63'
+for t in "$(u dd00000000ff)" "$DB1"; do
+	{
+		ss "$SD3" 1.2.260.58.3 QPD 20261109120000
+		assoc "$A64" $HASMEMBER "$SD3" "$t" Reference
+	} | ch_iti42 sd3.xml
+	rpost source sd3.xml
+	check "a reference to $(echo "$t" | names): refused, nothing stored" \
+	    '[ "$code" = 200 ] && grep -q "ResponseStatusType:Failure" resp &&
+	     [ "$(ch_sql "SELECT count(*) FROM submission_sets WHERE
+	         entry_uuid = '"'$SD3'"'")" = 0 ]'
+done
 
 # --- GetFolderAndContents ---
 q $GET_FOLDER_AND_CONTENTS LeafClass "\$XDSFolderEntryUUID='$FA1'"
