@@ -1,0 +1,466 @@
+/*
+ * edge.c: isn-edge main: options, configuration, daemonisation, signals
+ * (reload, graceful stop), privileges; it wires the modules: the edge
+ * database (migrations, then the pool) and the RIS feed (ris). -m applies
+ * the migrations and exits. See docs/design/edge.md.
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "db.h"
+#include "edge.h"
+#include "log.h"
+#include "migrate.h"
+#include "ris.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+static int	edge_pidfd = -1;
+static char	*edge_pidpath;
+
+static __dead void
+edge_usage(void)
+{
+	fprintf(stderr, "usage: %s [-dnVv] [-f file]\n"
+	    "       %s [-f file] -m\n", EDGE_NAME, EDGE_NAME);
+	exit(1);
+}
+
+/* An absolute form of path, so that reloads survive chdir("/"). */
+static char *
+edge_abspath(const char *path)
+{
+	char	 cwd[4096], *out;
+
+	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return (xstrdup(path));
+	xasprintf(&out, "%s/%s", cwd, path);
+	return (out);
+}
+
+/*
+ * Fork into the background. The parent waits until the child reports
+ * that it started (one zero byte on the pipe) and exits 0, or exits 1
+ * when the pipe closes first; the child's errors until then reach the
+ * terminal on stderr.
+ */
+static int
+edge_daemonize(void)
+{
+	int	 p[2];
+	pid_t	 pid;
+	char	 c;
+	ssize_t	 n;
+
+	if (pipe(p) == -1)
+		fatal("pipe");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid > 0) {
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		_exit(n == 1 && c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() == -1)
+		fatal("setsid");
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	return (p[1]);
+}
+
+/* Tell the waiting parent we are up, then leave the terminal. */
+static void
+edge_detach(int readyfd)
+{
+	char	c = 0;
+	int	fd;
+
+	log_init(0, EDGE_NAME, LOG_DAEMON);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (write(readyfd, &c, 1) != 1)
+		log_warn("could not report startup to the parent");
+	close(readyfd);
+}
+
+/* Create and lock the pid file; a second instance finds it locked. */
+static void
+edge_pidfile(const char *path)
+{
+	char	buf[32];
+	int	len;
+
+	if (path == NULL)
+		return;
+	edge_pidfd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (edge_pidfd == -1)
+		fatal("could not open pid file \"%s\"", path);
+	if (flock(edge_pidfd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			fatalx("pid file \"%s\" is locked: another "
+			    "instance is running", path);
+		fatal("could not lock pid file \"%s\"", path);
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(edge_pidfd, 0) == -1 ||
+	    write(edge_pidfd, buf, len) != len)
+		fatal("could not write pid file \"%s\"", path);
+	edge_pidpath = xstrdup(path);
+}
+
+static void
+edge_pidfile_remove(void)
+{
+	if (edge_pidpath == NULL)
+		return;
+	if (unlink(edge_pidpath) == -1)
+		log_debug("pid file not removed path=\"%s\" err=\"%s\"",
+		    edge_pidpath, strerror(errno));
+	close(edge_pidfd);
+	free(edge_pidpath);
+	edge_pidpath = NULL;
+}
+
+/* Bind first, then become the configured user (only when root). */
+static void
+edge_drop_privileges(const char *user)
+{
+	struct passwd	*pw;
+
+	if (geteuid() != 0) {
+		if (user != NULL)
+			log_debug("not root: user \"%s\" ignored", user);
+		return;
+	}
+	if (user == NULL) {
+		log_warnx("running as root: set \"user\" in the "
+		    "configuration");
+		return;
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("unknown user \"%s\"", user);
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("could not become user \"%s\"", user);
+	log_info("privileges dropped user=%s uid=%ld", user,
+	    (long)pw->pw_uid);
+}
+
+void
+edge_hold(struct edge *edge)
+{
+	edge->busy++;
+}
+
+void
+edge_release(struct edge *edge)
+{
+	if (edge->busy > 0)
+		edge->busy--;
+	if (edge->state == EDGE_DRAINING && edge->busy == 0) {
+		log_info("stop idle");
+		event_base_loopexit(edge->base, NULL);
+	}
+}
+
+/* SIGHUP: load into a new struct; on any error keep the running one. */
+static void
+edge_reload(struct edge *edge)
+{
+	struct conf_errors	 errs;
+	struct edge_conf	*c;
+	char			**names;
+	size_t			 i, n;
+
+	conf_errors_init(&errs);
+	if ((c = edge_conf_load(edge->conf_path, &errs)) == NULL) {
+		for (i = 0; i < errs.n; i++)
+			log_warnx("conf error: %s", errs.lines[i]);
+		log_warnx("conf reload-failed errors=%zu: keeping the running "
+		    "configuration", errs.n);
+		conf_errors_free(&errs);
+		return;
+	}
+	conf_errors_free(&errs);
+	n = conf_changed_no_reload(edge_conf_keys, edge->conf, c, &names);
+	for (i = 0; i < n; i++) {
+		log_warnx("conf restart-required key=%s: keeping the running "
+		    "value", names[i]);
+		free(names[i]);
+	}
+	free(names);
+	edge_conf_keep_no_reload(edge_conf_keys, edge->conf, c);
+	c->ris.tls.verify_peer = c->ris.tls.ca_file != NULL;
+	edge_conf_free(edge->conf);
+	edge->conf = c;
+	log_info("conf reloaded pacs=%zu restart-required=%zu", c->npacs, n);
+}
+
+static void
+edge_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge	*edge = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("stop drain-timeout busy=%d", edge->busy);
+	event_base_loopbreak(edge->base);
+}
+
+/* SIGTERM/SIGINT: stop listening, wait for work; a second one: exit. */
+static void
+edge_stop(struct edge *edge, const char *signame)
+{
+	struct timeval	tv;
+
+	if (edge->state == EDGE_DRAINING) {
+		log_warnx("stop immediate signal=%s busy=%d", signame,
+		    edge->busy);
+		event_base_loopbreak(edge->base);
+		return;
+	}
+	edge->state = EDGE_DRAINING;
+	ris_stop(edge->ris);
+	log_info("stop draining signal=%s busy=%d timeout=%llds", signame,
+	    edge->busy, edge->conf->drain_timeout);
+	if (edge->busy == 0) {
+		log_info("stop idle");
+		event_base_loopexit(edge->base, NULL);
+		return;
+	}
+	tv.tv_sec = (time_t)edge->conf->drain_timeout;
+	tv.tv_usec = 0;
+	edge->ev_drain = evtimer_new(edge->base, edge_drain_timeout, edge);
+	if (edge->ev_drain == NULL || evtimer_add(edge->ev_drain, &tv) == -1)
+		fatalx("could not arm the drain timer");
+}
+
+static void
+edge_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct edge	*edge = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGHUP:
+		log_info("signal HUP: reloading");
+		edge_reload(edge);
+		break;
+	case SIGTERM:
+		edge_stop(edge, "TERM");
+		break;
+	case SIGINT:
+		edge_stop(edge, "INT");
+		break;
+	}
+}
+
+static struct event *
+edge_signal_add(struct edge *edge, int sig)
+{
+	struct event	*ev;
+
+	if ((ev = evsignal_new(edge->base, sig, edge_signal, edge)) == NULL ||
+	    evsignal_add(ev, NULL) == -1)
+		fatalx("could not watch signal %d", sig);
+	return (ev);
+}
+
+/* -m: the migrations, then exit. */
+static int
+edge_migrate(const struct edge_conf *c)
+{
+	char	*cause = NULL;
+	int	 applied = 0, version = 0;
+
+	if (migrate_run(c->database.conninfo, c->database.schema_dir,
+	    &applied, &version, &cause) == -1) {
+		fprintf(stderr, "%s: database: %s\n", EDGE_NAME, cause);
+		free(cause);
+		return (1);
+	}
+	printf("schema version %d (%d migration%s applied)\n", version,
+	    applied, applied == 1 ? "" : "s");
+	return (0);
+}
+
+/*
+ * The database (migrations, then the pool), the RIS TLS context and the
+ * RIS listener; any failure stops the start.
+ */
+static void
+edge_modules_start(struct edge *edge)
+{
+	const struct edge_conf	*c = edge->conf;
+	struct db_settings	 ds;
+	char			*cause = NULL;
+	int			 applied = 0, version = 0;
+
+	if (migrate_run(c->database.conninfo, c->database.schema_dir,
+	    &applied, &version, &cause) == -1)
+		fatalx("database: %s", cause);
+	log_info("database schema version=%d applied=%d dir=\"%s\"", version,
+	    applied, c->database.schema_dir);
+	memset(&ds, 0, sizeof(ds));
+	ds.conninfo = c->database.conninfo;
+	ds.pool_size = c->database.pool_size;
+	ds.statement_timeout_ms = (int)(c->database.statement_timeout * 1000);
+	if ((edge->db = db_new(edge->base, &ds, &cause)) == NULL)
+		fatalx("database: %s", cause);
+	if (c->ris.tls.cert_file != NULL &&
+	    (edge->ris_tls = tls_server_ctx(&c->ris.tls, &cause)) == NULL)
+		fatalx("ris.tls: %s", cause);
+	if ((edge->ris = ris_new(edge, &cause)) == NULL)
+		fatalx("ris: %s", cause);
+}
+
+/* db_free first: it answers the RIS messages still waiting. */
+static void
+edge_modules_free(struct edge *edge)
+{
+	db_free(edge->db);
+	ris_free(edge->ris);
+	if (edge->ris_tls != NULL)
+		SSL_CTX_free(edge->ris_tls);
+}
+
+static struct edge_conf *
+edge_load_or_print(const char *path, struct conf_errors *errs)
+{
+	struct edge_conf	*c;
+
+	if ((c = edge_conf_load(path, errs)) == NULL)
+		conf_errors_print(stderr, errs);
+	return (c);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct conf_errors	 errs;
+	struct edge		 edge;
+	const char		*path = EDGE_CONF_DEFAULT;
+	int			 opt, check = 0, foreground = 0, verbose = 0;
+	int			 migrate = 0, rc, readyfd = -1;
+
+	while ((opt = getopt(argc, argv, "df:mnVv")) != -1) {
+		switch (opt) {
+		case 'd':
+			foreground = 1;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'm':
+			migrate = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("%s %s\n", EDGE_NAME, PACKAGE_VERSION);
+			return (0);
+		case 'v':
+			verbose++;
+			break;
+		default:
+			edge_usage();
+		}
+	}
+	if (optind != argc || check + migrate > 1)
+		edge_usage();
+
+	log_init(1, EDGE_NAME, LOG_DAEMON);
+	log_setverbose(verbose);
+	memset(&edge, 0, sizeof(edge));
+	conf_errors_init(&errs);
+
+	if (check || migrate) {
+		if ((edge.conf = edge_load_or_print(path, &errs)) == NULL) {
+			conf_errors_free(&errs);
+			return (1);
+		}
+		if (check) {
+			if (verbose)
+				conf_dump(stdout, edge_conf_keys, edge.conf);
+			fprintf(stderr, "configuration OK\n");
+			rc = 0;
+		} else
+			rc = edge_migrate(edge.conf);
+		edge_conf_free(edge.conf);
+		conf_errors_free(&errs);
+		return (rc);
+	}
+
+	edge.conf_path = edge_abspath(path);
+	if ((edge.conf = edge_load_or_print(edge.conf_path, &errs)) == NULL) {
+		conf_errors_free(&errs);
+		free(edge.conf_path);
+		return (1);
+	}
+	conf_errors_free(&errs);
+	if (!foreground)
+		readyfd = edge_daemonize();
+
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fatal("signal");
+	if ((edge.base = event_base_new()) == NULL)
+		fatalx("could not create the event base");
+	log_libevent();
+	edge.started = time(NULL);
+	edge.state = EDGE_RUNNING;
+	edge.ev_hup = edge_signal_add(&edge, SIGHUP);
+	edge.ev_term = edge_signal_add(&edge, SIGTERM);
+	edge.ev_int = edge_signal_add(&edge, SIGINT);
+
+	edge_modules_start(&edge);
+	edge_pidfile(edge.conf->pid_file);
+	edge_drop_privileges(edge.conf->user);
+	log_info("started version=%s conf=\"%s\" site=\"%s\" pacs=%zu",
+	    PACKAGE_VERSION, edge.conf_path, edge.conf->site.name,
+	    edge.conf->npacs);
+	if (readyfd != -1)
+		edge_detach(readyfd);
+
+	event_base_dispatch(edge.base);
+
+	log_info("stopped");
+	edge_pidfile_remove();
+	edge_modules_free(&edge);
+	event_free(edge.ev_hup);
+	event_free(edge.ev_term);
+	event_free(edge.ev_int);
+	if (edge.ev_drain != NULL)
+		event_free(edge.ev_drain);
+	event_base_free(edge.base);
+	edge_conf_free(edge.conf);
+	free(edge.conf_path);
+	return (0);
+}

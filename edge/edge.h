@@ -1,0 +1,132 @@
+/*
+ * edge.h: the isn-edge daemon: configuration (edge.yaml) and the state
+ * shared by its modules. See docs/design/edge.md.
+ */
+#ifndef ISN_EDGE_H
+#define ISN_EDGE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "conf.h"
+#include "tls.h"
+
+#define EDGE_NAME		"isn-edge"
+#define EDGE_CONF_DEFAULT	"/etc/isn/edge.yaml"
+/* Installed migrations and helper; the build sets them from its dirs. */
+#ifndef EDGE_SCHEMA_DIR
+#define EDGE_SCHEMA_DIR		"/usr/local/share/isn/schemas/edge"
+#endif
+#ifndef EDGE_DICOM_HELPER
+#define EDGE_DICOM_HELPER	"/usr/local/libexec/isn-edge-dicom"
+#endif
+#define EDGE_AE_MAX		16	/* DICOM AE title, PS3.5 AE */
+
+/* Where the RIS puts the accession number (ris.accession_field). */
+enum edge_accession {
+	EDGE_ACC_OBR3,		/* OBR-3.1, filler order number */
+	EDGE_ACC_OBR18		/* OBR-18.1, placer field 1 */
+};
+
+struct edge_site {
+	char		*name;		/* this edge, in logs and ACKs */
+	char		*time_zone;	/* IANA name; NULL: the system's */
+};
+
+struct edge_database {
+	char		*conninfo;	/* libpq conninfo; secret */
+	int		 pool_size;
+	char		*schema_dir;	/* migrations, NNNN-name.sql */
+	long long	 statement_timeout;	/* seconds */
+};
+
+struct edge_ris {
+	struct conf_addr listen;
+	struct tls_conf	 tls;		/* cert+key: TLS; with ca: mutual */
+	int		 accession_field;	/* enum edge_accession */
+	char		*assigning_authority;	/* PID-3 to pick; NULL: 1st */
+	size_t		 max_message;	/* bytes of one HL7 message */
+	long long	 timeout;	/* idle connection, each read/write */
+};
+
+/* One PACS (used by the DICOM module; parsed and checked here). */
+struct edge_pacs {
+	char		*name;
+	char		*ae_title;
+	char		*host;
+	int		 port;
+};
+
+/* The edge's own DICOM side (used by the DICOM module). */
+struct edge_dicom {
+	char		*ae_title;
+	int		 port;
+	char		*spool_dir;
+	char		*helper;	/* isn-edge-dicom */
+};
+
+/* The whole configuration; a reload builds a new one and swaps. */
+struct edge_conf {
+	struct edge_site	 site;
+	struct edge_database	 database;
+	struct edge_ris		 ris;
+	struct edge_pacs	*pacs;
+	size_t			 npacs;
+	struct edge_dicom	 dicom;
+	long long		 drain_timeout;	/* graceful stop, seconds */
+	char			*user;
+	char			*pid_file;
+};
+
+/* edge_conf.c */
+extern const struct conf_key edge_conf_keys[];
+/* Load and check a file into a new conf; NULL with every error in errs. */
+struct edge_conf *edge_conf_load(const char *path, struct conf_errors *);
+/* The same from a buffer (tests, fuzzing); name is used in messages. */
+struct edge_conf *edge_conf_load_buffer(const char *name, const char *buf,
+		    size_t len, struct conf_errors *);
+void		 edge_conf_free(struct edge_conf *);
+/* Cross-key checks after a load; adds "file: message" lines, -1 if any. */
+int		 edge_conf_check(const char *path, struct edge_conf *,
+		    struct conf_errors *);
+/*
+ * Keep the running values of restart-only keys: for each CONF_NO_RELOAD
+ * key, the values of old and cur are exchanged, so cur keeps what is in
+ * use and old (about to be freed) holds the new text.
+ */
+void		 edge_conf_keep_no_reload(const struct conf_key *, void *old,
+		    void *cur);
+
+/* edge.c: process state. */
+enum edge_state {
+	EDGE_RUNNING,
+	EDGE_DRAINING		/* listeners closed, waiting for work */
+};
+
+struct db;
+struct ris;
+
+struct edge {
+	struct event_base	*base;
+	struct edge_conf	*conf;
+	char			*conf_path;	/* absolute */
+	enum edge_state		 state;
+	int			 busy;		/* in-flight work items */
+	time_t			 started;
+	struct event		*ev_hup;
+	struct event		*ev_term;
+	struct event		*ev_int;
+	struct event		*ev_drain;
+	struct db		*db;		/* the edge database pool */
+	SSL_CTX			*ris_tls;	/* NULL: the RIS feed is plain */
+	struct ris		*ris;		/* HL7 from the RIS (ris.h) */
+};
+
+/* Work in flight that a graceful stop waits for (messages, jobs). */
+void	edge_hold(struct edge *);
+void	edge_release(struct edge *);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * edge_conf.c: the edge.yaml key table and the checks that span several
+ * keys. Every key here must appear in docs/edge.yaml.5 and
+ * edge/edge.yaml.sample (tests/test_edge_keys.sh).
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "edge.h"
+#include "xmalloc.h"
+
+#define EDGE_TZ_MAX	128
+
+static const struct conf_enum edge_accessions[] = {
+	{ "obr-3", EDGE_ACC_OBR3 },
+	{ "obr-18", EDGE_ACC_OBR18 },
+	{ NULL, 0 }
+};
+
+static const struct conf_key edge_site_keys[] = {
+	{ .name = "name", .type = CONF_STRING, .def = "isn-edge",
+	  .offset = offsetof(struct edge_site, name),
+	  .help = "this edge in logs" },
+	{ .name = "time_zone", .type = CONF_STRING,
+	  .offset = offsetof(struct edge_site, time_zone),
+	  .help = "zone of HL7 times without offset; default the system's" },
+	{ .name = NULL }
+};
+
+static const struct conf_key edge_database_keys[] = {
+	{ .name = "conninfo", .type = CONF_STRING,
+	  .flags = CONF_REQUIRED | CONF_SECRET | CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_database, conninfo),
+	  .help = "libpq connection string" },
+	{ .name = "pool_size", .type = CONF_INT, .def = "4", .min = 1,
+	  .max = 256, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_database, pool_size) },
+	{ .name = "schema_dir", .type = CONF_PATH, .def = EDGE_SCHEMA_DIR,
+	  .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_database, schema_dir),
+	  .help = "edge migrations (NNNN-name.sql)" },
+	{ .name = "statement_timeout", .type = CONF_DURATION, .def = "30s",
+	  .min = 1, .max = 3600, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_database, statement_timeout) },
+	{ .name = NULL }
+};
+
+static const struct conf_key edge_tls_keys[] = {
+	{ .name = "cert", .type = CONF_PATH, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct tls_conf, cert_file),
+	  .help = "certificate chain, leaf first (PEM)" },
+	{ .name = "key", .type = CONF_PATH, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct tls_conf, key_file),
+	  .help = "private key (PEM)" },
+	{ .name = "ca", .type = CONF_PATH, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct tls_conf, ca_file),
+	  .help = "CAs of RIS client certificates: mutual TLS (PEM)" },
+	{ .name = NULL }
+};
+
+static const struct conf_key edge_ris_keys[] = {
+	{ .name = "listen", .type = CONF_ADDR, .def = "*:20000",
+	  .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_ris, listen),
+	  .help = "HL7 from the RIS, MLLP" },
+	{ .name = "tls", .type = CONF_SECTION, .sub = edge_tls_keys,
+	  .offset = offsetof(struct edge_ris, tls) },
+	{ .name = "accession_field", .type = CONF_ENUM, .def = "obr-3",
+	  .enums = edge_accessions,
+	  .offset = offsetof(struct edge_ris, accession_field) },
+	{ .name = "assigning_authority", .type = CONF_STRING,
+	  .offset = offsetof(struct edge_ris, assigning_authority),
+	  .help = "the PID-3 repetition to use (CX.4)" },
+	{ .name = "max_message", .type = CONF_SIZE, .def = "1M",
+	  .min = 1024, .max = 16 * 1024 * 1024, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_ris, max_message) },
+	{ .name = "timeout", .type = CONF_DURATION, .def = "60s", .min = 1,
+	  .max = 86400, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_ris, timeout) },
+	{ .name = NULL }
+};
+
+static const struct conf_key edge_pacs_keys[] = {
+	{ .name = "name", .type = CONF_STRING, .flags = CONF_REQUIRED,
+	  .offset = offsetof(struct edge_pacs, name) },
+	{ .name = "ae_title", .type = CONF_STRING, .flags = CONF_REQUIRED,
+	  .offset = offsetof(struct edge_pacs, ae_title) },
+	{ .name = "host", .type = CONF_STRING, .flags = CONF_REQUIRED,
+	  .offset = offsetof(struct edge_pacs, host) },
+	{ .name = "port", .type = CONF_INT, .flags = CONF_REQUIRED,
+	  .min = 1, .max = 65535,
+	  .offset = offsetof(struct edge_pacs, port) },
+	{ .name = NULL }
+};
+
+static const struct conf_key edge_dicom_keys[] = {
+	{ .name = "ae_title", .type = CONF_STRING, .def = "RSNA-ISN",
+	  .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_dicom, ae_title) },
+	{ .name = "port", .type = CONF_INT, .def = "4104", .min = 0,
+	  .max = 65535, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_dicom, port) },
+	{ .name = "spool_dir", .type = CONF_PATH,
+	  .def = "/var/lib/isn/edge/spool", .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_dicom, spool_dir) },
+	{ .name = "helper", .type = CONF_PATH, .def = EDGE_DICOM_HELPER,
+	  .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_dicom, helper) },
+	{ .name = NULL }
+};
+
+const struct conf_key edge_conf_keys[] = {
+	{ .name = "site", .type = CONF_SECTION, .sub = edge_site_keys,
+	  .offset = offsetof(struct edge_conf, site) },
+	{ .name = "database", .type = CONF_SECTION, .sub = edge_database_keys,
+	  .offset = offsetof(struct edge_conf, database) },
+	{ .name = "ris", .type = CONF_SECTION, .sub = edge_ris_keys,
+	  .offset = offsetof(struct edge_conf, ris) },
+	{ .name = "pacs", .type = CONF_LIST, .sub = edge_pacs_keys,
+	  .sub_size = sizeof(struct edge_pacs), .max = 64,
+	  .offset = offsetof(struct edge_conf, pacs),
+	  .count_offset = offsetof(struct edge_conf, npacs) },
+	{ .name = "dicom", .type = CONF_SECTION, .sub = edge_dicom_keys,
+	  .offset = offsetof(struct edge_conf, dicom) },
+	{ .name = "drain_timeout", .type = CONF_DURATION, .def = "30s",
+	  .min = 0, .max = 86400,
+	  .offset = offsetof(struct edge_conf, drain_timeout) },
+	{ .name = "user", .type = CONF_STRING, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_conf, user) },
+	{ .name = "pid_file", .type = CONF_PATH, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_conf, pid_file) },
+	{ .name = NULL }
+};
+
+/* Append a "file: message" line; the loader's own lines come first. */
+static void printflike(3, 4)
+edge_conf_error(struct conf_errors *errs, const char *path, const char *fmt,
+    ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (errs->n >= CONF_MAX_ERRORS)
+		return;
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	xasprintf(&errs->lines[errs->n++], "%s: %s", path, msg);
+	free(msg);
+}
+
+/* PS3.5 AE: 1 to 16 characters of the default repertoire, no backslash. */
+static int
+edge_ae_valid(const char *s)
+{
+	size_t	i, blank = 0;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '\\')
+			return (0);
+		if (s[i] == ' ')
+			blank++;
+	}
+	return (i > 0 && i <= EDGE_AE_MAX && blank < i);
+}
+
+/* An IANA zone name present in the system's zone database. */
+static int
+edge_tz_valid(const char *s)
+{
+	const char	*dir;
+	char		 path[4096];
+	struct stat	 st;
+	size_t		 i;
+
+	if (s[0] == '\0' || s[0] == '/' || strlen(s) > EDGE_TZ_MAX ||
+	    strstr(s, "..") != NULL)
+		return (0);
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("/_+-",
+		    s[i]) == NULL)
+			return (0);
+	if ((dir = getenv("TZDIR")) == NULL || *dir == '\0')
+		dir = "/usr/share/zoneinfo";
+	snprintf(path, sizeof(path), "%s/%s", dir, s);
+	return (stat(path, &st) == 0 && S_ISREG(st.st_mode));
+}
+
+int
+edge_conf_check(const char *path, struct edge_conf *c,
+    struct conf_errors *errs)
+{
+	const struct tls_conf	*t = &c->ris.tls;
+	size_t			 before = errs->n, i, j;
+
+	if (c->site.name[0] == '\0')
+		edge_conf_error(errs, path, "site.name: must not be empty");
+	if (c->site.time_zone != NULL && !edge_tz_valid(c->site.time_zone))
+		edge_conf_error(errs, path, "site.time_zone: \"%s\" is not a "
+		    "zone of the system's time zone database",
+		    c->site.time_zone);
+	if ((t->cert_file == NULL) != (t->key_file == NULL))
+		edge_conf_error(errs, path, "ris.tls: give both \"cert\" and "
+		    "\"key\", or neither");
+	if (t->ca_file != NULL && t->cert_file == NULL)
+		edge_conf_error(errs, path, "ris.tls.ca: mutual TLS needs "
+		    "\"cert\" and \"key\" too");
+	if (c->ris.assigning_authority != NULL &&
+	    c->ris.assigning_authority[0] == '\0')
+		edge_conf_error(errs, path, "ris.assigning_authority: must "
+		    "not be empty");
+	for (i = 0; i < c->npacs; i++) {
+		struct edge_pacs	*p = &c->pacs[i];
+
+		if (p->name[0] == '\0')
+			edge_conf_error(errs, path, "pacs[%zu].name: must not "
+			    "be empty", i);
+		if (!edge_ae_valid(p->ae_title))
+			edge_conf_error(errs, path, "pacs[%zu].ae_title: "
+			    "expected 1 to 16 printable ASCII characters, no "
+			    "backslash", i);
+		if (p->host[0] == '\0' || strlen(p->host) > CONF_HOST_MAX)
+			edge_conf_error(errs, path, "pacs[%zu].host: expected "
+			    "a host name or address", i);
+		for (j = 0; j < i; j++) {
+			if (strcmp(c->pacs[j].name, p->name) == 0) {
+				edge_conf_error(errs, path, "pacs[%zu].name: "
+				    "\"%s\" already names pacs[%zu]", i,
+				    p->name, j);
+				break;
+			}
+		}
+	}
+	if (!edge_ae_valid(c->dicom.ae_title))
+		edge_conf_error(errs, path, "dicom.ae_title: expected 1 to 16 "
+		    "printable ASCII characters, no backslash");
+	if (c->dicom.port != 0 && c->dicom.port == c->ris.listen.port)
+		edge_conf_error(errs, path, "dicom.port: port %d is also used "
+		    "by ris.listen", c->dicom.port);
+	return (errs->n == before ? 0 : -1);
+}
+
+static struct edge_conf *
+edge_conf_finish(const char *path, struct edge_conf *c,
+    struct conf_errors *errs)
+{
+	if (edge_conf_check(path, c, errs) == -1) {
+		edge_conf_free(c);
+		return (NULL);
+	}
+	c->ris.tls.verify_peer = c->ris.tls.ca_file != NULL;
+	return (c);
+}
+
+struct edge_conf *
+edge_conf_load(const char *path, struct conf_errors *errs)
+{
+	struct edge_conf	*c;
+
+	c = xcalloc(1, sizeof(*c));
+	if (conf_load_file(path, edge_conf_keys, c, errs) == -1) {
+		free(c);
+		return (NULL);
+	}
+	return (edge_conf_finish(path, c, errs));
+}
+
+struct edge_conf *
+edge_conf_load_buffer(const char *name, const char *buf, size_t len,
+    struct conf_errors *errs)
+{
+	struct edge_conf	*c;
+
+	c = xcalloc(1, sizeof(*c));
+	if (conf_load_buffer(name, buf, len, edge_conf_keys, c, errs) == -1) {
+		free(c);
+		return (NULL);
+	}
+	return (edge_conf_finish(name, c, errs));
+}
+
+void
+edge_conf_free(struct edge_conf *c)
+{
+	if (c == NULL)
+		return;
+	conf_free(edge_conf_keys, c);
+	free(c);
+}
+
+/* Bytes a scalar field of this type occupies. */
+static size_t
+edge_conf_field_size(const struct conf_key *key)
+{
+	switch (key->type) {
+	case CONF_STRING:
+	case CONF_PATH:
+		return (sizeof(char *));
+	case CONF_INT:
+	case CONF_BOOL:
+	case CONF_ENUM:
+		return (sizeof(int));
+	case CONF_DURATION:
+		return (sizeof(long long));
+	case CONF_SIZE:
+		return (sizeof(size_t));
+	case CONF_ADDR:
+		return (sizeof(struct conf_addr));
+	default:
+		return (0);
+	}
+}
+
+static void
+edge_conf_swap(void *a, void *b, size_t n)
+{
+	unsigned char	*x = a, *y = b, t;
+
+	while (n-- > 0) {
+		t = *x;
+		*x++ = *y;
+		*y++ = t;
+	}
+}
+
+void
+edge_conf_keep_no_reload(const struct conf_key *table, void *old, void *cur)
+{
+	const struct conf_key	*key;
+	unsigned char		*o = old, *c = cur;
+
+	for (key = table; key->name != NULL; key++) {
+		if (key->type == CONF_SECTION) {
+			edge_conf_keep_no_reload(key->sub, o + key->offset,
+			    c + key->offset);
+			continue;
+		}
+		if (!(key->flags & CONF_NO_RELOAD))
+			continue;
+		if (key->type == CONF_LIST) {
+			edge_conf_swap(o + key->offset, c + key->offset,
+			    sizeof(void *));
+			edge_conf_swap(o + key->count_offset,
+			    c + key->count_offset, sizeof(size_t));
+			continue;
+		}
+		edge_conf_swap(o + key->offset, c + key->offset,
+		    edge_conf_field_size(key));
+	}
+}
