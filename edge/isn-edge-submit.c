@@ -13,7 +13,9 @@
  *
  * SPEC (standard input, never the command line: it holds the patient's
  * secrets) has one "key value" per line: scheme (isn2, rsna-token,
- * rsna-access-code), token or access_code, dob, password, accession,
+ * rsna-access-code), token or access_code, dob, password (or instead
+ * rsna_id and, under isn2, content_key: computed when the password was
+ * entered, so that the edge need not keep it), accession,
  * submission_uid, report (a text file), and one "file PATH" per DICOM
  * instance. The helper registers the patient with ITI-8 (ADT^A04, both
  * feeds) over MLLP with mutual TLS, then streams the ITI-41 through
@@ -96,6 +98,8 @@ struct submit_spec {
 	char			*accession;
 	char			*submission_uid;
 	char			*report;
+	char			*rsna_id;	/* computed earlier, with */
+	char			*content_key;	/* the isn2 key in hex */
 	char		       **files;
 	size_t			 nfiles;
 };
@@ -167,6 +171,8 @@ submit_spec_line(struct submit_spec *sp, char *line, size_t lineno)
 	SPEC_STR("accession", accession)
 	SPEC_STR("submission_uid", submission_uid)
 	SPEC_STR("report", report)
+	SPEC_STR("rsna_id", rsna_id)
+	SPEC_STR("content_key", content_key)
 #undef SPEC_STR
 	if (strcmp(key, "scheme") == 0) {
 		if (rsnaid_scheme_parse(value, &sp->scheme) == -1)
@@ -196,11 +202,22 @@ submit_spec_read(struct submit_spec *sp, FILE *f)
 		submit_spec_line(sp, line, lineno);
 	}
 	free(line);
-	if (sp->secret == NULL || sp->dob == NULL)
-		submit_fail(0, "spec", "identity", "the spec needs a token "
-		    "(or access_code) and a dob");
-	if (sp->scheme != RSNAID_RSNA_ACCESS_CODE && sp->password == NULL)
-		submit_fail(0, "spec", "identity", "the spec needs a password");
+	if (sp->rsna_id != NULL) {
+		if (sp->secret != NULL || sp->password != NULL)
+			submit_fail(0, "spec", "identity", "rsna_id replaces "
+			    "token, dob and password: not both");
+		if ((sp->scheme == RSNAID_ISN2) != (sp->content_key != NULL))
+			submit_fail(0, "spec", "identity", "content_key goes "
+			    "with rsna_id under isn2, and only then");
+	} else {
+		if (sp->secret == NULL || sp->dob == NULL)
+			submit_fail(0, "spec", "identity", "the spec needs a "
+			    "token (or access_code) and a dob, or an rsna_id");
+		if (sp->scheme != RSNAID_RSNA_ACCESS_CODE &&
+		    sp->password == NULL)
+			submit_fail(0, "spec", "identity", "the spec needs a "
+			    "password");
+	}
 	if (sp->nfiles == 0)
 		submit_fail(0, "spec", "files", "the spec names no DICOM file");
 }
@@ -214,6 +231,10 @@ submit_spec_free(struct submit_spec *sp)
 		explicit_bzero(sp->password, strlen(sp->password));
 	if (sp->secret != NULL)
 		explicit_bzero(sp->secret, strlen(sp->secret));
+	if (sp->content_key != NULL)
+		explicit_bzero(sp->content_key, strlen(sp->content_key));
+	free(sp->rsna_id);
+	free(sp->content_key);
 	free(sp->secret);
 	free(sp->dob);
 	free(sp->password);
@@ -228,15 +249,47 @@ submit_spec_free(struct submit_spec *sp)
 /* ------------------------------------------------------------------ */
 /* The submission (isnsub.h) */
 
+/* An RSNA-ID given in the spec (and its isn2 key, 64 hex digits). */
+static void
+submit_id(const struct submit_spec *sp, struct rsnaid *id)
+{
+	const char	*k = sp->content_key;
+	size_t		 i;
+	unsigned int	 byte;
+
+	memset(id, 0, sizeof(*id));
+	id->scheme = sp->scheme;
+	if (strlen(sp->rsna_id) >= sizeof(id->id) ||
+	    rsnaid_valid(sp->rsna_id, NULL) == -1)
+		submit_fail(0, "spec", "identity", "rsna_id is not an RSNA-ID");
+	strlcpy(id->id, sp->rsna_id, sizeof(id->id));
+	if (k == NULL)
+		return;
+	if (strlen(k) != 2 * RSNAID_KEY_LEN ||
+	    strspn(k, "0123456789abcdef") != 2 * RSNAID_KEY_LEN)
+		submit_fail(0, "spec", "identity", "content_key is not %d "
+		    "lower-case hex digits", 2 * RSNAID_KEY_LEN);
+	for (i = 0; i < RSNAID_KEY_LEN; i++) {
+		sscanf(k + 2 * i, "%2x", &byte);
+		id->key[i] = (uint8_t)byte;
+	}
+	id->has_key = 1;
+}
+
 static struct isnsub *
 submit_build(const struct submit_opts *o, const struct submit_spec *sp)
 {
 	struct isnsub_params	 p;
 	struct isnsub		*sub;
+	struct rsnaid		 id;
 	char			*cause = NULL;
 	size_t			 i;
 
 	memset(&p, 0, sizeof(p));
+	if (sp->rsna_id != NULL) {
+		submit_id(sp, &id);
+		p.id = &id;
+	}
 	p.scheme = sp->scheme;
 	p.secret = sp->secret;
 	p.dob = sp->dob;
@@ -246,7 +299,9 @@ submit_build(const struct submit_opts *o, const struct submit_spec *sp)
 	p.submission_uid = sp->submission_uid;
 	p.repository_uid = o->repository_uid;
 	p.accession_number = sp->accession;
-	if ((sub = isnsub_new(&p, &cause)) == NULL)
+	sub = isnsub_new(&p, &cause);
+	explicit_bzero(&id, sizeof(id));
+	if (sub == NULL)
 		submit_fail(0, "build", "identity", "%s", cause);
 	for (i = 0; i < sp->nfiles; i++)
 		if (isnsub_add_file(sub, sp->files[i], &cause) == -1)

@@ -120,8 +120,16 @@ isnsub_new(const struct isnsub_params *p, char **cause)
 		    "must be OIDs");
 		goto fail;
 	}
-	if (rsnaid_compute(p->scheme, p->secret, p->dob, p->password, &s->id,
-	    cause) == -1)
+	if (p->id != NULL) {
+		if (p->id->scheme != p->scheme ||
+		    rsnaid_valid(p->id->id, NULL) == -1) {
+			xcause(cause, "the given RSNA-ID is not one of the "
+			    "scheme %s", rsnaid_scheme_name(p->scheme));
+			goto fail;
+		}
+		s->id = *p->id;
+	} else if (rsnaid_compute(p->scheme, p->secret, p->dob, p->password,
+	    &s->id, cause) == -1)
 		goto fail;
 	/* The secrets are needed no more. */
 	s->p.secret = s->strs[0] = xstrzero(s->strs[0]);

@@ -46,6 +46,12 @@ struct isnsub_params {
 	 */
 	const char		*accession_number;
 	const char		*accession_issuer;
+	/*
+	 * An RSNA-ID (and isn2 content key) computed earlier, instead of
+	 * secret, dob and password: the edge derives it when staff enter
+	 * the patient's password and keeps no password until it sends.
+	 */
+	const struct rsnaid	*id;
 };
 #define ISNSUB_ACCESSION_ISSUER	"1.3.6.1.4.1.19376.3.840.1.1.5"
 #define ISNSUB_SOURCE_ID	"1.3.6.1.4.1.19376.3.840.1.1.4.1"

@@ -67,7 +67,7 @@ same() {
 
 check "three synthetic studies on disk" \
     'make_study a 1.2.260.88.1 && make_study b 1.2.260.88.2 &&
-     make_study c 1.2.260.88.3 &&
+     make_study c 1.2.260.88.3 && make_study d 1.2.260.88.4 &&
      [ "$(ls dcm-a/*.dcm | wc -l)" = 5 ]'
 
 # --- isn2 ---
@@ -117,6 +117,30 @@ spec c isn2 abcd-efgh 1.2.260.88.21 > spec-new
 run new $feeds $both
 check "the check finds nothing for a new set: submitted (already=0)" \
     '[ $rc = 0 ] && grep -q "^result=ok submission=1.2.260.88.21 .* already=0 " out-new'
+
+# --- an RSNA-ID and content key computed earlier (no password kept) ---
+"$phr" rsna-id --scheme isn2 --token ybndrfg8 --dob 1946-02-01 \
+    --password-env PW --show-key > idkey 2> /dev/null
+{
+	printf 'scheme isn2\nrsna_id %s\ncontent_key %s\n' \
+	    "$(sed -n 1p idkey)" "$(sed -n 2p idkey)"
+	printf 'accession A1\nsubmission_uid 1.2.260.88.40\nreport %s\n' \
+	    dcm-d/report.txt
+	for f in dcm-d/*.dcm; do printf 'file %s\n' "$f"; done
+} > spec-key
+run key $feeds
+check "isn2 from an RSNA-ID and content key: stored" \
+    '[ $rc = 0 ] && grep -q "^result=ok submission=1.2.260.88.40 " out-key'
+"$phr" retrieve --url "$URL" --ca ca.pem --cert consumer.pem \
+    --key consumer.key --oid 1.2.260 --token ybndrfg8 --dob 1946-02-01 \
+    --password-env PW --out got-key > phr-key 2>&1
+check "and the patient's details retrieve it byte for byte" \
+    'same got-key d 1.2.260.88.4'
+printf 'scheme isn2\nrsna_id %s\nfile x.dcm\n' "$(sed -n 1p idkey)" \
+    > spec-nokey
+run nokey
+check "an isn2 rsna_id without its content_key is refused" \
+    '[ $rc = 1 ] && grep -q "stage=spec code=identity" out-nokey'
 
 # --- failures ---
 spec a rsna-token ybndrf 1.2.260.88.30 > spec-unknown

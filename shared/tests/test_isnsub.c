@@ -327,6 +327,30 @@ test_refusals(const char *dir)
 	cause = NULL;
 	isnsub_free(s);
 
+	/* An RSNA-ID computed earlier: the same id and CX, scheme checked. */
+	{
+		struct rsnaid	 id;
+		char		 cx[256];
+
+		rsnaid_compute(p.scheme, p.secret, p.dob, p.password, &id,
+		    NULL);
+		p.id = &id;
+		s = isnsub_new(&p, &cause);
+		okc(s != NULL && strcmp(isnsub_rsnaid(s), id.id) == 0,
+		    "a given RSNA-ID is used as is: %s", C(cause));
+		rsnaid_cx(id.id, RSNAID_DEFAULT_OID, cx, sizeof(cx));
+		ok(s != NULL && strcmp(isnsub_patient_cx(s), cx) == 0,
+		    "and makes the same CX");
+		isnsub_free(s);
+		id.scheme = RSNAID_ISN2;
+		s = isnsub_new(&p, &cause);
+		okc(s == NULL && cause != NULL, "an RSNA-ID of another scheme "
+		    "is refused: %s", C(cause));
+		free(cause);
+		cause = NULL;
+		p.id = NULL;
+	}
+
 	p.scheme = RSNAID_ISN2;
 	p.secret = "x";
 	okc(isnsub_new(&p, &cause) == NULL && cause != NULL,
