@@ -17,6 +17,7 @@
 
 #include "dbuf.h"
 #include "dicom.h"
+#include "fdio.h"
 #include "xmalloc.h"
 
 #define TAG(g, e)	((uint32_t)(g) << 16 | (uint32_t)(e))
@@ -1348,19 +1349,9 @@ dicom_instance_build(const struct dicom_instance_params *ip, struct dbuf *b,
 static int
 write_all(int fd, const void *buf, size_t len, char **cause)
 {
-	const uint8_t	*p = buf;
-	ssize_t		 n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			xcause(cause, "write: %s", strerror(errno));
-			return (-1);
-		}
-		p += n;
-		len -= (size_t)n;
+	if (fdio_write_all(fd, buf, len) == -1) {
+		xcause(cause, "write: %s", strerror(errno));
+		return (-1);
 	}
 	return (0);
 }

@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "envelope.h"
+#include "fdio.h"
 #include "xmalloc.h"
 
 /* Format constants: see docs/protocol.md, "The isn2 envelope". */
@@ -683,19 +684,10 @@ static int
 envelope_fd_sink(void *arg, const void *buf, size_t len)
 {
 	struct envelope_fdout	*o = arg;
-	const uint8_t		*p = buf;
-	ssize_t			 n;
 
-	while (len > 0) {
-		n = write(o->fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			o->error = n == -1 ? errno : EIO;
-			return (-1);
-		}
-		p += n;
-		len -= (size_t)n;
+	if (fdio_write_all(o->fd, buf, len) == -1) {
+		o->error = errno;
+		return (-1);
 	}
 	return (0);
 }

@@ -15,6 +15,7 @@
 
 #include "dbuf.h"
 #include "dicom.h"
+#include "fdio.h"
 #include "envelope.h"
 #include "isnsub.h"
 #include "mtom.h"
@@ -676,20 +677,9 @@ isnsub_read(struct isnsub *s, void *buf, size_t len, char **cause)
 static int
 fd_sink(const void *buf, size_t len, void *arg, char **cause)
 {
-	const uint8_t	*p = buf;
-	int		 fd = *(int *)arg;
-	ssize_t		 n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			xcause(cause, "write: %s", strerror(errno));
-			return (-1);
-		}
-		p += n;
-		len -= (size_t)n;
+	if (fdio_write_all(*(int *)arg, buf, len) == -1) {
+		xcause(cause, "write: %s", strerror(errno));
+		return (-1);
 	}
 	return (0);
 }
