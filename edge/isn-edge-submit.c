@@ -647,40 +647,23 @@ static int
 submit_stored(const struct submit_opts *o, const char *uid)
 {
 	struct sq_build		*b;
-	const struct sq_slot	*ss;
-	struct xdsmsg_slot	*slots;
-	struct xdsmsg_query_req	 req;
 	struct xdsmsg_query_resp qr;
 	struct xdsmsg_errors	 errs;
 	struct soap_msg		 msg;
 	struct submit_up	 u;
 	struct dbuf		 body, env;
-	size_t			 n, i;
 	long			 status = 0;
 	int			 found;
 
 	b = sq_build_new(SQ_GET_SUBMISSION_SET_AND_CONTENTS);
 	sq_build_string(b, SQ_P_SS_UNIQUE_ID, uid);
-	ss = sq_build_slots(b, &n);
-	slots = xcalloc(n + 1, sizeof(*slots));
-	for (i = 0; i < n; i++) {
-		slots[i].name = (char *)(uintptr_t)ss[i].name;
-		slots[i].values = (char **)(uintptr_t)ss[i].values;
-		slots[i].nvalues = ss[i].nvalues;
-	}
-	memset(&req, 0, sizeof(req));
-	req.rtype = XDSMSG_OBJECTREF;
-	req.id = (char *)(uintptr_t)sq_build_id(b);
-	req.slots = slots;
-	req.nslots = n;
 	dbuf_init(&body, SUBMIT_MAX_RESPONSE);
 	dbuf_init(&env, SUBMIT_MAX_RESPONSE);
-	if (xdsmsg_query_req_build(&body, &req) == -1 ||
+	if (xdsmsg_query_req_build_sq(&body, b, XDSMSG_OBJECTREF) == -1 ||
 	    soap_request(&env, SOAP_ACTION_ITI18, o->registry_url, body.data,
 	    body.len, NULL) == -1)
 		submit_fail(0, "iti18", "build", "cannot build the query");
 	sq_build_free(b);
-	free(slots);
 	memset(&u, 0, sizeof(u));
 	submit_post(o, o->registry_url, "application/soap+xml; "
 	    "charset=UTF-8; action=\"" SOAP_ACTION_ITI18 "\"", &u, env.data,

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "sq.h"
 #include "xdsmsg.h"
 #include "xmalloc.h"
 #include "xml.h"
@@ -1203,6 +1205,35 @@ xdsmsg_query_req_clear(struct xdsmsg_query_req *q)
 	free(q->id);
 	free(q->home);
 	memset(q, 0, sizeof(*q));
+}
+
+/* A query made with sq_build_*: its slots as xdsmsg_slots. */
+int
+xdsmsg_query_req_build_sq(struct dbuf *b, struct sq_build *sb,
+    enum xdsmsg_return rtype)
+{
+	struct xdsmsg_query_req	 req;
+	const struct sq_slot	*ss;
+	struct xdsmsg_slot	*slots;
+	size_t			 n, i;
+	int			 rc;
+
+	ss = sq_build_slots(sb, &n);
+	slots = xcalloc(n + 1, sizeof(*slots));
+	for (i = 0; i < n; i++) {
+		slots[i].name = (char *)(uintptr_t)ss[i].name;
+		slots[i].values = (char **)(uintptr_t)ss[i].values;
+		slots[i].nvalues = ss[i].nvalues;
+	}
+	memset(&req, 0, sizeof(req));
+	req.rtype = rtype;
+	req.composed = 1;
+	req.id = (char *)(uintptr_t)sq_build_id(sb);
+	req.slots = slots;
+	req.nslots = n;
+	rc = xdsmsg_query_req_build(b, &req);
+	free(slots);
+	return (rc);
 }
 
 /* The consumer's ITI-18 body. */

@@ -263,6 +263,10 @@ int		 xdsmsg_query_req_parse(const xmlNode *,
 void		 xdsmsg_query_req_clear(struct xdsmsg_query_req *);
 int		 xdsmsg_query_req_build(struct dbuf *,
 		    const struct xdsmsg_query_req *);
+/* The same for a query made with sq_build_* (returnComposedObjects). */
+struct sq_build;
+int		 xdsmsg_query_req_build_sq(struct dbuf *, struct sq_build *,
+		    enum xdsmsg_return);
 
 /* ITI-18 response: problems (and the section 6 rules) XDSRegistryError. */
 int		 xdsmsg_query_resp_parse(const xmlNode *,
