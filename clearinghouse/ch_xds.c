@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "blobq.h"
 #include "ch.h"
 #include "ch_auth.h"
 #include "dbuf.h"
@@ -684,6 +685,9 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 	    xstrdup(c->affinity_domain) : NULL;
 	x->ctx.db = ch->db;
 	x->ctx.blobs = ch->blobs;
+	/* Attachments are written and hashed off the loop (iti41.c). */
+	if ((x->ctx.writer = blobq_new(ch->base, cause)) == NULL)
+		goto fail;
 	x->ctx.repository_unique_id = x->repository_unique_id;
 	x->ctx.affinity_domain = x->affinity_domain;
 	x->retrieve = retrieve_new(ch);
@@ -720,6 +724,7 @@ ch_xds_start(struct ch *ch, const char *addr, SSL_CTX *tls, char **cause)
 fail:
 	if (x->httpd != NULL)
 		httpd_free(x->httpd);
+	blobq_free(x->ctx.writer);
 	retrieve_free(x->retrieve);
 	free(x->repository_unique_id);
 	free(x->affinity_domain);
@@ -761,6 +766,7 @@ ch_xds_free(struct ch_xds *x)
 	if (x == NULL)
 		return;
 	httpd_free(x->httpd);
+	blobq_free(x->ctx.writer);	/* uploads cut short end here */
 	retrieve_free(x->retrieve);
 	free(x->repository_unique_id);
 	free(x->affinity_domain);

@@ -57,6 +57,31 @@ struct iti41_blob {
 	char			 id[BLOB_ID_LEN + 1];	/* "" until committed */
 	struct blob_info	 info;
 	int			 used;		/* named by a stored row */
+	uint8_t			*chunk;		/* bytes for the writer thread */
+	size_t			 clen;
+};
+
+/*
+ * With ctx->writer, a blob's file is created, written, hashed and
+ * finished on that thread, in jobs of ITI41_CHUNK bytes: the loop only
+ * decrypts and parses (bench.md). At most ITI41_QUEUE_HI bytes wait for
+ * the writer before the body pauses; it resumes below ITI41_QUEUE_LO.
+ * Nothing of the blobs (b->w, b->id, the batch) is touched by the loop
+ * while jobs are pending: st->wpending counts them, and every path that
+ * drops, commits or frees waits for it to reach 0.
+ */
+#define ITI41_CHUNK		(256 * 1024)
+#define ITI41_QUEUE_HI		(8 * 1024 * 1024)
+#define ITI41_QUEUE_LO		(2 * 1024 * 1024)
+
+enum iti41_wop { ITI41_W_BEGIN, ITI41_W_DATA, ITI41_W_END };
+
+struct iti41_wjob {
+	struct iti41_state	*st;
+	struct iti41_blob	*b;
+	enum iti41_wop		 op;
+	uint8_t			*data;
+	size_t			 len;
 };
 
 struct iti41_state {
@@ -73,6 +98,11 @@ struct iti41_state {
 	struct iti41_blob	**blobs;
 	size_t			 nblobs;
 	struct blob_batch	*batch;		/* the blobs' durable commit */
+	size_t			 wpending;	/* writer jobs not yet done */
+	size_t			 wqueued;	/* and their bytes */
+	char			*werr;		/* the writer's first failure */
+	int			 wpaused;	/* the body waits for the writer */
+	int			 wdone;		/* the body ended: finish on drain */
 	char			*peer;		/* TLS identity, or NULL */
 	char			*addr;		/* the peer's IP (audit) */
 
@@ -104,8 +134,115 @@ static void	iti41_state_free(struct iti41_state *);
 /* ------------------------------------------------------------------ */
 /* Blobs. */
 
+static void	iti41_after_body(struct iti41_state *);
+static void	iti41_blobs_drop(struct iti41_state *, int);
+
+/*
+ * Finish a blob: id, size and SHA-1 known, the file still in tmp/ without
+ * fsync; iti41_blobs_sync makes the whole request's set durable at once.
+ * On the loop, or on the writer thread.
+ */
+static int
+iti41_blob_add(struct blob_batch *batch, struct iti41_blob *b, char **cause)
+{
+	struct blob_writer	*w = b->w;
+
+	b->w = NULL;
+	return (blob_batch_add(batch, w, b->id, &b->info, cause));
+}
+
+/* The writer thread's side of a job (blobq_work_cb). */
+static int
+iti41_wwork(void *arg, char **cause)
+{
+	struct iti41_wjob	*j = arg;
+	struct iti41_blob	*b = j->b;
+
+	/* Only this thread touches b->w: a failed begin leaves it NULL. */
+	if (j->op != ITI41_W_BEGIN && b->w == NULL)
+		return (0);	/* failed already: the loop knows */
+	switch (j->op) {
+	case ITI41_W_BEGIN:
+		b->w = blob_batch_begin(j->st->batch, cause);
+		return (b->w == NULL ? -1 : 0);
+	case ITI41_W_DATA:
+		return (blob_write(b->w, j->data, j->len, cause));
+	case ITI41_W_END:
+		return (iti41_blob_add(j->st->batch, b, cause));
+	}
+	return (0);
+}
+
+/* Back on the loop: count it off, resume the body, finish on the drain. */
+static void
+iti41_wdone(int rc, const char *cause, void *arg)
+{
+	struct iti41_wjob	*j = arg;
+	struct iti41_state	*st = j->st;
+	struct blobq		*q;
+
+	st->wpending--;
+	st->wqueued -= j->len;
+	if (rc != BLOBQ_DONE && st->werr == NULL)
+		st->werr = xstrdup(cause != NULL ? cause : "the blob writer "
+		    "stopped");
+	/* Its pages start for the disk while the next parts stream in. */
+	if (rc == BLOBQ_DONE && j->op == ITI41_W_END && j->b->id[0] != '\0' &&
+	    (q = blobq_of(st->ctx->blobs)) != NULL)
+		blobq_writeback(q, st->ctx->blobs, j->b->id);
+	free(j->data);
+	free(j);
+	if (st->wpaused && st->wqueued < ITI41_QUEUE_LO && st->req != NULL) {
+		st->wpaused = 0;
+		httpd_req_resume(st->req);
+	}
+	if (st->wpending > 0)
+		return;
+	if (st->req == NULL) {		/* the request went away meanwhile */
+		iti41_blobs_drop(st, 0);
+		iti41_state_free(st);
+	} else if (st->wdone) {
+		st->wdone = 0;
+		iti41_after_body(st);
+	}
+}
+
+/* Queue one job; the body pauses while too much waits. */
+static void
+iti41_wqueue(struct iti41_state *st, struct iti41_blob *b, enum iti41_wop op,
+    uint8_t *data, size_t len)
+{
+	struct iti41_wjob	*j;
+
+	j = xcalloc(1, sizeof(*j));
+	j->st = st;
+	j->b = b;
+	j->op = op;
+	j->data = data;
+	j->len = len;
+	st->wpending++;
+	st->wqueued += len;
+	blobq_run(st->ctx->writer, iti41_wwork, j, iti41_wdone, j);
+	if (st->wqueued > ITI41_QUEUE_HI && !st->wpaused && st->req != NULL) {
+		st->wpaused = 1;
+		httpd_req_pause(st->req);
+	}
+}
+
+/* The chunk filled so far goes to the writer. */
+static void
+iti41_wflush(struct iti41_state *st, struct iti41_blob *b)
+{
+	if (b->clen == 0)
+		return;
+	iti41_wqueue(st, b, ITI41_W_DATA, b->chunk, b->clen);
+	b->chunk = NULL;
+	b->clen = 0;
+}
+
+/* A new blob, written on the writer thread when async (else here). */
 static struct iti41_blob *
-iti41_blob_new(struct iti41_state *st, char **cause)
+iti41_blob_new(struct iti41_state *st, int async, char **cause)
 {
 	struct iti41_blob	*b;
 
@@ -115,7 +252,9 @@ iti41_blob_new(struct iti41_state *st, char **cause)
 		free(b);
 		return (NULL);
 	}
-	if ((b->w = blob_batch_begin(st->batch, cause)) == NULL) {
+	if (async)
+		iti41_wqueue(st, b, ITI41_W_BEGIN, NULL, 0);
+	else if ((b->w = blob_batch_begin(st->batch, cause)) == NULL) {
 		free(b);
 		return (NULL);
 	}
@@ -125,18 +264,6 @@ iti41_blob_new(struct iti41_state *st, char **cause)
 	return (b);
 }
 
-/*
- * Finish a blob: id, size and SHA-1 known, the file still in tmp/ without
- * fsync; iti41_blobs_sync makes the whole request's set durable at once.
- */
-static int
-iti41_blob_finish(struct iti41_state *st, struct iti41_blob *b, char **cause)
-{
-	struct blob_writer	*w = b->w;
-
-	b->w = NULL;
-	return (blob_batch_add(st->batch, w, b->id, &b->info, cause));
-}
 
 /* Remove every blob of the request (keep: those stored rows name). */
 static void
@@ -152,6 +279,9 @@ iti41_blobs_drop(struct iti41_state *st, int keep_used)
 			blob_write_abort(b->w);
 			b->w = NULL;
 		}
+		free(b->chunk);
+		b->chunk = NULL;
+		b->clen = 0;
 		if (b->id[0] != '\0' && !(keep_used && b->used)) {
 			if (blob_remove(st->ctx->blobs, b->id, &cause) == -1) {
 				log_warnx("iti41: blob %s: %s", b->id, cause);
@@ -175,39 +305,51 @@ iti41_part_begin(const struct mtom_part *p, void **handle, void *arg,
 	struct iti41_state	*st = arg;
 
 	(void)p;
-	if ((*handle = iti41_blob_new(st, cause)) == NULL)
+	if ((*handle = iti41_blob_new(st, 1, cause)) == NULL)
 		return (-1);
 	return (0);
 }
 
+/* Bytes into the blob's chunk, full chunks to the writer. */
 static int
-iti41_part_data(const struct mtom_part *p, const void *buf, size_t len,
+iti41_part_data(const struct mtom_part *p, const void *data, size_t len,
     void *arg, char **cause)
 {
+	struct iti41_state	*st = arg;
 	struct iti41_blob	*b = p->handle;
+	const uint8_t		*buf = data;
+	size_t			 n;
 
-	(void)arg;
-	if (b == NULL || b->w == NULL) {
-		xasprintf(cause, "attachment %zu has no open blob", p->index);
+	if (st->werr != NULL) {		/* stop reading a doomed upload */
+		*cause = xstrdup(st->werr);
 		return (-1);
 	}
-	return (blob_write(b->w, buf, len, cause));
+	while (len > 0) {
+		if (b->chunk == NULL)
+			b->chunk = xmalloc(ITI41_CHUNK);
+		n = ITI41_CHUNK - b->clen;
+		if (n > len)
+			n = len;
+		memcpy(b->chunk + b->clen, buf, n);
+		b->clen += n;
+		buf += n;
+		len -= n;
+		if (b->clen == ITI41_CHUNK)
+			iti41_wflush(st, b);
+	}
+	return (0);
 }
 
+/* The last chunk, then the blob's finish (iti41_wdone starts writeback). */
 static int
 iti41_part_end(const struct mtom_part *p, void *arg, char **cause)
 {
-	struct iti41_blob	*b = p->handle;
 	struct iti41_state	*st = arg;
-	struct blobq		*q;
+	struct iti41_blob	*b = p->handle;
 
-	if (b == NULL || b->w == NULL)
-		return (0);
-	if (iti41_blob_finish(st, b, cause) == -1)
-		return (-1);
-	/* Its pages start for the disk while the next parts stream in. */
-	if ((q = blobq_of(st->ctx->blobs)) != NULL)
-		blobq_writeback(q, st->ctx->blobs, b->id);
+	(void)cause;
+	iti41_wflush(st, b);
+	iti41_wqueue(st, b, ITI41_W_END, NULL, 0);
 	return (0);
 }
 
@@ -1537,10 +1679,10 @@ iti41_doc_blob(struct iti41_state *st, const struct xdsmsg_document *doc,
 		b = part->handle;
 		return (b->id[0] != '\0' ? b : NULL);
 	}
-	if ((b = iti41_blob_new(st, cause)) == NULL)
+	if ((b = iti41_blob_new(st, 0, cause)) == NULL)
 		return (NULL);
 	if (blob_write(b->w, doc->content.data, doc->content.size,
-	    cause) == -1 || iti41_blob_finish(st, b, cause) == -1)
+	    cause) == -1 || iti41_blob_add(st->batch, b, cause) == -1)
 		return (NULL);
 	return (b);
 }
@@ -1866,7 +2008,8 @@ iti41_body(struct httpd_req *req, const void *buf, size_t len, void *arg)
 	if (st->mtom) {
 		if (mtom_parser_feed(st->mp, buf, len, &cause) == -1) {
 			st->body_err = cause;
-			iti41_blobs_drop(st, 0);
+			if (st->wpending == 0)	/* else at the drain */
+				iti41_blobs_drop(st, 0);
 		}
 	} else if (dbuf_add(&st->soap, buf, len) == -1) {
 		st->body_err = xstrdup("the SOAP envelope is too large");
@@ -1878,10 +2021,7 @@ static void
 iti41_done(struct httpd_req *req, void *arg)
 {
 	struct iti41_state	*st = httpd_req_data(req);
-	struct soap_fault	 f;
-	const char		*root;
 	char			*cause = NULL;
-	size_t			 len;
 
 	(void)arg;
 	if (st == NULL)
@@ -1891,6 +2031,23 @@ iti41_done(struct httpd_req *req, void *arg)
 	    mtom_parser_finish(st->mp, &cause) == -1) {
 		st->body_err = cause;
 	}
+	if (st->wpending > 0) {		/* the writer still has parts */
+		st->wdone = 1;
+		return;
+	}
+	iti41_after_body(st);
+}
+
+/* The body is in and every blob written: refuse, or process. */
+static void
+iti41_after_body(struct iti41_state *st)
+{
+	struct soap_fault	 f;
+	const char		*root;
+	size_t			 len;
+
+	if (st->body_err == NULL && st->werr != NULL)
+		st->body_err = xstrdup(st->werr);
 	if (st->body_err != NULL) {
 		memset(&f, 0, sizeof(f));
 		iti41_blobs_drop(st, 0);
@@ -1914,8 +2071,8 @@ iti41_state_fini(struct iti41_state *st, int completed)
 	st->req = NULL;
 	if (!completed)
 		st->ctx->stats.aborted++;
-	if (st->in_txn)
-		return;		/* iti41_txn_done frees */
+	if (st->in_txn || st->wpending > 0)
+		return;		/* iti41_txn_done or iti41_wdone frees */
 	if (!completed)
 		iti41_blobs_drop(st, 1);	/* nothing stored names them */
 	iti41_state_free(st);
@@ -1978,6 +2135,7 @@ iti41_state_free(struct iti41_state *st)
 	for (i = 0; i < st->nblobs; i++) {
 		if (st->blobs[i]->w != NULL)
 			blob_write_abort(st->blobs[i]->w);
+		free(st->blobs[i]->chunk);
 		free(st->blobs[i]);
 	}
 	free(st->blobs);
@@ -1986,6 +2144,7 @@ iti41_state_free(struct iti41_state *st)
 		mtom_parser_free(st->mp);
 	dbuf_free(&st->soap);
 	free(st->body_err);
+	free(st->werr);
 	free(st->peer);
 	free(st->addr);
 	xdsmsg_pnr_clear(&st->pnr);

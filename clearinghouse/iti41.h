@@ -63,6 +63,8 @@ struct iti41_delegate {
 struct iti41_ctx {
 	struct db		*db;		/* not owned */
 	struct blob_store	*blobs;		/* not owned */
+	/* The thread that writes and hashes MTOM attachments (blobq.h). */
+	struct blobq		*writer;	/* not owned; required */
 	const char		*repository_unique_id;	/* our OID */
 	/* Assigning authority OID of patient ids; NULL: any domain. */
 	const char		*affinity_domain;

@@ -82,12 +82,13 @@ echo "# bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
 pg_start || die "PostgreSQL did not start: $PG_ERROR"
 # Fewer checkpoints during the bulk load (pg.sh already runs with fsync off).
 # Statements slower than 5 ms go to the server log (kept as pg.log with
-# BENCH_KEEP), their parameters cut at 4 kB: the ingest's multi-row
-# statements carry megabytes, whose logging PostgreSQL would do in the
-# measured time.
+# BENCH_KEEP), without their parameters: the ingest's multi-row
+# statements carry megabytes of text[], which PostgreSQL would format
+# (array_out) for the log inside the measured time. logset turns them on
+# for the capture of bench-query's statement.
 psql -X -q -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
     -c "ALTER SYSTEM SET log_min_duration_statement = '5ms'" \
-    -c "ALTER SYSTEM SET log_parameter_max_length = 4096" \
+    -c "ALTER SYSTEM SET log_parameter_max_length = 0" \
     -c "SELECT pg_reload_conf()" >/dev/null || die "psql failed"
 tmp=$(mktemp -d "$work/isn-bench.XXXXXX") || die "mktemp failed"
 pid=
@@ -127,9 +128,12 @@ gen() {
 	    -s "$5" "$1" ct.txt || die "xds-tool pnr failed"
 	ct=$(cat ct.txt)
 }
-# logset VALUE: log_min_duration_statement, reloaded.
+# logset VALUE: log_min_duration_statement, reloaded; parameters are
+# logged only while every statement is (0).
 logset() {
 	psql -X -q -c "ALTER SYSTEM SET log_min_duration_statement = '$1'" \
+	    -c "ALTER SYSTEM SET log_parameter_max_length = $(
+	    [ "$1" = 0 ] && echo -1 || echo 0)" \
 	    -c "SELECT pg_reload_conf()" >/dev/null || die "psql failed"
 }
 # load: the 1-minute load average now (the figures are only as good as

@@ -29,6 +29,7 @@
 
 #include "audit.h"
 #include "blob.h"
+#include "blobq.h"
 #include "db.h"
 #include "dbuf.h"
 #include "httpd.h"
@@ -1108,6 +1109,8 @@ main(void)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.db = db;
 	ctx.blobs = store;
+	if ((ctx.writer = blobq_new(base, &cause)) == NULL)
+		fatalx("blobq_new: %s", cause);
 	ctx.repository_unique_id = REPO_UID;
 	ctx.audit = audit_cb;
 	httpd_route(h, SOAP_PATH_REPOSITORY, &iti41_handler, &ctx);
@@ -1127,6 +1130,7 @@ main(void)
 	    "(%lu), with patient and set uniqueId", naudit);
 
 	httpd_free(h);
+	blobq_free(ctx.writer);
 	db_free(db);
 	event_free(t);
 	event_base_free(base);
