@@ -8,8 +8,8 @@
  *   isn-edge-submit --url URL --ca FILE --cert FILE --key FILE
  *       [--pix HOST:PORT --registry HOST:PORT] [--oid OID]
  *       [--source-id OID] --repository-uid OID [--sending-app A]
- *       [--sending-facility F] [--registry-url URL] [--timeout SECS]
- *       [-v] < SPEC
+ *       [--sending-facility F] [--registry-url URL] [--own-uids]
+ *       [--timeout SECS] [-v] < SPEC
  *
  * SPEC (standard input, never the command line: it holds the patient's
  * secrets) has one "key value" per line: scheme (isn2, rsna-token,
@@ -24,7 +24,9 @@
  * --registry-url (the certificate then needs the consumer role too) it
  * first asks the registry whether the spec's submission_uid is stored
  * already, and if so reports success without sending anything: a retry
- * after a crash never stores a study twice.
+ * after a crash never stores a study twice. --own-uids gives each
+ * instance's entry a uniqueId of its own (docs/protocol.md 7), so that a
+ * study can be sent again.
  *
  * Standard output gets one line per event, "key=value" fields with
  * values percent-encoded (patient data may appear here, never in the
@@ -87,6 +89,7 @@ struct submit_opts {
 	const char	*sending_app;
 	const char	*sending_fac;
 	int		 timeout;
+	int		 own_uids;	/* protocol.md 7 */
 };
 
 /* The parsed SPEC; strings are owned. */
@@ -299,6 +302,7 @@ submit_build(const struct submit_opts *o, const struct submit_spec *sp)
 	p.submission_uid = sp->submission_uid;
 	p.repository_uid = o->repository_uid;
 	p.accession_number = sp->accession;
+	p.own_uids = o->own_uids;
 	sub = isnsub_new(&p, &cause);
 	explicit_bzero(&id, sizeof(id));
 	if (sub == NULL)
@@ -724,7 +728,7 @@ usage(void)
 	    "\t[--pix HOST:PORT --registry HOST:PORT] [--oid OID] "
 	    "[--source-id OID]\n"
 	    "\t--repository-uid OID [--sending-app A] [--sending-facility F]\n"
-	    "\t[--registry-url URL] [--timeout SECS] [-v] < SPEC\n");
+	    "\t[--registry-url URL] [--own-uids] [--timeout SECS] [-v] < SPEC\n");
 	exit(2);
 }
 
@@ -745,6 +749,7 @@ main(int argc, char **argv)
 		{ "sending-facility", required_argument, NULL, 'F' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "registry-url", required_argument, NULL, 'Q' },
+		{ "own-uids", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct submit_opts	 o;
@@ -774,6 +779,7 @@ main(int argc, char **argv)
 		case 'A': o.sending_app = optarg; break;
 		case 'F': o.sending_fac = optarg; break;
 		case 'Q': o.registry_url = optarg; break;
+		case 'W': o.own_uids = 1; break;
 		case 't':
 			o.timeout = atoi(optarg);
 			if (o.timeout <= 0)

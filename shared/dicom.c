@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "dbuf.h"
@@ -336,22 +337,20 @@ dicom_uid_valid(const char *s)
 	return (n > 0 && !prev_dot);
 }
 
-void
-dicom_uid_generate(char buf[DICOM_UID_BUF])
+/* "2.25." and the 128-bit big-endian number v in decimal (PS3.5 B.2). */
+static void
+dicom_uid_from128(uint8_t v[16], char buf[DICOM_UID_BUF])
 {
-	uint8_t	v[16];
 	char	digits[48];
 	size_t	n = 0, i;
 	int	nonzero;
 	unsigned rem;
 
-	if (RAND_bytes(v, sizeof(v)) != 1)
-		abort();
 	/* Repeated division by ten of the 128-bit big-endian number. */
 	do {
 		rem = 0;
 		nonzero = 0;
-		for (i = 0; i < sizeof(v); i++) {
+		for (i = 0; i < 16; i++) {
 			unsigned cur = rem << 8 | v[i];
 
 			v[i] = (uint8_t)(cur / 10);
@@ -365,6 +364,32 @@ dicom_uid_generate(char buf[DICOM_UID_BUF])
 	for (i = 0; i < n; i++)
 		buf[5 + i] = digits[n - 1 - i];
 	buf[5 + n] = '\0';
+}
+
+void
+dicom_uid_generate(char buf[DICOM_UID_BUF])
+{
+	uint8_t	v[16];
+
+	if (RAND_bytes(v, sizeof(v)) != 1)
+		abort();
+	dicom_uid_from128(v, buf);
+}
+
+void
+dicom_uid_derive(const char *a, const char *b, char buf[DICOM_UID_BUF])
+{
+	uint8_t		md[32];
+	EVP_MD_CTX	*c;
+
+	if ((c = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(c, a, strlen(a) + 1) != 1 ||	/* with its NUL */
+	    EVP_DigestUpdate(c, b, strlen(b)) != 1 ||
+	    EVP_DigestFinal_ex(c, md, NULL) != 1)
+		abort();
+	EVP_MD_CTX_free(c);
+	dicom_uid_from128(md, buf);
 }
 
 /* Checks the preamble and reads the meta group; r then at the dataset. */

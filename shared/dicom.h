@@ -61,6 +61,9 @@ int	 dicom_read_ids_file(const char *path, struct dicom_ids *,
 int	 dicom_uid_valid(const char *);
 /* A new random UID under 2.25 (from 128 random bits). */
 void	 dicom_uid_generate(char buf[DICOM_UID_BUF]);
+/* A UID named by two strings: 2.25. and 128 bits of SHA-256(a, NUL, b). */
+void	 dicom_uid_derive(const char *a, const char *b,
+	    char buf[DICOM_UID_BUF]);
 
 /* A parsed KOS manifest: the evidence tree. */
 struct dicom_sop {

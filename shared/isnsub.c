@@ -234,6 +234,16 @@ add_check(struct isnsub *s, char **cause)
 	return (0);
 }
 
+/* An instance's uniqueId: its SOP Instance UID, or one of its own. */
+static void
+doc_uid(struct isnsub *s, struct doc *d)
+{
+	if (s->p.own_uids)
+		dicom_uid_derive(s->ss_uid, d->ids.sop_instance, d->uid);
+	else
+		strlcpy(d->uid, d->ids.sop_instance, sizeof(d->uid));
+}
+
 /* Same study, and no SOP Instance UID twice. */
 static int
 add_ids(struct isnsub *s, const struct dicom_ids *ids, char **cause)
@@ -249,7 +259,8 @@ add_ids(struct isnsub *s, const struct dicom_ids *ids, char **cause)
 		return (-1);
 	}
 	for (i = 0; i < s->ndocs; i++)
-		if (strcmp(s->docs[i].uid, ids->sop_instance) == 0) {
+		if (strcmp(s->docs[i].ids.sop_instance, ids->sop_instance) ==
+		    0) {
 			xcause(cause, "SOP instance %s given twice",
 			    ids->sop_instance);
 			return (-1);
@@ -270,7 +281,7 @@ isnsub_add_file(struct isnsub *s, const char *path, char **cause)
 	d = doc_new(s, XDSMETA_DOC_IMAGE, SRC_FILE);
 	d->path = xstrdup(path);
 	d->ids = ids;
-	strlcpy(d->uid, ids.sop_instance, sizeof(d->uid));
+	doc_uid(s, d);
 	s->ninstances++;
 	return (0);
 }
@@ -324,7 +335,7 @@ isnsub_add_synthetic(struct isnsub *s, const struct dicom_instance_params *ip,
 	d->total = hdr.len + dicom_instance_pixel_len(ip->pixel_bytes);
 	dbuf_free(&hdr);
 	d->ids = ids;
-	strlcpy(d->uid, ids.sop_instance, sizeof(d->uid));
+	doc_uid(s, d);
 	s->ninstances++;
 	return (0);
 }
@@ -610,6 +621,8 @@ isnsub_finish(struct isnsub *s, char **cause)
 		ds.study_uid = s->study;
 		ds.series_uid = d->kind == XDSMETA_DOC_IMAGE ? d->ids.series :
 		    NULL;
+		ds.sop_uid = d->kind == XDSMETA_DOC_IMAGE && s->p.own_uids ?
+		    d->ids.sop_instance : NULL;
 		ds.creation_time = s->time;
 		ds.size = -1;
 		if ((de = xdsmeta_build_doc(sub, &ds)) == NULL) {

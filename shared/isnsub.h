@@ -52,6 +52,13 @@ struct isnsub_params {
 	 * the patient's password and keeps no password until it sends.
 	 */
 	const struct rsnaid	*id;
+	/*
+	 * 1: each instance's DocumentEntry gets a uniqueId of its own (a UID
+	 * derived from the submission's and the instance's), the SOP
+	 * Instance UID going into urn:rsna:isn:sopInstanceUID, so that one
+	 * study can be sent more than once (docs/protocol.md 7).
+	 */
+	int			 own_uids;
 };
 #define ISNSUB_ACCESSION_ISSUER	"1.3.6.1.4.1.19376.3.840.1.1.5"
 #define ISNSUB_SOURCE_ID	"1.3.6.1.4.1.19376.3.840.1.1.4.1"

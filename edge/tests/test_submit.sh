@@ -142,6 +142,19 @@ run nokey
 check "an isn2 rsna_id without its content_key is refused" \
     '[ $rc = 1 ] && grep -q "stage=spec code=identity" out-nokey'
 
+# --- the same study again, for another patient (docs/protocol.md 7) ---
+spec a isn2 kq7mbsab 1.2.260.88.50 > spec-again
+run again $feeds
+check "the same study again with SOP UIDs as uniqueIds: XDSNonIdenticalHash" \
+    '[ $rc = 1 ] && grep -q "code=XDSNonIdenticalHash" out-again'
+cp spec-again spec-again2
+run again2 $feeds --own-uids
+sop=$(ls dcm-a | grep '\.dcm$' | head -n 1); sop=${sop%.dcm}
+check "with --own-uids: stored, each instance still found by its SOP UID" \
+    '[ $rc = 0 ] && grep -q "^result=ok submission=1.2.260.88.50 " out-again2 &&
+     [ "$(ch_sql "SELECT count(*) FROM document_instances WHERE sop_uid =
+         '"'"'$sop'"'"'")" = 2 ]'
+
 # --- failures ---
 spec a rsna-token ybndrf 1.2.260.88.30 > spec-unknown
 run unknown

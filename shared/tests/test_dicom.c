@@ -174,6 +174,14 @@ test_uids(void)
 	dicom_uid_generate(uid2);
 	ok(dicom_uid_valid(uid) && strncmp(uid, "2.25.", 5) == 0 &&
 	    strcmp(uid, uid2) != 0, "generated UIDs: %s", uid);
+	dicom_uid_derive("1.2.3", "4.5", uid);
+	dicom_uid_derive("1.2.3", "4.5", uid2);
+	/* Python: int.from_bytes(sha256(b"1.2.3\0" b"4.5")[:16], "big") */
+	ok(strcmp(uid, "2.25.102162583957578488664083182342166938389") == 0 &&
+	    strcmp(uid, uid2) == 0, "a derived UID is the same each time: %s",
+	    uid);
+	dicom_uid_derive("1.2.34", ".5", uid2);
+	ok(strcmp(uid, uid2) != 0, "and the strings are kept apart (NUL)");
 }
 
 static void

@@ -150,7 +150,7 @@ synth(struct dicom_instance_params *ip, const char *series, const char *sop,
 }
 
 static void
-test_scheme(enum rsnaid_scheme scheme, const char *report)
+test_scheme(enum rsnaid_scheme scheme, const char *report, int own)
 {
 	struct isnsub_params		 p;
 	struct dicom_instance_params	 ip[2];
@@ -176,6 +176,7 @@ test_scheme(enum rsnaid_scheme scheme, const char *report)
 	p.oid = "1.2.260";
 	p.repository_uid = "1.2.3";
 	p.submission_uid = "1.2.260.1.1";
+	p.own_uids = own;
 	s = isnsub_new(&p, &cause);
 	okc(s != NULL, "%s: isnsub_new: %s", name, C(cause));
 	if (s == NULL)
@@ -213,11 +214,23 @@ test_scheme(enum rsnaid_scheme scheme, const char *report)
 	    strstr(root, "name=\"size\"") == NULL &&
 	    (strstr(root, "ACC-7") != NULL) == !isn2,
 	    "%s: isn2 slot, no hash/size, accession only when plain", name);
-	ok(xdsmeta_find_doc(sub, sub->docs[0].o.id) != NULL &&
-	    strcmp(sub->docs[0].unique_id.value, STUDY ".1.1") == 0 &&
-	    strstr(root, STUDY ".1.1") != NULL &&
-	    strcmp(sub->docs[2].unique_id.value, isnsub_kos_uid(s)) == 0,
-	    "%s: uniqueIds are the SOP and KOS UIDs", name);
+	if (own) {
+		char	uid[DICOM_UID_BUF];
+
+		dicom_uid_derive(p.submission_uid, STUDY ".1.1", uid);
+		ok(strcmp(sub->docs[0].unique_id.value, uid) == 0 &&
+		    strstr(root, "urn:rsna:isn:sopInstanceUID") != NULL &&
+		    strstr(root, STUDY ".1.1<") != NULL &&
+		    strcmp(sub->docs[2].unique_id.value, isnsub_kos_uid(s)) ==
+		    0, "%s, own uniqueIds: derived, the SOP UID in its slot",
+		    name);
+	} else
+		ok(xdsmeta_find_doc(sub, sub->docs[0].o.id) != NULL &&
+		    strcmp(sub->docs[0].unique_id.value, STUDY ".1.1") == 0 &&
+		    strstr(root, STUDY ".1.1") != NULL &&
+		    strstr(root, "urn:rsna:isn:sopInstanceUID") == NULL &&
+		    strcmp(sub->docs[2].unique_id.value, isnsub_kos_uid(s)) ==
+		    0, "%s: uniqueIds are the SOP and KOS UIDs", name);
 
 	/* The parts, in order: instances, KOS, report. */
 	for (i = 0; i < ps.n; i++) {
@@ -378,9 +391,10 @@ main(void)
 		return (1);
 	fputs(REPORT, f);
 	fclose(f);
-	test_scheme(RSNAID_ISN2, path);
-	test_scheme(RSNAID_RSNA_TOKEN, path);
-	test_scheme(RSNAID_RSNA_TOKEN, NULL);
+	test_scheme(RSNAID_ISN2, path, 0);
+	test_scheme(RSNAID_RSNA_TOKEN, path, 0);
+	test_scheme(RSNAID_RSNA_TOKEN, NULL, 0);
+	test_scheme(RSNAID_ISN2, path, 1);
 	test_refusals(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	(void)system(cmd);
