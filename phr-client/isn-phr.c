@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -55,7 +57,8 @@ static const struct phrc_cmd phrc_cmds[] = {
 	  "list the patient's submissions, studies and series",
 	  phrc_list },
 	{ "retrieve",
-	  "retrieve --out DIR [--study UID] [--quiet]\n" PHRC_CONN_USAGE,
+	  "retrieve --out DIR [--study UID] [--quiet] [--sync] [--stats]\n"
+	  PHRC_CONN_USAGE,
 	  "download, decrypt and verify the patient's studies into DIR",
 	  phrc_retrieve },
 };
@@ -272,6 +275,8 @@ struct phrc_conn {
 	const char	*scheme, *token, *code, *dob, *pwfile, *pwenv;
 	const char	*out, *study;
 	int		 quiet;
+	int		 sync;		/* --sync: ISNPHR_OPT_SYNC */
+	int		 stats;		/* --stats: peak memory and CPU */
 };
 
 static volatile sig_atomic_t	phrc_interrupted;
@@ -306,6 +311,8 @@ phrc_open(int argc, char **argv, const char *usage, int out_ok,
 		{ "out", required_argument, NULL, 'O' },
 		{ "study", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "sync", no_argument, NULL, 'y' },
+		{ "stats", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -335,18 +342,25 @@ phrc_open(int argc, char **argv, const char *usage, int out_ok,
 		case 'O':
 		case 'S':
 		case 'q':
+		case 'y':
+		case 'T':
 			if (!out_ok) {
 				phrc_error("--%s is an option of retrieve",
 				    ch == 'O' ? "out" : ch == 'S' ? "study" :
-				    "quiet");
+				    ch == 'q' ? "quiet" : ch == 'y' ? "sync" :
+				    "stats");
 				return (NULL);
 			}
 			if (ch == 'O')
 				c->out = optarg;
 			else if (ch == 'S')
 				c->study = optarg;
-			else
+			else if (ch == 'q')
 				c->quiet = 1;
+			else if (ch == 'y')
+				c->sync = 1;
+			else
+				c->stats = 1;
 			break;
 		case 'h':
 			printf("usage: isn-phr %s\n", usage);
@@ -428,6 +442,8 @@ phrc_open(int argc, char **argv, const char *usage, int out_ok,
 	p.cert_file = c->cert;
 	p.key_file = c->key;
 	p.affinity_oid = c->oid;
+	if (c->sync)
+		isnphr_set_options(h, ISNPHR_OPT_SYNC);
 	if ((c->profile != NULL ? isnphr_open_file(h, c->profile) :
 	    isnphr_open(h, &p)) == -1 ||
 	    isnphr_set_patient(h, rsnaid_scheme_name(scheme),
@@ -561,6 +577,24 @@ phrc_progress(const struct isnphr_progress *p, void *arg)
 	return (0);
 }
 
+/* --stats: this process's peak RSS and CPU, and its KDF child's. */
+static void
+phrc_stats(void)
+{
+	struct rusage	self, kids;
+
+	if (getrusage(RUSAGE_SELF, &self) == -1 ||
+	    getrusage(RUSAGE_CHILDREN, &kids) == -1)
+		return;
+	fprintf(stderr, "isn-phr: stats: peak RSS %ld KiB, CPU %.2f s; "
+	    "KDF child peak RSS %ld KiB, CPU %.2f s\n", self.ru_maxrss,
+	    (double)self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 +
+	    (double)self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6,
+	    kids.ru_maxrss,
+	    (double)kids.ru_utime.tv_sec + kids.ru_utime.tv_usec / 1e6 +
+	    (double)kids.ru_stime.tv_sec + kids.ru_stime.tv_usec / 1e6);
+}
+
 static int
 phrc_retrieve(int argc, char **argv)
 {
@@ -596,6 +630,8 @@ phrc_retrieve(int argc, char **argv)
 		    "failed, into %s\n", isnphr_retrieved(h),
 		    isnphr_skipped(h), isnphr_failed(h), c.out);
 	isnphr_free(h);
+	if (c.stats)
+		phrc_stats();
 	return (rc);
 }
 

@@ -61,10 +61,28 @@ int		 isnphr_open(struct isnphr *, const struct isnphr_profile *);
 int		 isnphr_open_file(struct isnphr *, const char *path);
 
 /*
+ * Options, a bitwise or (default 0):
+ * ISNPHR_OPT_KDF_IN_PROCESS  run the isn2 KDF (scrypt, 32 MiB) in the
+ *     calling process. By default isnphr_set_patient forks a child that
+ *     derives the RSNA-ID and key, hands them back through a pipe and
+ *     exits, so the 32 MiB never count against the retrieving process.
+ *     fork(2) in a program whose other threads may hold OpenSSL's locks
+ *     can deadlock the child: a multithreaded application should set
+ *     this option.
+ * ISNPHR_OPT_SYNC  syncfs(2) the output directory's file system before
+ *     index.json is written (durable across a power loss; it costs about
+ *     as much as the transfer itself).
+ */
+#define ISNPHR_OPT_KDF_IN_PROCESS	0x01u
+#define ISNPHR_OPT_SYNC			0x02u
+void		 isnphr_set_options(struct isnphr *, unsigned int);
+
+/*
  * The patient: scheme "isn2", "rsna-token" or "rsna-access-code"; secret
  * is the token (or the access code); dob YYYY-MM-DD or YYYYMMDD; password
  * NULL for rsna-access-code. Computes the RSNA-ID (isn2 is deliberately
- * slow: up to a second and 32 MiB) and keeps the content key, wiped by
+ * slow: up to a second and 32 MiB, in a child process unless
+ * ISNPHR_OPT_KDF_IN_PROCESS) and keeps the content key, wiped by
  * isnphr_free.
  */
 int		 isnphr_set_patient(struct isnphr *, const char *scheme,

@@ -4,6 +4,10 @@
  */
 #include "config.h"
 
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libxml/tree.h>
 
@@ -206,6 +211,83 @@ isnphr_open_file(struct isnphr *h, const char *path)
 	return (rc);
 }
 
+void
+isnphr_set_options(struct isnphr *h, unsigned int options)
+{
+	h->options = options;
+}
+
+/* What the KDF child sends back through its pipe. */
+struct phr_kdf_msg {
+	int		rc;
+	struct rsnaid	id;
+	char		cause[256];
+};
+
+/*
+ * rsnaid_compute in a forked child that writes the result to a pipe and
+ * exits: scrypt's 32 MiB live and die in the child, so the retrieving
+ * process stays small (docs/design/phr.md, Memory bounds). Only the child
+ * is waited for (by pid). Without pipe or fork: in this process.
+ */
+static int
+phr_compute_child(enum rsnaid_scheme s, const char *secret, const char *dob,
+    const char *password, struct rsnaid *id, char **cause)
+{
+	struct phr_kdf_msg	 m;
+	char			*c = NULL, *p;
+	size_t			 off;
+	ssize_t			 n;
+	pid_t			 pid;
+	int			 fds[2], status;
+
+	if (pipe(fds) == -1)
+		return (rsnaid_compute(s, secret, dob, password, id, cause));
+	if ((pid = fork()) == -1) {
+		close(fds[0]);
+		close(fds[1]);
+		return (rsnaid_compute(s, secret, dob, password, id, cause));
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		memset(&m, 0, sizeof(m));
+		m.rc = rsnaid_compute(s, secret, dob, password, &m.id, &c);
+		if (c != NULL)
+			snprintf(m.cause, sizeof(m.cause), "%s", c);
+		for (p = (char *)&m, off = 0; off < sizeof(m); off += (size_t)n)
+			if ((n = write(fds[1], p + off, sizeof(m) - off)) ==
+			    -1 && errno != EINTR)
+				break;
+			else if (n == -1)
+				n = 0;
+		explicit_bzero(&m, sizeof(m));
+		_exit(0);
+	}
+	close(fds[1]);
+	memset(&m, 0, sizeof(m));
+	for (p = (char *)&m, off = 0; off < sizeof(m); off += (size_t)n)
+		if ((n = read(fds[0], p + off, sizeof(m) - off)) == 0 ||
+		    (n == -1 && errno != EINTR))
+			break;
+		else if (n == -1)
+			n = 0;
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (off != sizeof(m)) {
+		explicit_bzero(&m, sizeof(m));
+		xcause(cause, "the key derivation failed (its process ended "
+		    "early)");
+		return (-1);
+	}
+	status = m.rc == -1 ? -1 : 0;
+	if (status == -1 && m.cause[0] != '\0')
+		xcause(cause, "%s", m.cause);
+	*id = m.id;
+	explicit_bzero(&m, sizeof(m));
+	return (status);
+}
+
 int
 isnphr_set_patient(struct isnphr *h, const char *scheme, const char *secret,
     const char *dob, const char *password)
@@ -234,8 +316,10 @@ isnphr_set_patient(struct isnphr *h, const char *scheme, const char *secret,
 		    scheme);
 		return (-1);
 	}
-	if (rsnaid_compute(s, secret, dob, s == RSNAID_RSNA_ACCESS_CODE ?
-	    NULL : password, &h->id, &cause) == -1) {
+	if ((s == RSNAID_ISN2 && !(h->options & ISNPHR_OPT_KDF_IN_PROCESS) ?
+	    phr_compute_child : rsnaid_compute)(s, secret, dob,
+	    s == RSNAID_RSNA_ACCESS_CODE ? NULL : password, &h->id,
+	    &cause) == -1) {
 		phr_err(h, "%s", cause != NULL ? cause : "invalid details");
 		free(cause);
 		return (-1);
@@ -353,7 +437,7 @@ phr_rx_reset(struct phr_rx *rx)
 	rx->doc = NULL;
 	rx->body = NULL;
 	rx->multipart = 0;
-	rx->unsupported = 0;
+	/* rx->unsupported outlives the reset of a failed request. */
 	dbuf_reset(&rx->plain);
 }
 
@@ -417,6 +501,16 @@ phr_rx_root(struct phr_rx *rx, size_t *lenp)
 	return (mtom_parser_root(rx->mp, lenp));
 }
 
+/* HTTP 404, 405, 415 or 501 without SOAP: no such endpoint there. */
+static void
+phr_rx_no_endpoint(struct phr_rx *rx)
+{
+	long	s = rx->h->http_status;
+
+	if (s == 404 || s == 405 || s == 415 || s == 501)
+		rx->unsupported = 1;
+}
+
 int
 phr_rx_finish(struct phr_rx *rx)
 {
@@ -435,6 +529,7 @@ phr_rx_finish(struct phr_rx *rx)
 	if ((root = phr_rx_root(rx, &len)) == NULL || len == 0) {
 		phr_err(rx->h, "the clearinghouse answered HTTP %ld without "
 		    "a SOAP message", rx->h->http_status);
+		phr_rx_no_endpoint(rx);
 		return (-1);
 	}
 	memset(&f, 0, sizeof(f));
@@ -443,12 +538,16 @@ phr_rx_finish(struct phr_rx *rx)
 		    "a readable SOAP message (%s)", rx->h->http_status,
 		    f.reason != NULL ? f.reason : "unreadable");
 		soap_fault_clear(&f);
+		phr_rx_no_endpoint(rx);
 		return (-1);
 	}
 	if (msg.is_fault) {
-		if (msg.fault.subcode != NULL &&
-		    strstr(msg.fault.subcode, "ActionNotSupported") != NULL)
-			rx->unsupported = 1;
+		/*
+		 * Any fault (wsa:ActionNotSupported from a repository without
+		 * RAD-69, a Sender fault from one that cannot read it): the
+		 * caller of a RAD-69 request falls back to ITI-43.
+		 */
+		rx->unsupported = 1;
 		phr_err(rx->h, "the clearinghouse refused the request: %s",
 		    msg.fault.reason != NULL ? msg.fault.reason :
 		    soap_code_name(msg.fault.code));

@@ -10,11 +10,19 @@
  * Requests are sent as MTOM (the clearinghouse then answers MTOM, whose
  * documents the handlers stream to disk); answers stream to the handler's
  * ops as they arrive and are never held whole here.
+ *
+ * The transfer itself (libcurl: TLS decryption, socket reads) runs in a
+ * receiving thread that hands the answer over in PHR_RXQ_SLOTS buffers of
+ * PHR_RXQ_SLOT bytes; the handler (MTOM parsing, SHA-1, decryption, file
+ * writes) and the progress callback run in the caller's thread, so the
+ * two halves overlap on two cores while memory stays bounded. Without a
+ * thread (pthread_create failed) the transfer runs in the caller's thread.
  */
 #include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,6 +35,23 @@
 #include "phr_int.h"
 #include "soap.h"
 #include "xmalloc.h"
+
+#define PHR_RXQ_SLOTS	8
+#define PHR_RXQ_SLOT	(64 * 1024)
+
+/* The receiving thread's buffers, a ring: slots head.. are full. */
+struct phr_rxq {
+	pthread_mutex_t		 m;
+	pthread_cond_t		 cv;		/* any change */
+	char			*buf[PHR_RXQ_SLOTS];
+	size_t			 len[PHR_RXQ_SLOTS];
+	size_t			 head, count;
+	size_t			 fill;	/* of the open slot (tail) */
+	int			 done;	/* the transfer ended */
+	int			 abort;	/* the handler stopped */
+	CURLcode		 res;
+	CURL			*curl;
+};
 
 struct phr_xfer {
 	struct isnphr			*h;
@@ -142,29 +167,154 @@ phr_header_cb(char *buf, size_t size, size_t n, void *arg)
 	return (len);
 }
 
-static size_t
-phr_write_cb(char *buf, size_t size, size_t n, void *arg)
+/* Answer bytes to the handler: 0, or -1 when it failed or cancelled. */
+static int
+phr_consume(struct phr_xfer *x, const char *buf, size_t len)
 {
-	struct phr_xfer	*x = arg;
 	struct isnphr	*h = x->h;
-	size_t		 len = size * n;
 
+	if (x->failed || x->cancelled)
+		return (-1);
 	if (!x->begun) {
 		x->begun = 1;
 		if (x->ops->begin(x->arg, h->ctype) == -1) {
 			x->failed = 1;
-			return (0);
+			return (-1);
 		}
 	}
 	if (phr_tick(h) == -1) {
 		x->cancelled = 1;
-		return (0);
+		return (-1);
 	}
 	if (x->ops->data(x->arg, buf, len) == -1) {
 		x->failed = 1;
-		return (0);
+		return (-1);
 	}
-	return (len);
+	return (0);
+}
+
+/* Without a receiving thread: straight to the handler. */
+static size_t
+phr_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	size_t	len = size * n;
+
+	return (phr_consume(arg, buf, len) == -1 ? 0 : len);
+}
+
+/* In the receiving thread: into the ring, waiting while it is full. */
+static size_t
+phr_rxq_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct phr_rxq	*q = arg;
+	size_t		 len = size * n, off = 0, tail, k;
+
+	pthread_mutex_lock(&q->m);
+	while (off < len) {
+		while (q->count == PHR_RXQ_SLOTS && !q->abort)
+			pthread_cond_wait(&q->cv, &q->m);
+		if (q->abort)
+			break;
+		tail = (q->head + q->count) % PHR_RXQ_SLOTS;
+		k = len - off;
+		if (k > PHR_RXQ_SLOT - q->fill)
+			k = PHR_RXQ_SLOT - q->fill;
+		/* The open slot is the producer's alone until counted. */
+		memcpy(q->buf[tail] + q->fill, buf + off, k);
+		q->fill += k;
+		off += k;
+		if (q->fill == PHR_RXQ_SLOT) {
+			q->len[tail] = q->fill;
+			q->fill = 0;
+			q->count++;
+			pthread_cond_broadcast(&q->cv);
+		}
+	}
+	pthread_mutex_unlock(&q->m);
+	return (off == len ? len : 0);
+}
+
+static void *
+phr_rxq_thread(void *arg)
+{
+	struct phr_rxq	*q = arg;
+	CURLcode	 res;
+	size_t		 tail;
+
+	res = curl_easy_perform(q->curl);
+	pthread_mutex_lock(&q->m);
+	if (q->fill > 0) {
+		tail = (q->head + q->count) % PHR_RXQ_SLOTS;
+		q->len[tail] = q->fill;
+		q->fill = 0;
+		q->count++;
+	}
+	q->res = res;
+	q->done = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->m);
+	return (NULL);
+}
+
+/*
+ * curl_easy_perform in a receiving thread while this thread hands what
+ * arrives to the handler; when the handler stops, the transfer is aborted
+ * (its write callback fails) and the rest drained. -1: no thread.
+ */
+static int
+phr_perform_threaded(CURL *c, struct phr_xfer *x, CURLcode *resp)
+{
+	struct phr_rxq	 q;
+	pthread_t	 t;
+	size_t		 i, len;
+	char		*buf;
+	int		 rc = 0;
+
+	memset(&q, 0, sizeof(q));
+	q.curl = c;
+	for (i = 0; i < PHR_RXQ_SLOTS; i++)
+		q.buf[i] = xmalloc(PHR_RXQ_SLOT);
+	pthread_mutex_init(&q.m, NULL);
+	pthread_cond_init(&q.cv, NULL);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, phr_rxq_write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &q);
+	if (pthread_create(&t, NULL, phr_rxq_thread, &q) != 0) {
+		rc = -1;
+		goto out;
+	}
+	for (;;) {
+		pthread_mutex_lock(&q.m);
+		while (q.count == 0 && !q.done)
+			pthread_cond_wait(&q.cv, &q.m);
+		if (q.count == 0) {
+			pthread_mutex_unlock(&q.m);
+			break;
+		}
+		buf = q.buf[q.head];
+		len = q.len[q.head];
+		pthread_mutex_unlock(&q.m);
+
+		/* The head slot is the consumer's until released. */
+		if (phr_consume(x, buf, len) == -1) {
+			pthread_mutex_lock(&q.m);
+			q.abort = 1;
+			pthread_mutex_unlock(&q.m);
+		}
+
+		pthread_mutex_lock(&q.m);
+		q.head = (q.head + 1) % PHR_RXQ_SLOTS;
+		q.count--;
+		pthread_cond_broadcast(&q.cv);
+		pthread_mutex_unlock(&q.m);
+	}
+	pthread_join(t, NULL);
+	*resp = q.res;
+out:
+	pthread_cond_destroy(&q.cv);
+	pthread_mutex_destroy(&q.m);
+	for (i = 0; i < PHR_RXQ_SLOTS; i++)
+		free(q.buf[i]);
+	return (rc);
 }
 
 static int
@@ -293,7 +443,12 @@ phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
 
 		h->attempts++;
-		res = curl_easy_perform(c);
+		if (phr_perform_threaded(c, &x, &res) == -1) {
+			curl_easy_setopt(c, CURLOPT_WRITEFUNCTION,
+			    phr_write_cb);
+			curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+			res = curl_easy_perform(c);
+		}
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->http_status);
 		if (x.cancelled) {
 			phr_err(h, "cancelled");
@@ -330,10 +485,12 @@ phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
 				    errbuf : curl_easy_strerror(res));
 			goto out;
 		}
-		if (h->http_status >= 500 && attempt < h->max_retries &&
-		    !x.begun)
+		/* 501 Not Implemented is an answer, not a hiccup. */
+		if (h->http_status >= 500 && h->http_status != 501 &&
+		    attempt < h->max_retries && !x.begun)
 			goto retry;
-		if (h->http_status >= 500 && attempt < h->max_retries &&
+		if (h->http_status >= 500 && h->http_status != 501 &&
+		    attempt < h->max_retries &&
 		    (strstr(h->ctype, "soap") == NULL &&
 		    strstr(h->ctype, "multipart") == NULL))
 			goto retry;

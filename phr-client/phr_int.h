@@ -103,6 +103,7 @@ struct isnphr {
 	char			 ctype[512];
 	char			 last_code[64];	/* errorCode of the last Failure */
 	int			 rad69_off;	/* fall back to ITI-43 */
+	unsigned int		 options;	/* ISNPHR_OPT_* */
 	/* Progress. */
 	isnphr_progress_cb	 progress;
 	void			*progress_arg;
@@ -113,6 +114,7 @@ struct isnphr {
 	int			 no_sleep;
 	long			 slept_ms;
 	int			 attempts;	/* HTTP requests made */
+	const char		*rad69_path;	/* instead of SOAP_PATH_IDS */
 };
 
 /* phr_core.c */
@@ -137,7 +139,7 @@ struct phr_rx {
 	int				 multipart;
 	void				*doc;		/* xmlDoc * of the root */
 	void				*body;		/* xmlNode *, first in Body */
-	int				 unsupported;	/* fault: action unknown */
+	int				 unsupported;	/* fault, or no endpoint */
 };
 void	 phr_rx_init(struct phr_rx *, struct isnphr *,
 	    const struct mtom_callbacks *, void *);
@@ -186,8 +188,12 @@ struct phr_kos *phr_kos_load(const char *path, char **cause);
 void	 phr_kos_free(struct phr_kos *);
 int	 phr_verify_kos(const struct phr_doc *, const char *path,
 	    char **cause);
-/* 1 verified, 0 could not be checked, -1 failed (cause set). */
+/*
+ * 1 verified, 0 could not be checked, -1 failed (cause set). head/len: the
+ * file's first bytes as written (NULL: read the file back).
+ */
+#define PHR_HEAD		(16 * 1024)
 int	 phr_verify_instance(const struct phr_kos *, const struct phr_doc *,
-	    const char *path, char **cause);
+	    const char *path, const void *head, size_t len, char **cause);
 
 #endif

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libxml/tree.h>
@@ -87,6 +88,8 @@ struct phr_part {
 	char			*tmp;
 	struct envelope_dec	*dec;
 	char			*cause;		/* decryption/write failure */
+	uint8_t			*head;		/* an image's first bytes */
+	size_t			 headlen;
 };
 
 struct phr_batch {
@@ -99,6 +102,7 @@ struct phr_batch {
 	size_t			 n;
 	char			**cids;		/* per doc, from the root */
 	int			 mapped;
+	int			 rad69;		/* a RAD-69 request */
 	const struct phr_kos	*kos;
 };
 
@@ -135,11 +139,24 @@ phr_write_all(int fd, const void *buf, size_t len)
 	return (0);
 }
 
+/* Keep an image's first PHR_HEAD bytes for verification. */
+static void
+phr_part_head(struct phr_part *pp, const void *buf, size_t len)
+{
+	if (pp->head == NULL || pp->headlen == PHR_HEAD)
+		return;
+	if (len > PHR_HEAD - pp->headlen)
+		len = PHR_HEAD - pp->headlen;
+	memcpy(pp->head + pp->headlen, buf, len);
+	pp->headlen += len;
+}
+
 static int
 phr_dec_sink(void *arg, const void *buf, size_t len)
 {
 	struct phr_part	*pp = arg;
 
+	phr_part_head(pp, buf, len);
 	return (phr_write_all(pp->fd, buf, len));
 }
 
@@ -201,6 +218,8 @@ phr_part_begin(const struct mtom_part *p, void **handle, void *arg,
 		free(pp);
 		return (-1);
 	}
+	if (pp->idx >= 0 && b->docs[pp->idx]->kind == PHR_IMAGE)
+		pp->head = xmalloc(PHR_HEAD);
 	if (pp->idx >= 0 && b->set->isn2) {
 		pp->dec = envelope_dec_new(b->h->id.key, b->docs[pp->idx]->uid,
 		    phr_dec_sink, pp, &pp->cause);
@@ -227,6 +246,8 @@ phr_part_data(const struct mtom_part *p, const void *buf, size_t len,
 			xcause(&pp->cause, "decryption failed");
 		return (0);
 	}
+	if (pp->idx >= 0 && !pp->b->set->isn2)
+		phr_part_head(pp, buf, len);
 	if ((pp->idx < 0 || !pp->b->set->isn2) &&
 	    phr_write_all(pp->fd, buf, len) == -1) {
 		xcause(cause, "cannot write %s: %s", pp->tmp, strerror(errno));
@@ -243,6 +264,14 @@ phr_part_end(const struct mtom_part *p, void *arg, char **cause)
 	if (pp != NULL && pp->dec != NULL && pp->cause == NULL &&
 	    envelope_dec_final(pp->dec, &pp->cause) == -1 && pp->cause == NULL)
 		xcause(&pp->cause, "the document is truncated");
+	/*
+	 * Its 128 KiB of buffers go now, not when the whole answer (up to
+	 * PHR_BATCH parts, placed at its end) has been read.
+	 */
+	if (pp != NULL && pp->dec != NULL) {
+		envelope_dec_free(pp->dec);
+		pp->dec = NULL;
+	}
 	return (0);
 }
 
@@ -261,6 +290,7 @@ phr_part_free(void *handle, void *arg)
 	}
 	envelope_dec_free(pp->dec);
 	free(pp->cause);
+	free(pp->head);
 	free(pp);
 }
 
@@ -379,7 +409,8 @@ phr_place(struct phr_batch *b, struct phr_doc *d, struct phr_part *pp,
 		return;
 	}
 	if (d->kind == PHR_IMAGE) {
-		v = phr_verify_instance(b->kos, d, pp->tmp, &cause);
+		v = phr_verify_instance(b->kos, d, pp->tmp, pp->head,
+		    pp->headlen, &cause);
 		if (v == -1) {
 			phr_doc_fail(h, d, "%s (not written)", cause);
 			free(cause);
@@ -444,6 +475,22 @@ phr_b_reset(void *arg)
 	phr_rx_reset(&b->rx);
 }
 
+/*
+ * The clearinghouse announced the set's expiry (urn:rsna:isn:expiresAt)
+ * and that time has passed: 1 with the time in buf.
+ */
+static int
+phr_set_expired(const struct phr_set *set, char *buf, size_t len)
+{
+	struct tm	tm;
+
+	if (set->expires == 0 || set->expires > time(NULL) ||
+	    gmtime_r(&set->expires, &tm) == NULL)
+		return (0);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	return (1);
+}
+
 static int
 phr_b_finish(void *arg)
 {
@@ -454,6 +501,7 @@ phr_b_finish(void *arg)
 	const struct mtom_part		*mp;
 	struct phr_part			*pp, ipp;
 	struct phr_doc			*d;
+	char				 expired[32];
 	size_t				 i, j;
 	int				 r;
 
@@ -474,6 +522,18 @@ phr_b_finish(void *arg)
 	if (resp.ndocs == 0 && resp.status == XDSMSG_FAILURE &&
 	    phr_rx_errors(h, &resp.errors, 0) == PHR_RETRY) {
 		r = PHR_RETRY;
+		goto out;
+	}
+	/*
+	 * RAD-69 refused as a whole for another reason than unknown
+	 * documents (a repository that does not do RAD-69 may say so with
+	 * an XDSRepositoryError): the caller asks again with ITI-43.
+	 */
+	if (b->rad69 && resp.ndocs == 0 && resp.status == XDSMSG_FAILURE &&
+	    !xdsmsg_errors_has(&resp.errors, "XDSDocumentUniqueIdError")) {
+		phr_rx_errors(h, &resp.errors, 1);
+		b->rx.unsupported = 1;
+		r = -1;
 		goto out;
 	}
 	r = 0;
@@ -521,11 +581,18 @@ phr_b_finish(void *arg)
 			phr_part_free(xmemdup(pp, sizeof(*pp)), NULL);
 		}
 	}
-	for (j = 0; j < b->n; j++)
-		if (b->docs[j]->state == PHR_PENDING)
+	for (j = 0; j < b->n; j++) {
+		if (b->docs[j]->state != PHR_PENDING)
+			continue;
+		if (phr_set_expired(b->set, expired, sizeof(expired)))
+			phr_doc_fail(h, b->docs[j], "the submission %s "
+			    "expired at %s: the clearinghouse no longer has "
+			    "it", b->set->uid, expired);
+		else
 			phr_doc_fail(h, b->docs[j], "the clearinghouse no "
-			    "longer has it (the submission expired or was "
-			    "removed)");
+			    "longer has it (the submission was removed or "
+			    "has expired)");
+	}
 out:
 	xdsmsg_retrieve_resp_clear(&resp);
 	xdsmsg_errors_clear(&errs);
@@ -588,9 +655,11 @@ phr_fetch(struct isnphr *h, const char *dir, char *tmpdir,
 	b.docs = docs;
 	b.n = n;
 	b.kos = kos;
+	b.rad69 = rad69;
 	b.cids = xcalloc(n, sizeof(*b.cids));
 	phr_rx_init(&b.rx, h, &phr_part_cbs, &b);
-	rc = phr_post(h, rad69 ? SOAP_PATH_IDS : SOAP_PATH_REPOSITORY,
+	rc = phr_post(h, rad69 ? (h->rad69_path != NULL ? h->rad69_path :
+	    SOAP_PATH_IDS) : SOAP_PATH_REPOSITORY,
 	    rad69 ? SOAP_ACTION_RAD69 : SOAP_ACTION_ITI43, 1, body.data,
 	    body.len,
 	    &phr_b_ops, &b);
@@ -810,8 +879,13 @@ isnphr_retrieve(struct isnphr *h, const char *dir, const char *study)
 		}
 	}
 	h->prog.study = NULL;
-	/* One sync for the whole run rather than an fsync per document. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) != -1) {
+	/*
+	 * Durability on request only (ISNPHR_OPT_SYNC): a syncfs costs as
+	 * much as the whole transfer, and a document cut short by a crash is
+	 * shorter than its entry, so the next run fetches it again.
+	 */
+	if ((h->options & ISNPHR_OPT_SYNC) &&
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY)) != -1) {
 		syncfs(dfd);
 		close(dfd);
 	}

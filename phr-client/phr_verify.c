@@ -125,12 +125,19 @@ phr_kos_has(const struct dicom_kos *kos, const struct dicom_ids *ids)
  */
 int
 phr_verify_instance(const struct phr_kos *k, const struct phr_doc *d,
-    const char *path, char **cause)
+    const char *path, const void *head, size_t len, char **cause)
 {
 	struct dicom_ids	 ids;
 	char			*why = NULL;
+	int			 r = 1;
 
-	if (dicom_read_ids_file(path, &ids, &why) == -1) {
+	/* The first bytes kept as they were written: no reading back. */
+	if (head != NULL && (r = dicom_read_ids(head, len, &ids, &why)) == 1)
+		free(why);
+	if (r == 1)
+		why = NULL;
+	if (r == -1 || (r == 1 && dicom_read_ids_file(path, &ids,
+	    &why) == -1)) {
 		xcause(cause, "not a readable DICOM instance: %s",
 		    why != NULL ? why : "unknown");
 		free(why);

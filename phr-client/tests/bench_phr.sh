@@ -2,12 +2,19 @@
 # bench_phr.sh: isn-phr retrieve throughput and memory (issue 5,
 # Performance). Not a test (make check does not run it):
 #   cd _build/default && top_srcdir=../.. top_builddir=. \
+#       [BENCH_N=500 BENCH_BYTES=500000 BENCH_SCHEME=isn2 BENCH_RUNS=3] \
 #       sh ../../phr-client/tests/bench_phr.sh
 # A private PostgreSQL, a test PKI and the real daemon on loopback; one
-# isn2 study of BENCH_N (500) synthetic instances of BENCH_BYTES (500000)
-# pixel bytes made by testnet/isn-mksub; then isn-phr retrieve (MB/s, peak
-# RSS) against curl fetching the same documents with ITI-43 over the same
-# mutual TLS, in batches of 100, in the same run.
+# study of BENCH_N (500) synthetic instances of BENCH_BYTES (500000) pixel
+# bytes made by testnet/isn-mksub (isn2-encrypted under isn2); then,
+# BENCH_RUNS times, isn-phr retrieve (MB/s, peak RSS) and curl fetching
+# the same documents with ITI-43 over the same mutual TLS, in batches of
+# 100, alternately. Each timed run starts after a sync (so neither pays
+# for the other's writeback) into a new directory (nothing is deleted
+# before the end: ext4 makes creating files slow for a while after many
+# were deleted, which would charge isn-phr's 500 files); each line carries
+# the 1-minute load average at its start. The ratio is per pair of runs;
+# the summary gives the median and the best.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 . "$top_srcdir/clearinghouse/tests/pg.sh"
@@ -19,11 +26,14 @@ mksub=$top_builddir/testnet/isn-mksub
 case $phr in /*) ;; *) phr=$OLDPWD/$phr ;; esac
 case $mksub in /*) ;; *) mksub=$OLDPWD/$mksub ;; esac
 N=${BENCH_N:-500}
-SCHEME=${BENCH_SCHEME:-isn2}	# rsna-token: no KDF memory, no decryption
+SCHEME=${BENCH_SCHEME:-isn2}	# rsna-token: no KDF, no decryption
 BYTES=${BENCH_BYTES:-500000}
+RUNS=${BENCH_RUNS:-3}
 export PW=quackquack
-kdf0=$(date +%s.%N); "$phr" rsna-id --scheme "${BENCH_SCHEME:-isn2}" --token ybnd-rfg8 --dob 1950-03-04 --password-env PW > /dev/null; kdf1=$(date +%s.%N)
 now() { date +%s.%N; }
+load() { cut -d " " -f 1 /proc/loadavg; }
+# The daemon's CPU seconds so far.
+dcpu() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$pid/stat"; }
 
 ch_pki && ch_conf && ch_start || { echo "cannot start the daemon"; exit 1; }
 "$mksub" --scheme "$SCHEME" --token ybnd-rfg8 --dob 1950-03-04 --password-env PW --oid 1.2.260 \
@@ -34,19 +44,10 @@ ch_post source pnr "$(cat ct)" /services/xdsrepositoryb
 [ "$code" = 200 ] || { echo "submission refused"; exit 1; }
 rm -f pnr
 
-t0=$(now)
-/usr/bin/time -f "%M %e %U %S" -o rss ${BENCH_WRAP:-} "$phr" retrieve --url "https://127.0.0.1:$xds" \
-    --ca ca.pem --cert consumer.pem --key consumer.key --oid 1.2.260 \
-    --scheme "$SCHEME" --token ybnd-rfg8 --dob 1950-03-04 \
-    --password-env PW --quiet \
-    --out out > phr.out 2> phr.err || { cat phr.err; exit 1; }
-t1=$(now)
-
-# The baseline: the same documents by ITI-43 with curl, 100 a request.
+# The baseline's requests: the same documents by ITI-43, 100 a request.
 psql -X -A -t -q -c "SELECT unique_id FROM documents ORDER BY unique_id" \
     > uids
 split -l 100 uids batch.
-t2=$(now)
 for b in batch.*; do
 	{
 		printf '<?xml version="1.0" encoding="UTF-8"?>\n<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://www.w3.org/2005/08/addressing"><env:Header><wsa:Action env:mustUnderstand="1">urn:ihe:iti:2007:RetrieveDocumentSet</wsa:Action><wsa:MessageID>urn:uuid:5d1b0c2e-7a6f-4f7e-9a51-0c0ffee00043</wsa:MessageID></env:Header><env:Body><xdsb:RetrieveDocumentSetRequest xmlns:xdsb="urn:ihe:iti:xds-b:2007">'
@@ -55,20 +56,69 @@ for b in batch.*; do
 		done < "$b"
 		printf '</xdsb:RetrieveDocumentSetRequest></env:Body></env:Envelope>\n'
 	} > "$b.xml"
-	curl -s -m 600 --cacert ca.pem --cert consumer.pem --key consumer.key \
-	    -H "Content-Type: application/soap+xml; charset=UTF-8" \
-	    --data-binary "@$b.xml" -o "$b.resp" "https://127.0.0.1:$xds/services/xdsrepositoryb"
 done
-t3=$(now)
-bytes=$(cat batch.*.resp | wc -c)
-awk -v b="$bytes" -v a="$t0" -v z="$t1" -v c="$t2" -v d="$t3" \
-    -v rss="$(cut -d " " -f 1 rss)" -v cpu="$(awk '{print $3 + $4}' rss)" -v n="$N" -v k="$(echo "$kdf1 - $kdf0" | bc)" 'BEGIN {
-	mb = b / 1e6; p = mb / (z - a); q = mb / (d - c); r = mb / (z - a - k)
-	printf "instances %d, %.1f MB on the wire\n", n, mb
-	printf "isn-phr retrieve: %.1f MB/s (%.2f s, decrypt + verify included)\n", p, z - a
-	printf "curl ITI-43:      %.1f MB/s (%.2f s)\n", q, d - c
-	printf "ratio isn-phr/curl: %.2f (target >= 0.8)\n", p / q
-	printf "  without the isn2 KDF (%.2f s, scrypt, once per patient): %.1f MB/s, ratio %.2f\n", k, r, r / q
-	printf "isn-phr peak RSS: %.1f MB (target <= 32); CPU %.2f s of %.2f s\n", rss / 1024, cpu, z - a
-}'
+
+# The listing alone (ITI-18 and the set's metadata: part of every run).
+tl0=$(now)
+"$phr" list --url "https://127.0.0.1:$xds" --ca ca.pem --cert consumer.pem \
+    --key consumer.key --oid 1.2.260 --scheme "$SCHEME" --token ybnd-rfg8 \
+    --dob 1950-03-04 --password-env PW > list.out 2>&1 || { cat list.out; exit 1; }
+tl1=$(now)
+
+: > runs
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+	i=$((i + 1))
+	sync
+	l1=$(load); c0=$(dcpu); t0=$(now)
+	/usr/bin/time -f "%M %e %U %S" -o rss ${BENCH_WRAP:-} "$phr" retrieve \
+	    --url "https://127.0.0.1:$xds" \
+	    --ca ca.pem --cert consumer.pem --key consumer.key --oid 1.2.260 \
+	    --scheme "$SCHEME" --token ybnd-rfg8 --dob 1950-03-04 \
+	    --password-env PW --quiet --stats \
+	    --out "out.$i" > phr.out 2> phr.err || { cat phr.err; exit 1; }
+	t1=$(now); c1=$(dcpu)
+	# "isn-phr: stats: peak RSS S KiB, CPU C s; KDF child peak RSS K KiB, CPU D s"
+	stats=$(sed -n 's/^isn-phr: stats: peak RSS \([0-9]*\) KiB, CPU \([0-9.]*\) s; KDF child peak RSS \([0-9]*\) KiB, CPU \([0-9.]*\) s$/\1 \2 \3 \4/p' phr.err)
+
+	mkdir "resp.$i"; sync
+	l2=$(load); c2=$(dcpu); t2=$(now)
+	for b in batch.??; do
+		curl -s -m 600 --cacert ca.pem --cert consumer.pem --key consumer.key \
+		    -H "Content-Type: application/soap+xml; charset=UTF-8" \
+		    --data-binary "@$b.xml" -o "resp.$i/$b" "https://127.0.0.1:$xds/services/xdsrepositoryb"
+	done
+	t3=$(now); c3=$(dcpu)
+	bytes=$(cat "resp.$i"/* | wc -c)
+	echo "$i $bytes $t0 $t1 $t2 $t3 $l1 $l2 $(cat rss) $stats $c0 $c1 $c2 $c3" >> runs
+done
+
+awk -v n="$N" -v scheme="$SCHEME" -v list="$(echo "$tl1 - $tl0" | bc)" '
+{
+	mb = $2 / 1e6; p = mb / ($4 - $3); q = mb / ($6 - $5)
+	# $9.. from time(1): maxrss (KDF child included) elapsed user sys;
+	# $13.. from --stats: own peak RSS, own CPU, KDF peak RSS, KDF CPU.
+	k = $16; r = mb / ($4 - $3 - k)
+	ratio[NR] = p / q; ratiok[NR] = r / q
+	best = p / q > best ? p / q : best
+	printf "run %d: isn-phr %.1f MB/s (%.2f s, load %s), curl %.1f MB/s (%.2f s, load %s): ratio %.2f (%.2f without the KDF, %.2f s)\n",
+	    $1, p, $4 - $3, $7, q, $6 - $5, $8, p / q, r / q, k
+	printf "       isn-phr peak RSS %.1f MB (KDF child %.1f MB), CPU %.2f s + KDF %.2f s; daemon CPU %.2f s (isn-phr run), %.2f s (curl run)\n",
+	    $13 / 1024, $15 / 1024, $14, $16, $18 - $17, $20 - $19
+	rss = $13 / 1024 > rss ? $13 / 1024 : rss
+	MB = mb
+}
+function median(a, m,    i, j, t) {
+	for (i = 1; i <= m; i++)
+		for (j = i + 1; j <= m; j++)
+			if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+	return (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2)
+}
+END {
+	printf "%s, %d instances, %.1f MB on the wire, %d runs\n", scheme, n, MB, NR
+	printf "ratio isn-phr/curl: median %.2f, best %.2f (target >= 0.8); without the KDF: median %.2f\n",
+	    median(ratio, NR), best, median(ratiok, NR)
+	printf "isn-phr peak RSS (the retrieving process): %.1f MB (target <= 32)\n", rss
+	printf "isn-phr list alone (KDF included): %.2f s\n", list
+}' runs
 echo "# $(cat phr.out)"

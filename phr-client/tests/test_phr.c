@@ -522,11 +522,61 @@ cancel_mode(char **argv)
 	return (r);
 }
 
+/* Run $PHR_HOOK once, when the retrieval proper begins. */
+static int
+hook_cb(const struct isnphr_progress *p, void *arg)
+{
+	int	*done = arg;
+
+	if (p->docs_total > 0 && !*done) {
+		*done = 1;
+		if (getenv("PHR_HOOK") != NULL && system(getenv("PHR_HOOK")))
+			printf("hook failed\n");
+	}
+	return (0);
+}
+
+/*
+ * test_phr hook PROFILE SCHEME TOKEN DOB DIR (password in ISN_PASSWORD),
+ * for test_phr_e2e.sh: a retrieve that runs the shell command $PHR_HOOK
+ * between its listing and its first retrieve request (to make the
+ * clearinghouse busy, or to expire the set, right then), sends RAD-69 to
+ * $PHR_RAD69_PATH when set (where the clearinghouse refuses it), and
+ * counts rather than sleeps the backoff when $PHR_NO_SLEEP is set.
+ * Prints what happened, one "key value" a line; exit 0 when it ran.
+ */
+static int
+hook_mode(char **argv)
+{
+	struct isnphr	*h = isnphr_new();
+	int		 r, done = 0;
+
+	if (isnphr_open_file(h, argv[2]) == -1 ||
+	    isnphr_set_patient(h, argv[3], argv[4], argv[5],
+	    getenv("ISN_PASSWORD")) == -1) {
+		printf("error %s\n", isnphr_error(h));
+		isnphr_free(h);
+		return (1);
+	}
+	h->rad69_path = getenv("PHR_RAD69_PATH");
+	h->no_sleep = getenv("PHR_NO_SLEEP") != NULL;
+	isnphr_set_progress(h, hook_cb, &done);
+	r = isnphr_retrieve(h, argv[6], NULL);
+	printf("rc %d\nerror %s\nretrieved %zu\nfailed %zu\n"
+	    "rad69_off %d\nattempts %d\nslept_ms %ld\n", r, isnphr_error(h),
+	    isnphr_retrieved(h), isnphr_failed(h), h->rad69_off, h->attempts,
+	    h->slept_ms);
+	isnphr_free(h);
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc == 6 && strcmp(argv[1], "cancel") == 0)
 		return (cancel_mode(argv));
+	if (argc == 7 && strcmp(argv[1], "hook") == 0)
+		return (hook_mode(argv));
 	test_uid_safe();
 	test_mkdirs();
 	test_backoff();

@@ -8,7 +8,11 @@
 # --save-kos keep the plaintexts for byte-for-byte comparisons. Checked:
 # list output, retrieval byte for byte with KOS verification, re-runs that
 # skip, one study, a profile file, wrong details, a document corrupted in
-# the blob store, a consumer without a certificate, an expired submission.
+# the blob store, a consumer without a certificate, an expired submission;
+# through test_phr hook: RAD-69 refused (SOAP fault, HTTP 404) and ITI-43
+# instead, XDSRepositoryBusy from the failed-lookup limit during the
+# retrieval (retried, then bounded with a clear message), and a set that
+# expires between listing and retrieval reported as expired.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
@@ -21,6 +25,8 @@ mksub=$top_builddir/testnet/isn-mksub
 case $phr in /*) ;; *) phr=$OLDPWD/$phr ;; esac
 case $mksub in /*) ;; *) mksub=$OLDPWD/$mksub ;; esac
 sql() { ch_sql "$1"; }
+tphr=$top_builddir/phr-client/tests/test_phr
+case $tphr in /*) ;; *) tphr=$OLDPWD/$tphr ;; esac
 
 check "the test PKI was generated" ch_pki
 ch_conf
@@ -139,8 +145,6 @@ ISN_PASSWORD=quackquack "$example" prof.yaml abcd-efgh 1946-02-01 out1 \
 check "the example program (public API only) lists and retrieves" \
     '[ $rc = 0 ] && grep -q "^study $ST: 5 instances in 2 series, report$" ex.out &&
      grep -q "^0 retrieved, 7 already there$" ex.out'
-tphr=$top_builddir/phr-client/tests/test_phr
-case $tphr in /*) ;; *) tphr=$OLDPWD/$tphr ;; esac
 ISN_PASSWORD=quackquack "$tphr" cancel prof.yaml abcd-efgh 1946-02-01 \
     outc > cancel.out 2>&1; rc=$?
 check "a retrieve cancelled by its progress callback: nothing written" \
@@ -246,6 +250,84 @@ if ch_start; then
 else
 	nok "the daemon restarts with query_result_limit 10"
 fi
+
+# restart CONF-LINE: the daemon again with CONF-LINE added to ch.yaml,
+# $URL, $conn and prof-now.yaml pointing at it.
+restart() {
+	ch_stop
+	ch_conf "$1"
+	ch_start || return 1
+	URL=https://127.0.0.1:$xds
+	conn="--url $URL --ca ca.pem --cert consumer.pem --key consumer.key --oid 1.2.260"
+	sed "s|^url: .*|url: \"$URL\"|" prof.yaml > prof-now.yaml
+}
+# hook DIR [VAR=VALUE...]: test_phr hook (a retrieve for the isn2 patient
+# with $PHR_HOOK run before its first retrieve request) into DIR; what
+# happened in DIR.out, one "key value" a line.
+hook() {
+	h_dir=$1; shift
+	env ISN_PASSWORD=quackquack "$@" "$tphr" hook prof-now.yaml isn2 \
+	    abcd-efgh 1946-02-01 "$h_dir" > "$h_dir.out" 2>&1
+}
+val() { sed -n "s/^$2 //p" "$1.out"; }
+
+# --- a clearinghouse answering RAD-69 with an error: ITI-43 instead ---
+check "the daemon restarts" restart ""
+hook outf PHR_RAD69_PATH=/services/xdsrepositoryb
+check "RAD-69 answered with a SOAP fault (wsa:ActionNotSupported): ITI-43, byte for byte" \
+    '[ "$(val outf rc)" = 0 ] && [ "$(val outf rad69_off)" = 1 ] &&
+     [ "$(val outf retrieved)" = 7 ] && same outf plain-isn2 $ST'
+hook outg PHR_RAD69_PATH=/services/no-such-endpoint
+check "RAD-69 answered HTTP 404 without SOAP: ITI-43, byte for byte" \
+    '[ "$(val outg rc)" = 0 ] && [ "$(val outg rad69_off)" = 1 ] &&
+     same outg plain-isn2 $ST'
+hook outh
+check "RAD-69 accepted: no fallback" \
+    '[ "$(val outh rc)" = 0 ] && [ "$(val outh rad69_off)" = 0 ] &&
+     same outh plain-isn2 $ST'
+
+# --- XDSRepositoryBusy during retrieval (the failed-lookup limit) ---
+# The hook makes one failed lookup with the same certificate right after
+# the listing: the burst of 1 is spent, and the first retrieve request is
+# answered XDSRepositoryBusy with Retry-After.
+if restart "limits: {failed_lookups_per_minute: 60, failed_lookups_burst: 1}"; then
+	fail_once="\"$phr\" list $conn --token abcd-efgh --dob 1946-02-02 --password-env PW > /dev/null 2>&1; true"
+	hook outb "PHR_HOOK=$fail_once"
+	check "XDSRepositoryBusy during retrieval: retried after its Retry-After, then retrieved" \
+	    '[ "$(val outb rc)" = 0 ] && [ "$(val outb slept_ms)" -ge 1000 ] &&
+	     grep -q "event=rate-limited" log && same outb plain-isn2 $ST'
+else
+	nok "the daemon restarts with a failed-lookup limit"
+fi
+if restart "limits: {failed_lookups_per_minute: 1, failed_lookups_burst: 1}"; then
+	fail_once="\"$phr\" list $conn --token abcd-efgh --dob 1946-02-02 --password-env PW > /dev/null 2>&1; true"
+	hook outc2 "PHR_HOOK=$fail_once" PHR_NO_SLEEP=1
+	check "Busy on every attempt: bounded retries honouring Retry-After, then a clear message, nothing written" \
+	    '[ "$(val outc2 rc)" = -1 ] &&
+	     [ "$(val outc2 error)" = "the clearinghouse is busy: try again later" ] &&
+	     [ "$(val outc2 slept_ms)" -ge 4000 ] &&
+	     [ -z "$(find outc2 -name "*.dcm" -o -name report.txt)" ]'
+else
+	nok "the daemon restarts with a failed-lookup limit of 1 a minute"
+fi
+
+# --- a set that expires between the listing and the retrieval ---
+# The set's urn:rsna:isn:expiresAt says it has expired (the stored slot is
+# moved to the past); the hook then expires it in the registry, so its
+# documents are unknown when asked for.
+restart ""
+check "an rsna-token submission that will expire is stored" \
+    'submit exp 1.2.260.77.9 --scheme rsna-token --token kq7mbs \
+     --password-env PW --dob 19460201'
+sql "UPDATE submission_sets SET ebrim = regexp_replace(ebrim, '(urn:rsna:isn:expiresAt.*?Value>)[0-9]{14}', '\\1' || to_char(now() at time zone 'UTC' - interval '1 minute', 'YYYYMMDDHH24MISS')) WHERE unique_id = '1.2.260.77.9'" > /dev/null
+"$phr" list $conn --scheme rsna-token --token kq7mbs --dob 1946-02-01 \
+    --password-env PW > lexp.out 2>&1
+env ISN_PASSWORD=quackquack PHR_HOOK="psql -X -q -c \"UPDATE submission_sets SET received_at = received_at - interval '2 hours', expires_at = now() - interval '1 second' WHERE unique_id = '1.2.260.77.9'\"" \
+    "$tphr" hook prof-now.yaml rsna-token kq7mbs 1946-02-01 oute > oute.out 2>&1
+check "a submission expired during the retrieval: reported as expired, nothing written" \
+    'grep -q "expires 20" lexp.out && [ "$(val oute rc)" = -1 ] &&
+     grep -q "^error 7 documents failed; the first: document [0-9.]*: the submission 1.2.260.77.9 expired at 20[0-9-]* [0-9:]* UTC" oute.out &&
+     [ -z "$(find oute -name "*.dcm" -o -name report.txt)" ]'
 
 # --- expiry ---
 sql "UPDATE submission_sets SET received_at = received_at - interval '2 hours', expires_at = now() - interval '1 second'" > /dev/null
