@@ -8,7 +8,7 @@
  *   isn-edge-submit --url URL --ca FILE --cert FILE --key FILE
  *       [--pix HOST:PORT --registry HOST:PORT] [--oid OID]
  *       [--source-id OID] --repository-uid OID [--sending-app A]
- *       [--sending-facility F] [--registry-url URL] [--own-uids]
+ *       [--sending-facility F] [--registry-url URL] [--sop-uids]
  *       [--timeout SECS] [-v] < SPEC
  *
  * SPEC (standard input, never the command line: it holds the patient's
@@ -24,9 +24,9 @@
  * --registry-url (the certificate then needs the consumer role too) it
  * first asks the registry whether the spec's submission_uid is stored
  * already, and if so reports success without sending anything: a retry
- * after a crash never stores a study twice. --own-uids gives each
- * instance's entry a uniqueId of its own (docs/protocol.md 7), so that a
- * study can be sent again.
+ * after a crash never stores a study twice. Each instance's entry gets a
+ * uniqueId of its own (docs/protocol.md 7), so that a study can be sent
+ * again; --sop-uids makes it the SOP Instance UID instead.
  *
  * Standard output gets one line per event, "key=value" fields with
  * values percent-encoded (patient data may appear here, never in the
@@ -89,7 +89,7 @@ struct submit_opts {
 	const char	*sending_app;
 	const char	*sending_fac;
 	int		 timeout;
-	int		 own_uids;	/* protocol.md 7 */
+	int		 sop_uids;	/* uniqueId = SOP UID (protocol.md 7) */
 };
 
 /* The parsed SPEC; strings are owned. */
@@ -302,7 +302,7 @@ submit_build(const struct submit_opts *o, const struct submit_spec *sp)
 	p.submission_uid = sp->submission_uid;
 	p.repository_uid = o->repository_uid;
 	p.accession_number = sp->accession;
-	p.own_uids = o->own_uids;
+	p.sop_uids = o->sop_uids;
 	sub = isnsub_new(&p, &cause);
 	explicit_bzero(&id, sizeof(id));
 	if (sub == NULL)
@@ -728,7 +728,7 @@ usage(void)
 	    "\t[--pix HOST:PORT --registry HOST:PORT] [--oid OID] "
 	    "[--source-id OID]\n"
 	    "\t--repository-uid OID [--sending-app A] [--sending-facility F]\n"
-	    "\t[--registry-url URL] [--own-uids] [--timeout SECS] [-v] < SPEC\n");
+	    "\t[--registry-url URL] [--sop-uids] [--timeout SECS] [-v] < SPEC\n");
 	exit(2);
 }
 
@@ -749,7 +749,7 @@ main(int argc, char **argv)
 		{ "sending-facility", required_argument, NULL, 'F' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "registry-url", required_argument, NULL, 'Q' },
-		{ "own-uids", no_argument, NULL, 'W' },
+		{ "sop-uids", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct submit_opts	 o;
@@ -779,7 +779,7 @@ main(int argc, char **argv)
 		case 'A': o.sending_app = optarg; break;
 		case 'F': o.sending_fac = optarg; break;
 		case 'Q': o.registry_url = optarg; break;
-		case 'W': o.own_uids = 1; break;
+		case 'W': o.sop_uids = 1; break;
 		case 't':
 			o.timeout = atoi(optarg);
 			if (o.timeout <= 0)

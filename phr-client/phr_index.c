@@ -134,7 +134,7 @@ phr_index_build(struct dbuf *b, const struct isnphr_list *l,
 					r |= dbuf_addstr(b, n++ == 0 ?
 					    "\n              {\"sop\": " :
 					    ",\n              {\"sop\": ");
-					r |= phr_json_str(b, d->uid);
+					r |= phr_json_str(b, d->sop);
 					r |= dbuf_addstr(b, ", \"path\": ");
 					r |= phr_json_str(b, d->path);
 					r |= dbuf_printf(b, ", \"size\": %llu"

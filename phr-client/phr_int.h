@@ -39,7 +39,9 @@ enum phr_state {
 
 /* One DocumentEntry of a submission set. */
 struct phr_doc {
-	char		*uid;		/* uniqueId (the SOP Instance UID) */
+	char		*uid;		/* uniqueId */
+	char		*sop;		/* images: the SOP Instance UID (its */
+					/* slot, else the uniqueId: protocol.md 7) */
 	char		*hash;		/* SHA-1 of the stored bytes */
 	uint64_t	 size;		/* stored bytes */
 	char		*repo;		/* repositoryUniqueId */

@@ -204,6 +204,8 @@ phr_doc_from_entry(struct phr_doc *d, const struct xds_docentry *de,
 		d->study = xstrdup("");
 	if ((v = phr_slot(&de->o.extra, XDS_SLOT_ISN_SERIES)) != NULL)
 		d->series = xstrdup(v);
+	v = phr_slot(&de->o.extra, XDS_SLOT_ISN_SOP);
+	d->sop = xstrdup(v != NULL ? v : d->uid);
 	if (de->format_code.n > 0 && de->format_code.v[0].code != NULL &&
 	    strcmp(de->format_code.v[0].code, PHR_KOS_CLASS) == 0)
 		d->kind = PHR_KOS;
@@ -222,6 +224,7 @@ phr_set_free(struct phr_set *s)
 
 	for (i = 0; i < s->ndocs; i++) {
 		free(s->docs[i].uid);
+		free(s->docs[i].sop);
 		free(s->docs[i].hash);
 		free(s->docs[i].repo);
 		free(s->docs[i].home);

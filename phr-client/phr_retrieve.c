@@ -699,7 +699,7 @@ phr_doc_path(struct phr_doc *d)
 {
 	free(d->path);
 	d->path = NULL;
-	if (!phr_uid_safe(d->study) || !phr_uid_safe(d->uid) ||
+	if (!phr_uid_safe(d->study) || !phr_uid_safe(d->sop) ||
 	    (d->kind == PHR_IMAGE && !phr_uid_safe(d->series)))
 		return (-1);
 	if (d->kind == PHR_KOS)
@@ -708,7 +708,7 @@ phr_doc_path(struct phr_doc *d)
 		xasprintf(&d->path, "%s/report.txt", d->study);
 	else
 		xasprintf(&d->path, "%s/%s/%s.dcm", d->study, d->series,
-		    d->uid);
+		    d->sop);
 	return (0);
 }
 

@@ -119,7 +119,8 @@ phr_kos_has(const struct dicom_kos *kos, const struct dicom_ids *ids)
 }
 
 /*
- * 1: the instance's SOP Instance UID is its entry's uniqueId, its study and
+ * 1: the instance's SOP Instance UID is its entry's (the uniqueId, or the
+ * sopInstanceUID slot: protocol.md 7), its study and
  * series are the entry's, and the KOS lists it. 0: as much as could be
  * checked without a KOS (none in the submission) holds. -1: it does not.
  */
@@ -143,9 +144,9 @@ phr_verify_instance(const struct phr_kos *k, const struct phr_doc *d,
 		free(why);
 		return (-1);
 	}
-	if (strcmp(ids.sop_instance, d->uid) != 0) {
+	if (strcmp(ids.sop_instance, d->sop) != 0) {
 		xcause(cause, "its SOP Instance UID is not its registry "
-		    "entry's uniqueId");
+		    "entry's");
 		return (-1);
 	}
 	if (strcmp(ids.study, d->study) != 0 ||

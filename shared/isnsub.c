@@ -238,10 +238,10 @@ add_check(struct isnsub *s, char **cause)
 static void
 doc_uid(struct isnsub *s, struct doc *d)
 {
-	if (s->p.own_uids)
-		dicom_uid_derive(s->ss_uid, d->ids.sop_instance, d->uid);
-	else
+	if (s->p.sop_uids)
 		strlcpy(d->uid, d->ids.sop_instance, sizeof(d->uid));
+	else
+		dicom_uid_derive(s->ss_uid, d->ids.sop_instance, d->uid);
 }
 
 /* Same study, and no SOP Instance UID twice. */
@@ -621,7 +621,7 @@ isnsub_finish(struct isnsub *s, char **cause)
 		ds.study_uid = s->study;
 		ds.series_uid = d->kind == XDSMETA_DOC_IMAGE ? d->ids.series :
 		    NULL;
-		ds.sop_uid = d->kind == XDSMETA_DOC_IMAGE && s->p.own_uids ?
+		ds.sop_uid = d->kind == XDSMETA_DOC_IMAGE && !s->p.sop_uids ?
 		    d->ids.sop_instance : NULL;
 		ds.creation_time = s->time;
 		ds.size = -1;

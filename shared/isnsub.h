@@ -53,12 +53,14 @@ struct isnsub_params {
 	 */
 	const struct rsnaid	*id;
 	/*
-	 * 1: each instance's DocumentEntry gets a uniqueId of its own (a UID
+	 * Each instance's DocumentEntry gets a uniqueId of its own (a UID
 	 * derived from the submission's and the instance's), the SOP
 	 * Instance UID going into urn:rsna:isn:sopInstanceUID, so that one
-	 * study can be sent more than once (docs/protocol.md 7).
+	 * study can be sent more than once (docs/protocol.md 7); 1 here
+	 * makes the uniqueId the SOP Instance UID instead (PROFILE.md 5:
+	 * such a study can be stored once only).
 	 */
-	int			 own_uids;
+	int			 sop_uids;
 };
 #define ISNSUB_ACCESSION_ISSUER	"1.3.6.1.4.1.19376.3.840.1.1.5"
 #define ISNSUB_SOURCE_ID	"1.3.6.1.4.1.19376.3.840.1.1.4.1"

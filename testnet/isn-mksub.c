@@ -6,7 +6,7 @@
  *       (--token T | --access-code C) --dob D
  *       [--password-env VAR | --password-file FILE] [--oid O]
  *       [--source-id O] [--submission-uid U] --repository R [--accession A]
- *       [--report FILE] [--own-uids] [--synthetic N:BYTES [--save-synthetic DIR]
+ *       [--report FILE] [--sop-uids] [--synthetic N:BYTES [--save-synthetic DIR]
  *       [--study-uid U]] [--save-kos FILE] [--info FILE]
  *       --out FILE|- --content-type-file CT [DICOM...]
  *   isn-mksub --decrypt UNIQUEID (--token T ...) --dob D [--password-*]
@@ -50,7 +50,7 @@ usage(void)
 	    "\t[--password-env VAR | --password-file FILE] [--oid O] "
 	    "[--source-id O]\n"
 	    "\t[--submission-uid U] --repository R [--report FILE] "
-	    "[--accession A] [--own-uids]\n"
+	    "[--accession A] [--sop-uids]\n"
 	    "\t[--synthetic N:BYTES [--save-synthetic DIR] [--study-uid U]]\n"
 	    "\t[--save-kos FILE] [--info FILE]\n"
 	    "\t--out FILE|- --content-type-file CT [DICOM...]\n"
@@ -131,7 +131,7 @@ main(int argc, char **argv)
 		{ "accession", required_argument, NULL, 'A' },
 		{ "study-uid", required_argument, NULL, 'U' },
 		{ "save-kos", required_argument, NULL, 'K' },
-		{ "own-uids", no_argument, NULL, 'W' },
+		{ "sop-uids", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct isnsub_params		 p;
@@ -192,7 +192,7 @@ main(int argc, char **argv)
 		case 'A': p.accession_number = optarg; break;
 		case 'U': studyuid = optarg; break;
 		case 'K': savekos = optarg; break;
-		case 'W': p.own_uids = 1; break;
+		case 'W': p.sop_uids = 1; break;
 		default: usage();
 		}
 	}

@@ -143,17 +143,22 @@ check "an isn2 rsna_id without its content_key is refused" \
     '[ $rc = 1 ] && grep -q "stage=spec code=identity" out-nokey'
 
 # --- the same study again, for another patient (docs/protocol.md 7) ---
+# Every submission above gave its instances uniqueIds of their own (the
+# isn2 one was retrieved by isn-phr through the sopInstanceUID slot).
+sop=$(ls dcm-a | grep '\.dcm$' | head -n 1); sop=${sop%.dcm}
 spec a isn2 kq7mbsab 1.2.260.88.50 > spec-again
 run again $feeds
-check "the same study again with SOP UIDs as uniqueIds: XDSNonIdenticalHash" \
-    '[ $rc = 1 ] && grep -q "code=XDSNonIdenticalHash" out-again'
-cp spec-again spec-again2
-run again2 $feeds --own-uids
-sop=$(ls dcm-a | grep '\.dcm$' | head -n 1); sop=${sop%.dcm}
-check "with --own-uids: stored, each instance still found by its SOP UID" \
-    '[ $rc = 0 ] && grep -q "^result=ok submission=1.2.260.88.50 " out-again2 &&
+check "study a again, for another patient: stored, each instance found by its SOP UID twice" \
+    '[ $rc = 0 ] && grep -q "^result=ok submission=1.2.260.88.50 " out-again &&
      [ "$(ch_sql "SELECT count(*) FROM document_instances WHERE sop_uid =
          '"'"'$sop'"'"'")" = 2 ]'
+spec a isn2 kq7mbsab 1.2.260.88.51 > spec-sop1
+run sop1 $feeds --sop-uids
+spec a isn2 ybndrfg8 1.2.260.88.52 > spec-sop2
+run sop2 $feeds --sop-uids
+check "with --sop-uids (PROFILE.md 5) the second resend is refused: XDSNonIdenticalHash" \
+    'grep -q "^result=ok submission=1.2.260.88.51 " out-sop1 &&
+     [ $rc = 1 ] && grep -q "code=XDSNonIdenticalHash" out-sop2'
 
 # --- failures ---
 spec a rsna-token ybndrf 1.2.260.88.30 > spec-unknown

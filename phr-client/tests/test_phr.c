@@ -103,6 +103,7 @@ doc(struct phr_doc *d, enum phr_kind k, const char *uid, const char *study,
 	memset(d, 0, sizeof(*d));
 	d->kind = k;
 	d->uid = xstrdup(uid);
+	d->sop = xstrdup(uid);
 	d->study = xstrdup(study);
 	d->series = series != NULL ? xstrdup(series) : NULL;
 	d->hash = xstrdup("");

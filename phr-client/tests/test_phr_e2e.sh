@@ -219,7 +219,7 @@ check "a server certificate from another CA: a TLS error" \
      grep -q "certificate" badca.err'
 
 # Corrupt the stored bytes of one instance of the rsna-token submission.
-victim=$(sql "SELECT d.blob_id FROM documents d WHERE d.unique_id = '1.2.260.77.2.1.1.2'" 2>/dev/null)
+victim=$(sql "SELECT d.blob_id FROM documents d JOIN document_instances i ON i.document_id = d.id WHERE i.sop_uid = '1.2.260.77.2.1.1.2'" 2>/dev/null)
 vf=$(find blobs/data -type f -name "*$victim*" 2>/dev/null | head -n 1)
 [ -n "$vf" ] || vf=$(ls -S $(find blobs/data -type f) | sed -n 3p)
 printf 'XXXXXXXX' | dd of="$vf" bs=1 seek=200 conv=notrunc 2>/dev/null

@@ -176,7 +176,7 @@ test_scheme(enum rsnaid_scheme scheme, const char *report, int own)
 	p.oid = "1.2.260";
 	p.repository_uid = "1.2.3";
 	p.submission_uid = "1.2.260.1.1";
-	p.own_uids = own;
+	p.sop_uids = !own;
 	s = isnsub_new(&p, &cause);
 	okc(s != NULL, "%s: isnsub_new: %s", name, C(cause));
 	if (s == NULL)
@@ -222,7 +222,7 @@ test_scheme(enum rsnaid_scheme scheme, const char *report, int own)
 		    strstr(root, "urn:rsna:isn:sopInstanceUID") != NULL &&
 		    strstr(root, STUDY ".1.1<") != NULL &&
 		    strcmp(sub->docs[2].unique_id.value, isnsub_kos_uid(s)) ==
-		    0, "%s, own uniqueIds: derived, the SOP UID in its slot",
+		    0, "%s: own uniqueIds, derived, the SOP UID in its slot",
 		    name);
 	} else
 		ok(xdsmeta_find_doc(sub, sub->docs[0].o.id) != NULL &&
@@ -230,7 +230,7 @@ test_scheme(enum rsnaid_scheme scheme, const char *report, int own)
 		    strstr(root, STUDY ".1.1") != NULL &&
 		    strstr(root, "urn:rsna:isn:sopInstanceUID") == NULL &&
 		    strcmp(sub->docs[2].unique_id.value, isnsub_kos_uid(s)) ==
-		    0, "%s: uniqueIds are the SOP and KOS UIDs", name);
+		    0, "%s, sop_uids: uniqueIds are the SOP and KOS UIDs", name);
 
 	/* The parts, in order: instances, KOS, report. */
 	for (i = 0; i < ps.n; i++) {
@@ -391,10 +391,10 @@ main(void)
 		return (1);
 	fputs(REPORT, f);
 	fclose(f);
-	test_scheme(RSNAID_ISN2, path, 0);
-	test_scheme(RSNAID_RSNA_TOKEN, path, 0);
-	test_scheme(RSNAID_RSNA_TOKEN, NULL, 0);
 	test_scheme(RSNAID_ISN2, path, 1);
+	test_scheme(RSNAID_RSNA_TOKEN, path, 1);
+	test_scheme(RSNAID_RSNA_TOKEN, NULL, 0);
+	test_scheme(RSNAID_ISN2, path, 0);
 	test_refusals(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	(void)system(cmd);

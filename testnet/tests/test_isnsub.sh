@@ -29,6 +29,13 @@ blob() {
 	b=$(sql "SELECT blob_id FROM documents WHERE unique_id = '$1'")
 	echo "blobs/data/$(echo "$b" | cut -c1-2)/$(echo "$b" | cut -c3-4)/$b"
 }
+# uid SOP: the uniqueId of the entry carrying that instance (its own UID,
+# the SOP Instance UID in the sopInstanceUID slot: protocol.md 7).
+uid() {
+	sql "SELECT d.unique_id FROM documents d JOIN document_instances i
+	    ON i.document_id = d.id WHERE i.sop_uid = '$1' ORDER BY d.id DESC
+	    LIMIT 1"
+}
 
 check "the test PKI was generated" ch_pki
 ch_conf
@@ -67,10 +74,10 @@ check "the KOS and the report are stored with their mime types" \
      [ "$(sql "SELECT mime_type FROM documents WHERE unique_id = '\''$rep'\''")" = text/plain ]'
 ok_dec=0
 for f in orig/*.dcm; do
-	sop=$(basename "$f" .dcm)
-	if "$mksub" --decrypt "$sop" --token ybndrfg8 --dob 19700131 \
-	    --password-env ISN_PW "$(blob "$sop")" dec.dcm &&
-	    cmp -s dec.dcm "$f" && ! cmp -s "$(blob "$sop")" "$f"; then
+	u=$(uid "$(basename "$f" .dcm)")
+	if "$mksub" --decrypt "$u" --token ybndrfg8 --dob 19700131 \
+	    --password-env ISN_PW "$(blob "$u")" dec.dcm &&
+	    cmp -s dec.dcm "$f" && ! cmp -s "$(blob "$u")" "$f"; then
 		ok_dec=$((ok_dec + 1))
 	fi
 done
@@ -128,8 +135,9 @@ for f in files/*.dcm; do
 	    WHERE s.unique_id = '1.2.260.99.2' AND i.sop_uid = '$sop'
 	    AND i.study_uid = '$study2'")
 	b=$(sql "SELECT blob_id FROM documents d JOIN submission_sets s
-	    ON s.id = d.submission_set_id
-	    WHERE s.unique_id = '1.2.260.99.2' AND d.unique_id = '$sop'")
+	    ON s.id = d.submission_set_id JOIN document_instances i
+	    ON i.document_id = d.id
+	    WHERE s.unique_id = '1.2.260.99.2' AND i.sop_uid = '$sop'")
 	[ "$cnt" = 1 ] && cmp -s "$f" "blobs/data/$(echo "$b" | cut -c1-2)/$(echo "$b" | cut -c3-4)/$b" &&
 	    ok_plain=$((ok_plain + 1))
 done
