@@ -1255,6 +1255,13 @@ dicom_instance_pixel_len(size_t pixel_bytes)
 	return ((pixel_bytes + cols - 1) / cols * cols);
 }
 
+size_t
+dicom_instance_plen(const struct dicom_instance_params *ip)
+{
+	return (ip->ct ? DICOM_CT_PIXEL_BYTES :
+	    dicom_instance_pixel_len(ip->pixel_bytes));
+}
+
 static uint64_t
 splitmix(uint64_t x)
 {
@@ -1278,16 +1285,43 @@ dicom_instance_pixels(uint64_t seed, uint64_t off, void *buf, size_t len)
 	}
 }
 
+/* The CT Image module's attributes of group 0018 (ip->ct). */
+static void
+put_ct_0018(struct wr *w)
+{
+	put_str(w, TAG(0x0018, 0x0015), "CS", "CHEST");	/* unpaired */
+	put_str(w, TAG(0x0018, 0x0050), "DS", "1");		/* thickness */
+	put_str(w, TAG(0x0018, 0x0060), "DS", "120");		/* kVp */
+	put_str(w, TAG(0x0018, 0x5100), "CS", "HFS");
+}
+
+/* Position and orientation of a CT slice, group 0020 after 0020,0020. */
+static void
+put_ct_0020(struct wr *w, const struct dicom_instance_params *ip)
+{
+	char	pos[48], z[16], forv[DICOM_UID_BUF];
+
+	snprintf(z, sizeof(z), "%u", ip->instance_number);
+	snprintf(pos, sizeof(pos), "-128\\-128\\%s", z);
+	put_str(w, TAG(0x0020, 0x0032), "DS", pos);
+	put_str(w, TAG(0x0020, 0x0037), "DS", "1\\0\\0\\0\\1\\0");
+	dicom_uid_derive(ip->series_uid, "frame of reference", forv);
+	put_str(w, TAG(0x0020, 0x0052), "UI", forv);
+	put_str(w, TAG(0x0020, 0x1040), "LO", NULL);
+	put_str(w, TAG(0x0020, 0x1041), "DS", z);
+}
+
 int
 dicom_instance_header(const struct dicom_instance_params *ip, struct dbuf *b,
     char **cause)
 {
 	struct wr	 w = { b, 0 };
-	const char	*cls = ip->sop_class_uid != NULL ? ip->sop_class_uid :
-			    DICOM_SC_CLASS;
+	const char	*cls = ip->ct ? DICOM_CT_CLASS : ip->sop_class_uid !=
+			    NULL ? ip->sop_class_uid : DICOM_SC_CLASS;
 	char		 num[16], date[9], tm[7];
-	size_t		 plen = dicom_instance_pixel_len(ip->pixel_bytes);
+	size_t		 plen = dicom_instance_plen(ip);
 	size_t		 cols = 512, start = b->len;
+	int		 px = ip->ct ? 2 : 1;	/* bytes per pixel */
 
 	if (check_patient(ip->patient_id, ip->patient_name, NULL, NULL,
 	    cause) == -1 ||
@@ -1310,6 +1344,9 @@ dicom_instance_header(const struct dicom_instance_params *ip, struct dbuf *b,
 	now_strings(date, tm);
 	snprintf(num, sizeof(num), "%u", ip->instance_number);
 	put_meta(&w, cls, ip->sop_instance_uid);
+	if (ip->ct)
+		put_str(&w, TAG(0x0008, 0x0008), "CS",
+		    "ORIGINAL\\PRIMARY\\AXIAL");
 	put_str(&w, TAG(0x0008, 0x0016), "UI", cls);
 	put_str(&w, TAG(0x0008, 0x0018), "UI", ip->sop_instance_uid);
 	put_str(&w, TAG(0x0008, 0x0020), "DA", ip->date != NULL ? ip->date :
@@ -1318,28 +1355,43 @@ dicom_instance_header(const struct dicom_instance_params *ip, struct dbuf *b,
 	    tm);
 	put_str(&w, TAG(0x0008, 0x0050), "SH", ip->accession_number);
 	put_str(&w, TAG(0x0008, 0x0060), "CS",
-	    ip->modality != NULL ? ip->modality : "OT");
-	put_str(&w, TAG(0x0008, 0x0064), "CS", "WSD");
+	    ip->modality != NULL ? ip->modality : ip->ct ? "CT" : "OT");
+	if (!ip->ct)
+		put_str(&w, TAG(0x0008, 0x0064), "CS", "WSD");
+	else
+		put_str(&w, TAG(0x0008, 0x0070), "LO", "ISN testnet");
 	put_str(&w, TAG(0x0008, 0x0090), "PN", NULL);
 	put_str(&w, TAG(0x0010, 0x0010), "PN", ip->patient_name);
 	put_str(&w, TAG(0x0010, 0x0020), "LO", ip->patient_id);
 	put_str(&w, TAG(0x0010, 0x0030), "DA", NULL);
 	put_str(&w, TAG(0x0010, 0x0040), "CS", NULL);
+	if (ip->ct)
+		put_ct_0018(&w);
 	put_str(&w, TAG(0x0020, 0x000d), "UI", ip->study_uid);
 	put_str(&w, TAG(0x0020, 0x000e), "UI", ip->series_uid);
-	put_str(&w, TAG(0x0020, 0x0010), "SH", NULL);
+	put_str(&w, TAG(0x0020, 0x0010), "SH", ip->ct ? "1" : NULL);
 	put_str(&w, TAG(0x0020, 0x0011), "IS", "1");
+	if (ip->ct)
+		put_str(&w, TAG(0x0020, 0x0012), "IS", "1");
 	put_str(&w, TAG(0x0020, 0x0013), "IS", num);
 	put_str(&w, TAG(0x0020, 0x0020), "CS", NULL);
+	if (ip->ct)
+		put_ct_0020(&w, ip);
 	put_us(&w, TAG(0x0028, 0x0002), 1);
 	put_str(&w, TAG(0x0028, 0x0004), "CS", "MONOCHROME2");
-	put_us(&w, TAG(0x0028, 0x0010), (uint16_t)(plen / cols));
+	put_us(&w, TAG(0x0028, 0x0010), (uint16_t)(plen / px / cols));
 	put_us(&w, TAG(0x0028, 0x0011), (uint16_t)cols);
-	put_us(&w, TAG(0x0028, 0x0100), 8);
-	put_us(&w, TAG(0x0028, 0x0101), 8);
-	put_us(&w, TAG(0x0028, 0x0102), 7);
-	put_us(&w, TAG(0x0028, 0x0103), 0);
-	put_hdr(&w, T_PIXEL, "OB", (uint32_t)plen);
+	if (ip->ct)
+		put_str(&w, TAG(0x0028, 0x0030), "DS", "0.5\\0.5");
+	put_us(&w, TAG(0x0028, 0x0100), (uint16_t)(8 * px));
+	put_us(&w, TAG(0x0028, 0x0101), (uint16_t)(8 * px));
+	put_us(&w, TAG(0x0028, 0x0102), (uint16_t)(8 * px - 1));
+	put_us(&w, TAG(0x0028, 0x0103), ip->ct ? 1 : 0);
+	if (ip->ct) {
+		put_str(&w, TAG(0x0028, 0x1052), "DS", "-1024");
+		put_str(&w, TAG(0x0028, 0x1053), "DS", "1");
+	}
+	put_hdr(&w, T_PIXEL, ip->ct ? "OW" : "OB", (uint32_t)plen);
 	if (w.error) {
 		b->len = start;
 		xcause(cause, "instance header too large");
@@ -1352,7 +1404,7 @@ int
 dicom_instance_build(const struct dicom_instance_params *ip, struct dbuf *b,
     char **cause)
 {
-	size_t	plen = dicom_instance_pixel_len(ip->pixel_bytes);
+	size_t	plen = dicom_instance_plen(ip);
 	size_t	start = b->len;
 	uint8_t	chunk[4096];
 	size_t	off, n;
@@ -1386,7 +1438,7 @@ dicom_instance_write_fd(const struct dicom_instance_params *ip, int fd,
     char **cause)
 {
 	struct dbuf	 b;
-	size_t		 plen = dicom_instance_pixel_len(ip->pixel_bytes);
+	size_t		 plen = dicom_instance_plen(ip);
 	size_t		 off, n;
 	uint8_t		*chunk;
 	int		 rc = -1;

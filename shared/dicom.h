@@ -131,7 +131,13 @@ struct dicom_kos_params {
 int	 dicom_kos_build(const struct dicom_kos_params *, struct dbuf *,
 	    char **cause);
 
-/* A synthetic image for tests and benchmarks (Secondary Capture). */
+/*
+ * A synthetic image for tests and benchmarks: Secondary Capture, or with
+ * ct a CT Image Storage slice (512 x 512, 16-bit signed, 512 KiB of pixel
+ * data whatever pixel_bytes says) at z = instance_number mm, its frame of
+ * reference derived from the series UID: a multi-hundred-slice CT study
+ * for the edge's tests and benchmark (dciodvfy finds it a valid CTImage).
+ */
 struct dicom_instance_params {
 	const char	*patient_id;		/* required */
 	const char	*patient_name;
@@ -146,14 +152,20 @@ struct dicom_instance_params {
 	unsigned	 instance_number;
 	size_t		 pixel_bytes;		/* rounded up, see below */
 	uint64_t	 seed;			/* of the pixel pattern */
+	int		 ct;
 };
 
+#define DICOM_CT_PIXEL_BYTES	(512 * 512 * 2)
+
 /*
- * The pixel data is 8-bit monochrome, Columns = 512 (fewer for small
- * sizes, always even) and Rows enough for pixel_bytes: the value is
- * pixel_bytes rounded up to a whole row (at least 2 bytes).
+ * Secondary Capture pixel data is 8-bit monochrome, Columns = 512 (fewer
+ * for small sizes, always even) and Rows enough for pixel_bytes: the value
+ * is pixel_bytes rounded up to a whole row (at least 2 bytes). A CT slice
+ * has DICOM_CT_PIXEL_BYTES.
  */
 size_t	 dicom_instance_pixel_len(size_t pixel_bytes);
+/* The pixel data length of an instance. */
+size_t	 dicom_instance_plen(const struct dicom_instance_params *);
 /* Everything up to and including the pixel data element's header. */
 int	 dicom_instance_header(const struct dicom_instance_params *,
 	    struct dbuf *, char **cause);

@@ -324,15 +324,16 @@ isnsub_add_synthetic(struct isnsub *s, const struct dicom_instance_params *ip,
 	    xstrndup(s->time + 8, 6);
 	d->ip.sop_class_uid = NULL;
 	d->ip.modality = NULL;
-	if (ip->sop_class_uid != NULL && strcmp(ip->sop_class_uid,
-	    DICOM_SC_CLASS) != 0) {
-		xcause(cause, "synthetic instances are Secondary Capture");
+	if (!ip->ct && ip->sop_class_uid != NULL &&
+	    strcmp(ip->sop_class_uid, DICOM_SC_CLASS) != 0) {
+		xcause(cause, "synthetic instances are Secondary Capture or "
+		    "CT");
 		s->ndocs--;
 		doc_free(d);
 		dbuf_free(&hdr);
 		return (-1);
 	}
-	d->total = hdr.len + dicom_instance_pixel_len(ip->pixel_bytes);
+	d->total = hdr.len + dicom_instance_plen(ip);
 	dbuf_free(&hdr);
 	d->ids = ids;
 	doc_uid(s, d);

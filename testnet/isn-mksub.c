@@ -6,7 +6,9 @@
  *       (--token T | --access-code C) --dob D
  *       [--password-env VAR | --password-file FILE] [--oid O]
  *       [--source-id O] [--submission-uid U] --repository R [--accession A]
- *       [--report FILE] [--sop-uids] [--synthetic N:BYTES [--save-synthetic DIR]
+ *       [--report FILE] [--sop-uids]
+ *       [--synthetic N:BYTES | --ct SLICES] [--save-synthetic DIR]
+ *       [--patient-id ID] [--patient-name NAME]
  *       [--study-uid U]] [--save-kos FILE] [--info FILE]
  *       --out FILE|- --content-type-file CT [DICOM...]
  *   isn-mksub --decrypt UNIQUEID (--token T ...) --dob D [--password-*]
@@ -21,8 +23,12 @@
  * Synthetic instances alternate between two series of one study (3:...
  * gives 2 + 1). --study-uid U makes their UIDs predictable: series U.1
  * and U.2, instance <series>.<instance number> (5 gives U.1.1-U.1.3 and
- * U.2.1-U.2.2). --save-kos writes the KOS's plaintext, for byte-for-byte
- * comparisons with what a consumer retrieves.
+ * U.2.1-U.2.2). --ct N makes N CT slices (512 x 512, 16-bit, 512 KiB
+ * each) in one series instead: 500 give the ~250 MB CT study of the
+ * edge's benchmark. Their PatientID is the RSNA-ID unless --patient-id
+ * gives the site's (an MRN, for a PACS). --save-kos writes the KOS's
+ * plaintext, for byte-for-byte comparisons with what a consumer
+ * retrieves.
  */
 #include "config.h"
 
@@ -51,7 +57,9 @@ usage(void)
 	    "[--source-id O]\n"
 	    "\t[--submission-uid U] --repository R [--report FILE] "
 	    "[--accession A] [--sop-uids]\n"
-	    "\t[--synthetic N:BYTES [--save-synthetic DIR] [--study-uid U]]\n"
+	    "\t[--synthetic N:BYTES | --ct SLICES] [--save-synthetic DIR] "
+	    "[--study-uid U]\n"
+	    "\t[--patient-id ID] [--patient-name NAME]\n"
 	    "\t[--save-kos FILE] [--info FILE]\n"
 	    "\t--out FILE|- --content-type-file CT [DICOM...]\n"
 	    "       isn-mksub --decrypt UNIQUEID (--token T | --access-code "
@@ -132,6 +140,9 @@ main(int argc, char **argv)
 		{ "study-uid", required_argument, NULL, 'U' },
 		{ "save-kos", required_argument, NULL, 'K' },
 		{ "sop-uids", no_argument, NULL, 'W' },
+		{ "ct", required_argument, NULL, 'T' },
+		{ "patient-id", required_argument, NULL, 'I' },
+		{ "patient-name", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct isnsub_params		 p;
@@ -149,7 +160,8 @@ main(int argc, char **argv)
 	char				 study[DICOM_UID_BUF];
 	char				 series[2][DICOM_UID_BUF];
 	char				 sop[DICOM_UID_BUF], path[4096];
-	unsigned long			 nsynth = 0;
+	unsigned long			 nsynth = 0, nct = 0;
+	const char			*pid = NULL, *pname = "RSNA ISN";
 	unsigned long long		 bytes = 0;
 	FILE				*f, *inf;
 	char				*end;
@@ -193,12 +205,22 @@ main(int argc, char **argv)
 		case 'U': studyuid = optarg; break;
 		case 'K': savekos = optarg; break;
 		case 'W': p.sop_uids = 1; break;
+		case 'T':
+			errno = 0;
+			nct = strtoul(optarg, &end, 10);
+			if (*end != '\0' || nct == 0 || nct > 100000 ||
+			    errno != 0)
+				usage();
+			break;
+		case 'I': pid = optarg; break;
+		case 'N': pname = optarg; break;
 		default: usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if ((token == NULL) == (code == NULL) || p.dob == NULL)
+	if ((token == NULL) == (code == NULL) || p.dob == NULL ||
+	    (nsynth > 0 && nct > 0))
 		usage();
 	if (code != NULL && p.scheme == RSNAID_ISN2 && dec == NULL)
 		p.scheme = RSNAID_RSNA_ACCESS_CODE;
@@ -220,8 +242,9 @@ main(int argc, char **argv)
 		return (rc);
 	}
 	if (out == NULL || ctfile == NULL || p.repository_uid == NULL ||
-	    (argc == 0 && nsynth == 0) || (savedir != NULL && nsynth == 0) ||
-	    (studyuid != NULL && (nsynth == 0 || argc > 0)))
+	    (argc == 0 && nsynth + nct == 0) ||
+	    (savedir != NULL && nsynth + nct == 0) ||
+	    (studyuid != NULL && (nsynth + nct == 0 || argc > 0)))
 		usage();
 
 	if ((s = isnsub_new(&p, &cause)) == NULL)
@@ -232,7 +255,7 @@ main(int argc, char **argv)
 			fatalx("%s", cause);
 
 	/* Synthetic instances: one study (that of the files, if any). */
-	if (nsynth > 0) {
+	if (nsynth + nct > 0) {
 		if (studyuid != NULL) {
 			if (strlcpy(study, studyuid, sizeof(study)) >=
 			    sizeof(study) || snprintf(series[0],
@@ -251,20 +274,25 @@ main(int argc, char **argv)
 			dicom_uid_generate(series[1]);
 		}
 	}
-	for (i = 0; i < nsynth; i++) {
+	for (i = 0; i < nsynth + nct; i++) {
+		/* Secondary Capture over two series; or CT slices in one. */
+		unsigned long se = nct > 0 ? 0 : i % 2, num = nct > 0 ? i + 1 :
+		    i / 2 + 1;
+
 		memset(&ip, 0, sizeof(ip));
-		ip.patient_id = isnsub_rsnaid(s);
-		ip.patient_name = "RSNA ISN";
+		ip.ct = nct > 0;
+		ip.patient_id = pid != NULL ? pid : isnsub_rsnaid(s);
+		ip.patient_name = pname;
 		ip.study_uid = study;
-		ip.series_uid = series[i % 2];
+		ip.series_uid = series[se];
 		if (studyuid != NULL) {
-			if (snprintf(sop, sizeof(sop), "%s.%lu", series[i % 2],
-			    i / 2 + 1) >= (int)sizeof(sop))
+			if (snprintf(sop, sizeof(sop), "%s.%lu", series[se],
+			    num) >= (int)sizeof(sop))
 				fatalx("study UID too long: %s", studyuid);
 		} else
 			dicom_uid_generate(sop);
 		ip.sop_instance_uid = sop;
-		ip.instance_number = (unsigned)(i / 2 + 1);
+		ip.instance_number = (unsigned)num;
 		ip.pixel_bytes = (size_t)bytes;
 		ip.accession_number = p.accession_number != NULL ?
 		    p.accession_number : "ISNTEST1";

@@ -188,7 +188,7 @@ static void
 test_instance(void)
 {
 	struct dicom_ids	ids;
-	struct dbuf		b, h;
+	struct dbuf		b, h, b2;
 	struct dicom_instance_params ip;
 	char			*cause = NULL, path[256], *back;
 	size_t			len, n, bad = 0;
@@ -217,6 +217,27 @@ test_instance(void)
 	ok(bad == 0, "no prefix of an instance is an error (%zu were)", bad);
 	ok(dicom_read_ids(b.data, 200, &ids, NULL) == 1,
 	    "a short prefix asks for more");
+
+	/* A CT slice: its class and modality, 512 KiB of pixels. */
+	memset(&ip, 0, sizeof(ip));
+	ip.ct = 1;
+	ip.patient_id = "MRN-1";
+	ip.study_uid = ROOT ".2";
+	ip.series_uid = ROOT ".2.1";
+	ip.sop_instance_uid = ROOT ".2.1.7";
+	ip.instance_number = 7;
+	dbuf_init(&h, 2 * 1024 * 1024);
+	dbuf_init(&b2, 64 * 1024);
+	ok(dicom_instance_build(&ip, &h, &cause) == 0 &&
+	    dicom_instance_header(&ip, &b2, NULL) == 0 &&
+	    h.len == b2.len + DICOM_CT_PIXEL_BYTES &&
+	    dicom_instance_plen(&ip) == DICOM_CT_PIXEL_BYTES &&
+	    dicom_read_ids(h.data, h.len, &ids, NULL) == 0 &&
+	    strcmp(ids.sop_class, DICOM_CT_CLASS) == 0 &&
+	    strcmp(ids.modality, "CT") == 0, "a CT slice: class, modality, "
+	    "512 x 512 x 2 bytes of pixels");
+	dbuf_free(&h);
+	dbuf_free(&b2);
 
 	/* The streamed instance is the same bytes. */
 	snprintf(path, sizeof(path), "%s/inst.dcm", tmpdir);
