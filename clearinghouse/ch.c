@@ -8,14 +8,11 @@
  */
 #include "config.h"
 
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +30,7 @@
 #include "blob.h"
 #include "blobq.h"
 #include "ch.h"
+#include "daemon.h"
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
@@ -42,8 +40,6 @@
 #include "soap.h"
 #include "xmalloc.h"
 
-static int	ch_pidfd = -1;
-static char	*ch_pidpath;
 
 /* The reaper's cumulative counters, exported as isn_ch_reaper_*. */
 static const struct {
@@ -84,18 +80,6 @@ ch_usage(void)
 	exit(1);
 }
 
-/* An absolute form of path, so that reloads survive chdir("/"). */
-static char *
-ch_abspath(const char *path)
-{
-	char	 cwd[4096], *out;
-
-	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
-		return (xstrdup(path));
-	xasprintf(&out, "%s/%s", cwd, path);
-	return (out);
-}
-
 static const char *
 ch_addr_fmt(const struct conf_addr *a, char *buf, size_t len)
 {
@@ -113,122 +97,6 @@ static void
 ch_print_errors(const struct conf_errors *errs)
 {
 	conf_errors_print(stderr, errs);
-}
-
-/*
- * Fork into the background. The parent waits until the child reports
- * that it started (one zero byte on the pipe) and exits 0, or exits 1
- * when the pipe closes first; the child's errors until then reach the
- * terminal on stderr.
- */
-static int
-ch_daemonize(void)
-{
-	int	 p[2];
-	pid_t	 pid;
-	char	 c;
-	ssize_t	 n;
-
-	if (pipe(p) == -1)
-		fatal("pipe");
-	if ((pid = fork()) == -1)
-		fatal("fork");
-	if (pid > 0) {
-		close(p[1]);
-		do
-			n = read(p[0], &c, 1);
-		while (n == -1 && errno == EINTR);
-		_exit(n == 1 && c == 0 ? 0 : 1);
-	}
-	close(p[0]);
-	if (setsid() == -1)
-		fatal("setsid");
-	if (chdir("/") == -1)
-		fatal("chdir /");
-	return (p[1]);
-}
-
-/* Tell the waiting parent we are up, then leave the terminal. */
-static void
-ch_detach(int readyfd)
-{
-	char	c = 0;
-	int	fd;
-
-	log_init(0, CH_NAME, LOG_DAEMON);
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
-	if (write(readyfd, &c, 1) != 1)
-		log_warn("could not report startup to the parent");
-	close(readyfd);
-}
-
-/* Create and lock the pid file; a second instance finds it locked. */
-static void
-ch_pidfile(const char *path)
-{
-	char	buf[32];
-	int	len;
-
-	if (path == NULL)
-		return;
-	ch_pidfd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (ch_pidfd == -1)
-		fatal("could not open pid file \"%s\"", path);
-	if (flock(ch_pidfd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EWOULDBLOCK)
-			fatalx("pid file \"%s\" is locked: another "
-			    "instance is running", path);
-		fatal("could not lock pid file \"%s\"", path);
-	}
-	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(ch_pidfd, 0) == -1 || write(ch_pidfd, buf, len) != len)
-		fatal("could not write pid file \"%s\"", path);
-	ch_pidpath = xstrdup(path);
-}
-
-static void
-ch_pidfile_remove(void)
-{
-	if (ch_pidpath == NULL)
-		return;
-	if (unlink(ch_pidpath) == -1)
-		log_debug("pid file not removed path=\"%s\" err=\"%s\"",
-		    ch_pidpath, strerror(errno));
-	close(ch_pidfd);
-	free(ch_pidpath);
-	ch_pidpath = NULL;
-}
-
-/* Bind first, then become the configured user (only when root). */
-static void
-ch_drop_privileges(const char *user)
-{
-	struct passwd	*pw;
-
-	if (geteuid() != 0) {
-		if (user != NULL)
-			log_debug("not root: user \"%s\" ignored", user);
-		return;
-	}
-	if (user == NULL) {
-		log_warnx("running as root: set \"user\" in the "
-		    "configuration");
-		return;
-	}
-	if ((pw = getpwnam(user)) == NULL)
-		fatalx("unknown user \"%s\"", user);
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("could not become user \"%s\"", user);
-	log_info("privileges dropped user=%s uid=%ld", user,
-	    (long)pw->pw_uid);
 }
 
 void
@@ -729,7 +597,7 @@ main(int argc, char **argv)
 		return (rc);
 	}
 
-	ch.conf_path = ch_abspath(path);
+	ch.conf_path = daemon_abspath(path);
 	if ((ch.conf = ch_conf_load(ch.conf_path, &errs)) == NULL) {
 		ch_print_errors(&errs);
 		conf_errors_free(&errs);
@@ -737,7 +605,7 @@ main(int argc, char **argv)
 		return (1);
 	}
 	if (!foreground)
-		readyfd = ch_daemonize();
+		readyfd = daemon_fork();
 
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal");
@@ -776,17 +644,17 @@ main(int argc, char **argv)
 	    evtimer_add(ch.ev_metrics, &tv) == -1)
 		fatalx("could not arm the metrics timer");
 
-	ch_pidfile(ch.conf->pid_file);
-	ch_drop_privileges(ch.conf->user);
+	daemon_pidfile(ch.conf->pid_file);
+	daemon_drop_privileges(ch.conf->user);
 	log_info("started version=%s conf=\"%s\" peers=%zu", PACKAGE_VERSION,
 	    ch.conf_path, ch.conf->npeers);
 	if (readyfd != -1)
-		ch_detach(readyfd);
+		daemon_detach(readyfd, CH_NAME);
 
 	event_base_dispatch(ch.base);
 
 	log_info("stopped");
-	ch_pidfile_remove();
+	daemon_pidfile_remove();
 	ch_modules_free(&ch);
 	ch_health_free(ch.health);
 	event_free(ch.ev_hup);
