@@ -310,7 +310,7 @@ ch_reload(struct ch *ch)
 		free(names[i]);
 	}
 	free(names);
-	ch_conf_keep_no_reload(ch_conf_keys, ch->conf, c);
+	conf_keep_no_reload(ch_conf_keys, ch->conf, c);
 	if (c->timeouts.database != ch->conf->timeouts.database)
 		log_warnx("conf restart-required key=timeouts.database: the "
 		    "open database connections keep %llds",

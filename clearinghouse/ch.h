@@ -114,13 +114,6 @@ void		 ch_conf_free(struct ch_conf *);
 /* Cross-key checks after a load; adds "file: message" lines, -1 if any. */
 int		 ch_conf_check(const char *path, struct ch_conf *,
 		    struct conf_errors *);
-/*
- * Keep the running values of restart-only keys: for each CONF_NO_RELOAD
- * key that differs, the values of old and cur are exchanged, so cur keeps
- * what is in use and old (about to be freed) holds the new text.
- */
-void		 ch_conf_keep_no_reload(const struct conf_key *, void *old,
-		    void *cur);
 
 /* ch.c: process state. */
 enum ch_state {

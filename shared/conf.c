@@ -1527,3 +1527,64 @@ conf_errors_free(struct conf_errors *errs)
 		free(errs->lines[i]);
 	conf_errors_init(errs);
 }
+
+/* Bytes a scalar field of this type occupies. */
+static size_t
+conf_field_size(const struct conf_key *key)
+{
+	switch (key->type) {
+	case CONF_STRING:
+	case CONF_PATH:
+		return (sizeof(char *));
+	case CONF_INT:
+	case CONF_BOOL:
+	case CONF_ENUM:
+		return (sizeof(int));
+	case CONF_DURATION:
+		return (sizeof(long long));
+	case CONF_SIZE:
+		return (sizeof(size_t));
+	case CONF_ADDR:
+		return (sizeof(struct conf_addr));
+	default:
+		return (0);
+	}
+}
+
+static void
+conf_swap(void *a, void *b, size_t n)
+{
+	unsigned char	*x = a, *y = b, t;
+
+	while (n-- > 0) {
+		t = *x;
+		*x++ = *y;
+		*y++ = t;
+	}
+}
+
+void
+conf_keep_no_reload(const struct conf_key *table, void *old, void *cur)
+{
+	const struct conf_key	*key;
+	unsigned char		*o = old, *c = cur;
+
+	for (key = table; key->name != NULL; key++) {
+		if (key->type == CONF_SECTION) {
+			conf_keep_no_reload(key->sub, o + key->offset,
+			    c + key->offset);
+			continue;
+		}
+		if (!(key->flags & CONF_NO_RELOAD))
+			continue;
+		if (key->type == CONF_LIST) {
+			conf_swap(o + key->offset, c + key->offset,
+			    sizeof(void *));
+			conf_swap(o + key->count_offset,
+			    c + key->count_offset, sizeof(size_t));
+			continue;
+		}
+		conf_swap(o + key->offset, c + key->offset,
+		    conf_field_size(key));
+	}
+}

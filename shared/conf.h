@@ -94,6 +94,11 @@ int	conf_load_buffer(const char *name, const char *buf, size_t len,
 	    const struct conf_key *, void *dst, struct conf_errors *);
 /* Free what a load allocated and zero the table's fields. */
 void	conf_free(const struct conf_key *, void *);
+/*
+ * A reload: the values of keys marked CONF_NO_RELOAD go back from old to
+ * cur (swapped, so that freeing old frees what cur no longer holds).
+ */
+void	conf_keep_no_reload(const struct conf_key *, void *old, void *cur);
 /* Print the effective configuration as YAML that loads back the same. */
 int	conf_dump(FILE *, const struct conf_key *, const void *);
 /*

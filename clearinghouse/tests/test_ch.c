@@ -160,7 +160,7 @@ t_conf(void)
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-	ch_conf_keep_no_reload(ch_conf_keys, old, cur);
+	conf_keep_no_reload(ch_conf_keys, old, cur);
 	is_str(cur->blob_dir, "/a", "blob_dir keeps its running value");
 	is_str(cur->database.conninfo, "dbname=a", "conninfo kept");
 	is_int(cur->database.pool_size, 4, "pool_size kept");
