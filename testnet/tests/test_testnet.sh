@@ -1,0 +1,61 @@
+#!/bin/sh
+# test_testnet.sh: isn-testnet up, status, env and down in a private run
+# directory, with this build: PostgreSQL, the clearinghouse and two
+# Orthanc PACS come up on loopback, the PACS hold their studies, a PHR
+# certificate of the network reaches the clearinghouse and a stranger's
+# does not, and down stops every process it started.
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+n=0; failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
+for t in Orthanc curl openssl ss; do
+	command -v $t >/dev/null 2>&1 || { echo "1..0 # SKIP no $t"; exit 0; }
+done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+    { echo "1..0 # SKIP no PostgreSQL"; exit 0; }
+case $top_builddir in /*) ;; *) top_builddir=$PWD/$top_builddir ;; esac
+tn=$top_srcdir/testnet/isn-testnet
+dir=$(mktemp -d /tmp/isn-testnet.XXXXXX) || exit 1
+chmod 755 "$dir"	# PostgreSQL runs as postgres when we are root
+export ISN_TESTNET_DIR=$dir/net ISN_TESTNET_BIN=$top_builddir
+export ISN_TESTNET_SLICES=3
+trap '"$tn" down >/dev/null 2>&1; rm -rf "$dir"' EXIT
+
+"$tn" up > "$dir/up.out" 2>&1; rc=$?
+check "up: exit 0, every component up" \
+    '[ $rc = 0 ] && [ "$(grep -c " up  " "$dir/up.out")" = 4 ]' ||
+    sed 's/^/# /' "$dir/up.out"
+"$tn" env > "$dir/env" 2>&1
+. "$dir/env"
+check "env: the clearinghouse, the feeds, the certificates, the PACS" \
+    '[ -n "$ISN_CH_URL" ] && [ -n "$ISN_CH_PIX" ] && [ -n "$ISN_CH_REG" ] &&
+     [ -r "$ISN_CA" ] && [ -r "$ISN_CONSUMER_CERT" ] &&
+     [ -r "$ISN_SOURCE_KEY" ] && [ -n "$ISN_PACS_B_URL" ]'
+check "the PACS hold their studies (3 and 5 CT slices)" \
+    'curl -sf "$ISN_PACS_A_URL/statistics" | grep -q "\"CountInstances\" : 3" &&
+     curl -sf "$ISN_PACS_B_URL/statistics" | grep -q "\"CountInstances\" : 5"'
+export PW=quackquack
+"$top_builddir/phr-client/isn-phr" list --url "$ISN_CH_URL" --ca "$ISN_CA" \
+    --cert "$ISN_CONSUMER_CERT" --key "$ISN_CONSUMER_KEY" \
+    --oid "$ISN_AFFINITY_OID" --token abcd-efgh --dob 1970-01-01 \
+    --password-env PW > "$dir/phr.out" 2>&1; rc=$?
+check "a PHR with the network's certificate is answered (nothing yet)" \
+    '[ $rc = 1 ] && grep -q "nothing found for these details" "$dir/phr.out"'
+"$top_builddir/phr-client/isn-phr" list --url "$ISN_CH_URL" --ca "$ISN_CA" \
+    --cert "$dir/net/pki/stranger.pem" --key "$dir/net/pki/stranger.key" \
+    --oid "$ISN_AFFINITY_OID" --token abcd-efgh --dob 1970-01-01 \
+    --password-env PW > "$dir/stranger.out" 2>&1; rc=$?
+check "a stranger's certificate is refused at the TLS handshake" \
+    '[ $rc != 0 ] && grep -q "TLS" "$dir/stranger.out"'
+. "$dir/net/state.sh"
+"$tn" down > /dev/null 2>&1
+check "down: every process it started is gone" \
+    '! kill -0 "$ch_pid" 2>/dev/null && ! kill -0 "$pacs_A_pid" 2>/dev/null &&
+     ! kill -0 "$pacs_B_pid" 2>/dev/null &&
+     ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"'
+"$tn" status > /dev/null 2>&1; rc=$?
+check "status after down: nothing runs (exit 1)" '[ $rc = 1 ]'
+echo "1..$n"
+[ $failed = 0 ]
