@@ -1,38 +1,8 @@
 #!/bin/sh
-# conf-keys.sh: every key of the clearinghouse.yaml table (ch_conf.c) is
-# documented in docs/clearinghouse.yaml.5 (as ".It Ic key") and appears in
-# clearinghouse.yaml.sample (as "key:", possibly commented out), and the
-# man page documents no key the table lacks (pgbouncer's optscan idea).
+# conf-keys.sh: the clearinghouse.yaml key table (ch_conf.c), its man
+# page clearinghouse.yaml(5) and clearinghouse.yaml.sample agree
+# (shared/tests/conf-keys.sh).
 src=${top_srcdir:-.}
-table=$src/clearinghouse/ch_conf.c
-man=$src/docs/clearinghouse.yaml.5
-sample=$src/clearinghouse/clearinghouse.yaml.sample
-n=0; failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-
-keys=$(sed -n 's/.*\.name = "\([a-z_][a-z0-9_]*\)".*/\1/p' "$table" | sort -u)
-if [ -z "$keys" ]; then
-	nok "keys found in $table"; echo "1..$n"; exit 1
-fi
-for k in $keys; do
-	if grep -q "^\.It Ic $k\( \|$\)" "$man"; then
-		ok "$k in clearinghouse.yaml.5"
-	else
-		nok "$k in clearinghouse.yaml.5"
-	fi
-	if grep -Eq "^[ #-]*$k:" "$sample"; then
-		ok "$k in clearinghouse.yaml.sample"
-	else
-		nok "$k in clearinghouse.yaml.sample"
-	fi
-done
-for k in $(sed -n 's/^\.It Ic \([a-z_][a-z0-9_]*\).*/\1/p' "$man" | sort -u); do
-	if echo "$keys" | grep -qx "$k"; then
-		ok "documented key $k is in the table"
-	else
-		nok "documented key $k is in the table"
-	fi
-done
-echo "1..$n"
-[ $failed = 0 ]
+. "$src/shared/tests/conf-keys.sh"
+conf_keys "$src/clearinghouse/ch_conf.c" "$src/docs/clearinghouse.yaml.5" \
+    "$src/clearinghouse/clearinghouse.yaml.sample"
