@@ -108,30 +108,13 @@ static int
 phr_query(struct isnphr *h, struct sq_build *b, enum xdsmsg_return rtype,
     struct xds_submission **subp)
 {
-	struct xdsmsg_query_req	 req;
-	const struct sq_slot	*ss;
-	struct xdsmsg_slot	*slots;
 	struct dbuf		 body;
 	struct phr_q		 q;
-	size_t			 n, i;
 	int			 rc = -1;
 
-	ss = sq_build_slots(b, &n);
-	slots = xcalloc(n + 1, sizeof(*slots));
-	for (i = 0; i < n; i++) {
-		slots[i].name = (char *)(uintptr_t)ss[i].name;
-		slots[i].values = (char **)(uintptr_t)ss[i].values;
-		slots[i].nvalues = ss[i].nvalues;
-	}
-	memset(&req, 0, sizeof(req));
-	req.rtype = rtype;
-	req.composed = 1;
-	req.id = (char *)(uintptr_t)sq_build_id(b);
-	req.slots = slots;
-	req.nslots = n;
 	dbuf_init(&body, PHR_MAX_RESPONSE_XML);
 	h->last_code[0] = '\0';
-	if (xdsmsg_query_req_build(&body, &req) == -1) {
+	if (xdsmsg_query_req_build_sq(&body, b, rtype) == -1) {
 		phr_err(h, "the query is too large");
 		goto out;
 	}
@@ -147,7 +130,6 @@ phr_query(struct isnphr *h, struct sq_build *b, enum xdsmsg_return rtype,
 	dbuf_free(&q.rx.plain);
 out:
 	dbuf_free(&body);
-	free(slots);
 	return (rc);
 }
 
