@@ -1,8 +1,9 @@
 /*
  * edge.c: isn-edge main: options, configuration, daemonisation, signals
  * (reload, graceful stop), privileges; it wires the modules: the edge
- * database (migrations, then the pool) and the RIS feed (ris). -m applies
- * the migrations and exits. See docs/design/edge.md.
+ * database (migrations, then the pool), the RIS feed (ris) and the job
+ * runner (jobs). -m applies the migrations and exits. See
+ * docs/design/edge.md.
  */
 #include "config.h"
 
@@ -27,6 +28,7 @@
 
 #include "db.h"
 #include "edge.h"
+#include "jobs.h"
 #include "log.h"
 #include "migrate.h"
 #include "ris.h"
@@ -248,6 +250,7 @@ edge_stop(struct edge *edge, const char *signame)
 	}
 	edge->state = EDGE_DRAINING;
 	ris_stop(edge->ris);
+	jobs_stop(edge->jobs);
 	log_info("stop draining signal=%s busy=%d timeout=%llds", signame,
 	    edge->busy, edge->conf->drain_timeout);
 	if (edge->busy == 0) {
@@ -339,14 +342,21 @@ edge_modules_start(struct edge *edge)
 		fatalx("ris.tls: %s", cause);
 	if ((edge->ris = ris_new(edge, &cause)) == NULL)
 		fatalx("ris: %s", cause);
+	if ((edge->jobs = jobs_new(edge, &cause)) == NULL)
+		fatalx("jobs: %s", cause);
 }
 
-/* db_free first: it answers the RIS messages still waiting. */
+/*
+ * db_free first: it answers the RIS messages still waiting; the job
+ * runner kills its helpers before and frees its jobs after.
+ */
 static void
 edge_modules_free(struct edge *edge)
 {
+	jobs_close(edge->jobs);
 	db_free(edge->db);
 	ris_free(edge->ris);
+	jobs_free(edge->jobs);
 	if (edge->ris_tls != NULL)
 		SSL_CTX_free(edge->ris_tls);
 }

@@ -23,6 +23,9 @@
 #ifndef EDGE_DICOM_HELPER
 #define EDGE_DICOM_HELPER	"/usr/local/libexec/isn-edge-dicom"
 #endif
+#ifndef EDGE_SUBMIT_HELPER
+#define EDGE_SUBMIT_HELPER	"/usr/local/libexec/isn-edge-submit"
+#endif
 #define EDGE_AE_MAX		16	/* DICOM AE title, PS3.5 AE */
 
 /* Where the RIS puts the accession number (ris.accession_field). */
@@ -52,7 +55,7 @@ struct edge_ris {
 	long long	 timeout;	/* idle connection, each read/write */
 };
 
-/* One PACS (used by the DICOM module; parsed and checked here). */
+/* One PACS the job runner retrieves from (tried in order). */
 struct edge_pacs {
 	char		*name;
 	char		*ae_title;
@@ -60,12 +63,39 @@ struct edge_pacs {
 	int		 port;
 };
 
-/* The edge's own DICOM side (used by the DICOM module). */
+/* The edge's own DICOM side: the storage SCP C-MOVEs arrive at. */
 struct edge_dicom {
 	char		*ae_title;
 	int		 port;
 	char		*spool_dir;
 	char		*helper;	/* isn-edge-dicom */
+};
+
+/* The clearinghouse the job runner submits to (isn-edge-submit). */
+struct edge_clearinghouse {
+	char		*url;		/* ITI-41 repository endpoint */
+	char		*registry_url;	/* ITI-18: the retry check */
+	char		*pix;		/* host:port of the PIX feed (ITI-8) */
+	char		*registry;	/* host:port of the registry feed */
+	char		*ca;
+	char		*cert;		/* roles source and consumer */
+	char		*key;
+	char		*affinity_domain;
+	char		*repository_uid;
+	char		*source_id;
+	long long	 timeout;	/* each network step of a submission */
+};
+
+/* The job runner (jobs.c). */
+struct edge_jobs {
+	char		*key_file;	/* the KEK of keywrap (32 bytes, 0600) */
+	long long	 poll_interval;
+	int		 concurrency;
+	int		 retries;	/* remaining_retries of a new job */
+	long long	 retry_interval;
+	long long	 move_timeout;
+	long long	 move_grace;	/* wait for late instances */
+	char		*submit_helper;	/* isn-edge-submit */
 };
 
 /* The whole configuration; a reload builds a new one and swaps. */
@@ -76,6 +106,8 @@ struct edge_conf {
 	struct edge_pacs	*pacs;
 	size_t			 npacs;
 	struct edge_dicom	 dicom;
+	struct edge_clearinghouse clearinghouse;
+	struct edge_jobs	 jobs;
 	long long		 drain_timeout;	/* graceful stop, seconds */
 	char			*user;
 	char			*pid_file;
@@ -108,6 +140,7 @@ enum edge_state {
 
 struct db;
 struct ris;
+struct jobs;
 
 struct edge {
 	struct event_base	*base;
@@ -123,6 +156,7 @@ struct edge {
 	struct db		*db;		/* the edge database pool */
 	SSL_CTX			*ris_tls;	/* NULL: the RIS feed is plain */
 	struct ris		*ris;		/* HL7 from the RIS (ris.h) */
+	struct jobs		*jobs;		/* the job runner (jobs.h) */
 };
 
 /* Work in flight that a graceful stop waits for (messages, jobs). */

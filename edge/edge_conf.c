@@ -19,6 +19,7 @@
 #include "xmalloc.h"
 
 #define EDGE_TZ_MAX	128
+#define EDGE_NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const struct conf_enum edge_accessions[] = {
 	{ "obr-3", EDGE_ACC_OBR3 },
@@ -118,6 +119,64 @@ static const struct conf_key edge_dicom_keys[] = {
 	{ .name = NULL }
 };
 
+static const struct conf_key edge_clearinghouse_keys[] = {
+	{ .name = "url", .type = CONF_STRING,
+	  .offset = offsetof(struct edge_clearinghouse, url),
+	  .help = "ITI-41 repository endpoint (https)" },
+	{ .name = "registry_url", .type = CONF_STRING,
+	  .offset = offsetof(struct edge_clearinghouse, registry_url),
+	  .help = "ITI-18 registry endpoint: a retry never stores twice" },
+	{ .name = "pix", .type = CONF_STRING,
+	  .offset = offsetof(struct edge_clearinghouse, pix),
+	  .help = "host:port of the PIX feed (ITI-8, MLLP/TLS)" },
+	{ .name = "registry", .type = CONF_STRING,
+	  .offset = offsetof(struct edge_clearinghouse, registry),
+	  .help = "host:port of the registry feed (ITI-8, MLLP/TLS)" },
+	{ .name = "ca", .type = CONF_PATH,
+	  .offset = offsetof(struct edge_clearinghouse, ca) },
+	{ .name = "cert", .type = CONF_PATH,
+	  .offset = offsetof(struct edge_clearinghouse, cert),
+	  .help = "client certificate: roles source and consumer" },
+	{ .name = "key", .type = CONF_PATH,
+	  .offset = offsetof(struct edge_clearinghouse, key) },
+	{ .name = "affinity_domain", .type = CONF_STRING, .def = "1.2.260",
+	  .offset = offsetof(struct edge_clearinghouse, affinity_domain) },
+	{ .name = "repository_uid", .type = CONF_STRING,
+	  .offset = offsetof(struct edge_clearinghouse, repository_uid) },
+	{ .name = "source_id", .type = CONF_STRING,
+	  .offset = offsetof(struct edge_clearinghouse, source_id) },
+	{ .name = "timeout", .type = CONF_DURATION, .def = "60s", .min = 1,
+	  .max = 3600,
+	  .offset = offsetof(struct edge_clearinghouse, timeout) },
+	{ .name = NULL }
+};
+
+static const struct conf_key edge_jobs_keys[] = {
+	{ .name = "key_file", .type = CONF_PATH,
+	  .offset = offsetof(struct edge_jobs, key_file),
+	  .help = "key-encryption key of the isn2 content keys" },
+	{ .name = "poll_interval", .type = CONF_DURATION, .def = "1s",
+	  .min = 1, .max = 3600,
+	  .offset = offsetof(struct edge_jobs, poll_interval) },
+	{ .name = "concurrency", .type = CONF_INT, .def = "4", .min = 1,
+	  .max = 64, .offset = offsetof(struct edge_jobs, concurrency) },
+	{ .name = "retries", .type = CONF_INT, .def = "10", .min = 0,
+	  .max = 1000, .offset = offsetof(struct edge_jobs, retries) },
+	{ .name = "retry_interval", .type = CONF_DURATION, .def = "10m",
+	  .min = 1, .max = 7 * 86400,
+	  .offset = offsetof(struct edge_jobs, retry_interval) },
+	{ .name = "move_timeout", .type = CONF_DURATION, .def = "30m",
+	  .min = 1, .max = 86400,
+	  .offset = offsetof(struct edge_jobs, move_timeout) },
+	{ .name = "move_grace", .type = CONF_DURATION, .def = "5s",
+	  .min = 1, .max = 600,
+	  .offset = offsetof(struct edge_jobs, move_grace) },
+	{ .name = "submit_helper", .type = CONF_PATH,
+	  .def = EDGE_SUBMIT_HELPER,
+	  .offset = offsetof(struct edge_jobs, submit_helper) },
+	{ .name = NULL }
+};
+
 const struct conf_key edge_conf_keys[] = {
 	{ .name = "site", .type = CONF_SECTION, .sub = edge_site_keys,
 	  .offset = offsetof(struct edge_conf, site) },
@@ -131,6 +190,11 @@ const struct conf_key edge_conf_keys[] = {
 	  .count_offset = offsetof(struct edge_conf, npacs) },
 	{ .name = "dicom", .type = CONF_SECTION, .sub = edge_dicom_keys,
 	  .offset = offsetof(struct edge_conf, dicom) },
+	{ .name = "clearinghouse", .type = CONF_SECTION,
+	  .sub = edge_clearinghouse_keys,
+	  .offset = offsetof(struct edge_conf, clearinghouse) },
+	{ .name = "jobs", .type = CONF_SECTION, .sub = edge_jobs_keys,
+	  .offset = offsetof(struct edge_conf, jobs) },
 	{ .name = "drain_timeout", .type = CONF_DURATION, .def = "30s",
 	  .min = 0, .max = 86400,
 	  .offset = offsetof(struct edge_conf, drain_timeout) },
@@ -195,6 +259,61 @@ edge_tz_valid(const char *s)
 	return (stat(path, &st) == 0 && S_ISREG(st.st_mode));
 }
 
+/* host:port with a port number. */
+static int
+edge_hostport_valid(const char *s)
+{
+	const char	*colon = strrchr(s, ':');
+	char		*end;
+	long		 port;
+
+	if (colon == NULL || colon == s || colon[1] == '\0')
+		return (0);
+	port = strtol(colon + 1, &end, 10);
+	return (*end == '\0' && port > 0 && port <= 65535);
+}
+
+/*
+ * The clearinghouse keys go together: a submission needs all of url,
+ * pix, registry, ca, cert, key and repository_uid (or none: an edge
+ * that does not send yet).
+ */
+static void
+edge_conf_check_ch(const char *path, struct edge_conf *c,
+    struct conf_errors *errs)
+{
+	const struct edge_clearinghouse	*h = &c->clearinghouse;
+	const char			*need[] = { "url", "pix",
+	    "registry", "ca", "cert", "key", "repository_uid" };
+	const char			*val[] = { h->url, h->pix,
+	    h->registry, h->ca, h->cert, h->key, h->repository_uid };
+	size_t				 i, set = 0;
+
+	for (i = 0; i < EDGE_NITEMS(val); i++)
+		if (val[i] != NULL)
+			set++;
+	if (set != 0 && set != EDGE_NITEMS(val)) {
+		for (i = 0; i < EDGE_NITEMS(val); i++)
+			if (val[i] == NULL)
+				edge_conf_error(errs, path, "clearinghouse.%s: "
+				    "needed with the other clearinghouse keys",
+				    need[i]);
+	}
+	if (h->pix != NULL && !edge_hostport_valid(h->pix))
+		edge_conf_error(errs, path, "clearinghouse.pix: expected "
+		    "host:port");
+	if (h->registry != NULL && !edge_hostport_valid(h->registry))
+		edge_conf_error(errs, path, "clearinghouse.registry: expected "
+		    "host:port");
+	if (h->url != NULL && strncmp(h->url, "https://", 8) != 0)
+		edge_conf_error(errs, path, "clearinghouse.url: expected an "
+		    "https:// URL");
+	if (h->registry_url != NULL &&
+	    strncmp(h->registry_url, "https://", 8) != 0)
+		edge_conf_error(errs, path, "clearinghouse.registry_url: "
+		    "expected an https:// URL");
+}
+
 int
 edge_conf_check(const char *path, struct edge_conf *c,
     struct conf_errors *errs)
@@ -243,6 +362,7 @@ edge_conf_check(const char *path, struct edge_conf *c,
 	if (!edge_ae_valid(c->dicom.ae_title))
 		edge_conf_error(errs, path, "dicom.ae_title: expected 1 to 16 "
 		    "printable ASCII characters, no backslash");
+	edge_conf_check_ch(path, c, errs);
 	if (c->dicom.port != 0 && c->dicom.port == c->ris.listen.port)
 		edge_conf_error(errs, path, "dicom.port: port %d is also used "
 		    "by ris.listen", c->dicom.port);

@@ -69,6 +69,16 @@ main(void)
 	ok(c->site.time_zone == NULL && strcmp(c->site.name, "isn-edge") == 0,
 	    "site defaults");
 	ok(c->npacs == 0 && c->drain_timeout == 30, "no PACS, 30s drain");
+	ok(c->jobs.poll_interval == 1 && c->jobs.concurrency == 4 &&
+	    c->jobs.retries == 10 && c->jobs.retry_interval == 600 &&
+	    c->jobs.move_timeout == 1800 && c->jobs.move_grace == 5 &&
+	    c->jobs.key_file == NULL &&
+	    strcmp(c->jobs.submit_helper, EDGE_SUBMIT_HELPER) == 0,
+	    "jobs defaults: 1s poll, 4 at once, 10 retries every 10m");
+	ok(c->clearinghouse.url == NULL &&
+	    strcmp(c->clearinghouse.affinity_domain, "1.2.260") == 0 &&
+	    c->clearinghouse.timeout == 60,
+	    "clearinghouse defaults: none, affinity domain 1.2.260");
 	edge_conf_free(c);
 	conf_errors_free(&errs);
 
@@ -133,6 +143,28 @@ main(void)
 	refused(DB "ris: {max_message: 100}\n", "max_message",
 	    "max_message under 1k");
 	refused(DB "nope: 1\n", "nope", "an unknown key");
+	refused(DB "clearinghouse: {url: \"https://h/x\"}\n",
+	    "clearinghouse.pix: needed with the other",
+	    "a clearinghouse url without the rest");
+	refused(DB "clearinghouse: {url: \"http://h/x\", pix: \"h:1\", "
+	    "registry: \"h:2\", ca: a, cert: b, key: c, repository_uid: 1.2}\n",
+	    "clearinghouse.url: expected an https", "a plain http url");
+	refused(DB "clearinghouse: {url: \"https://h/x\", pix: h, "
+	    "registry: \"h:2\", ca: a, cert: b, key: c, repository_uid: 1.2}\n",
+	    "clearinghouse.pix: expected host:port", "a feed without a port");
+	refused(DB "jobs: {concurrency: 0}\n", "concurrency",
+	    "jobs.concurrency under 1");
+	refused(DB "jobs: {retry_interval: 0s}\n", "retry_interval",
+	    "a zero retry_interval");
+	c = load(DB "clearinghouse: {url: \"https://h/x\", pix: \"h:1\", "
+	    "registry: \"h:2\", ca: a, cert: b, key: c, "
+	    "repository_uid: 1.2}\njobs: {retries: 0, retry_interval: 2s}\n",
+	    &errs);
+	ok(c != NULL && c->jobs.retries == 0 && c->jobs.retry_interval == 2 &&
+	    strcmp(c->clearinghouse.registry, "h:2") == 0,
+	    "a complete clearinghouse section and jobs keys load");
+	edge_conf_free(c);
+	conf_errors_free(&errs);
 
 	snprintf(path, sizeof(path), "%s/edge/edge.yaml.sample",
 	    tap_srcdir());
