@@ -7,14 +7,11 @@
  */
 #include "config.h"
 
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +24,7 @@
 #include <openssl/ssl.h>
 
 #include "db.h"
+#include "daemon.h"
 #include "edge.h"
 #include "jobs.h"
 #include "log.h"
@@ -35,8 +33,6 @@
 #include "tls.h"
 #include "xmalloc.h"
 
-static int	edge_pidfd = -1;
-static char	*edge_pidpath;
 
 static __dead void
 edge_usage(void)
@@ -44,135 +40,6 @@ edge_usage(void)
 	fprintf(stderr, "usage: %s [-dnVv] [-f file]\n"
 	    "       %s [-f file] -m\n", EDGE_NAME, EDGE_NAME);
 	exit(1);
-}
-
-/* An absolute form of path, so that reloads survive chdir("/"). */
-static char *
-edge_abspath(const char *path)
-{
-	char	 cwd[4096], *out;
-
-	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
-		return (xstrdup(path));
-	xasprintf(&out, "%s/%s", cwd, path);
-	return (out);
-}
-
-/*
- * Fork into the background. The parent waits until the child reports
- * that it started (one zero byte on the pipe) and exits 0, or exits 1
- * when the pipe closes first; the child's errors until then reach the
- * terminal on stderr.
- */
-static int
-edge_daemonize(void)
-{
-	int	 p[2];
-	pid_t	 pid;
-	char	 c;
-	ssize_t	 n;
-
-	if (pipe(p) == -1)
-		fatal("pipe");
-	if ((pid = fork()) == -1)
-		fatal("fork");
-	if (pid > 0) {
-		close(p[1]);
-		do
-			n = read(p[0], &c, 1);
-		while (n == -1 && errno == EINTR);
-		_exit(n == 1 && c == 0 ? 0 : 1);
-	}
-	close(p[0]);
-	if (setsid() == -1)
-		fatal("setsid");
-	if (chdir("/") == -1)
-		fatal("chdir /");
-	return (p[1]);
-}
-
-/* Tell the waiting parent we are up, then leave the terminal. */
-static void
-edge_detach(int readyfd)
-{
-	char	c = 0;
-	int	fd;
-
-	log_init(0, EDGE_NAME, LOG_DAEMON);
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
-	if (write(readyfd, &c, 1) != 1)
-		log_warn("could not report startup to the parent");
-	close(readyfd);
-}
-
-/* Create and lock the pid file; a second instance finds it locked. */
-static void
-edge_pidfile(const char *path)
-{
-	char	buf[32];
-	int	len;
-
-	if (path == NULL)
-		return;
-	edge_pidfd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (edge_pidfd == -1)
-		fatal("could not open pid file \"%s\"", path);
-	if (flock(edge_pidfd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EWOULDBLOCK)
-			fatalx("pid file \"%s\" is locked: another "
-			    "instance is running", path);
-		fatal("could not lock pid file \"%s\"", path);
-	}
-	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(edge_pidfd, 0) == -1 ||
-	    write(edge_pidfd, buf, len) != len)
-		fatal("could not write pid file \"%s\"", path);
-	edge_pidpath = xstrdup(path);
-}
-
-static void
-edge_pidfile_remove(void)
-{
-	if (edge_pidpath == NULL)
-		return;
-	if (unlink(edge_pidpath) == -1)
-		log_debug("pid file not removed path=\"%s\" err=\"%s\"",
-		    edge_pidpath, strerror(errno));
-	close(edge_pidfd);
-	free(edge_pidpath);
-	edge_pidpath = NULL;
-}
-
-/* Bind first, then become the configured user (only when root). */
-static void
-edge_drop_privileges(const char *user)
-{
-	struct passwd	*pw;
-
-	if (geteuid() != 0) {
-		if (user != NULL)
-			log_debug("not root: user \"%s\" ignored", user);
-		return;
-	}
-	if (user == NULL) {
-		log_warnx("running as root: set \"user\" in the "
-		    "configuration");
-		return;
-	}
-	if ((pw = getpwnam(user)) == NULL)
-		fatalx("unknown user \"%s\"", user);
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("could not become user \"%s\"", user);
-	log_info("privileges dropped user=%s uid=%ld", user,
-	    (long)pw->pw_uid);
 }
 
 void
@@ -218,7 +85,7 @@ edge_reload(struct edge *edge)
 		free(names[i]);
 	}
 	free(names);
-	edge_conf_keep_no_reload(edge_conf_keys, edge->conf, c);
+	conf_keep_no_reload(edge_conf_keys, edge->conf, c);
 	c->ris.tls.verify_peer = c->ris.tls.ca_file != NULL;
 	edge_conf_free(edge->conf);
 	edge->conf = c;
@@ -429,7 +296,7 @@ main(int argc, char **argv)
 		return (rc);
 	}
 
-	edge.conf_path = edge_abspath(path);
+	edge.conf_path = daemon_abspath(path);
 	if ((edge.conf = edge_load_or_print(edge.conf_path, &errs)) == NULL) {
 		conf_errors_free(&errs);
 		free(edge.conf_path);
@@ -437,7 +304,7 @@ main(int argc, char **argv)
 	}
 	conf_errors_free(&errs);
 	if (!foreground)
-		readyfd = edge_daemonize();
+		readyfd = daemon_fork();
 
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal");
@@ -451,18 +318,18 @@ main(int argc, char **argv)
 	edge.ev_int = edge_signal_add(&edge, SIGINT);
 
 	edge_modules_start(&edge);
-	edge_pidfile(edge.conf->pid_file);
-	edge_drop_privileges(edge.conf->user);
+	daemon_pidfile(edge.conf->pid_file);
+	daemon_drop_privileges(edge.conf->user);
 	log_info("started version=%s conf=\"%s\" site=\"%s\" pacs=%zu",
 	    PACKAGE_VERSION, edge.conf_path, edge.conf->site.name,
 	    edge.conf->npacs);
 	if (readyfd != -1)
-		edge_detach(readyfd);
+		daemon_detach(readyfd, EDGE_NAME);
 
 	event_base_dispatch(edge.base);
 
 	log_info("stopped");
-	edge_pidfile_remove();
+	daemon_pidfile_remove();
 	edge_modules_free(&edge);
 	event_free(edge.ev_hup);
 	event_free(edge.ev_term);

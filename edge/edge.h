@@ -124,13 +124,6 @@ void		 edge_conf_free(struct edge_conf *);
 /* Cross-key checks after a load; adds "file: message" lines, -1 if any. */
 int		 edge_conf_check(const char *path, struct edge_conf *,
 		    struct conf_errors *);
-/*
- * Keep the running values of restart-only keys: for each CONF_NO_RELOAD
- * key, the values of old and cur are exchanged, so cur keeps what is in
- * use and old (about to be freed) holds the new text.
- */
-void		 edge_conf_keep_no_reload(const struct conf_key *, void *old,
-		    void *cur);
 
 /* edge.c: process state. */
 enum edge_state {

@@ -19,6 +19,7 @@
 #include "dbuf.h"
 #include "edge.h"
 #include "hl7.h"
+#include "jobs.h"
 #include "log.h"
 #include "mllp.h"
 #include "ris.h"
@@ -860,6 +861,9 @@ ris_commit_done(PGresult *res, const char *cause, void *arg)
 		    "stored=%d repeats=%d moved=%d outcome=accepted ack=AA",
 		    mllp_conn_id(q->conn), q->ctl, q->rec.event,
 		    q->rec.nexams, q->stored, q->repeats, q->moved);
+		/* A final report may make a waiting job due now. */
+		if (q->stored > 0 && ris->edge->jobs != NULL)
+			jobs_kick(ris->edge->jobs);
 	} else {
 		memset(&err, 0, sizeof(err));
 		ris_err(&err, "AE", "207", "", 0, 0, "edge database error: "

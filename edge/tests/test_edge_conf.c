@@ -104,7 +104,7 @@ main(void)
 	    &errs);
 	ok(c2 != NULL, "a second configuration loads");
 	if (c != NULL && c2 != NULL) {
-		edge_conf_keep_no_reload(edge_conf_keys, c, c2);
+		conf_keep_no_reload(edge_conf_keys, c, c2);
 		ok(c2->ris.listen.port == 0 && strcmp(c2->site.name, "b") == 0 &&
 		    c2->ris.tls.cert_file != NULL && c->ris.tls.cert_file == NULL,
 		    "reload keeps ris.listen and ris.tls, applies site.name");
