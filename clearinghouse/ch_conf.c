@@ -205,23 +205,6 @@ const struct conf_key ch_conf_keys[] = {
 	{ .name = NULL }
 };
 
-/* Append a "file: message" line; the loader's own lines come first. */
-static void printflike(3, 4)
-ch_conf_error(struct conf_errors *errs, const char *path, const char *fmt,
-    ...)
-{
-	va_list	 ap;
-	char	*msg;
-
-	if (errs->n >= CONF_MAX_ERRORS)
-		return;
-	va_start(ap, fmt);
-	xvasprintf(&msg, fmt, ap);
-	va_end(ap);
-	xasprintf(&errs->lines[errs->n++], "%s: %s", path, msg);
-	free(msg);
-}
-
 /* A dotted OID: digits, no empty arc, no leading zero, at most 64 bytes. */
 static int
 ch_oid_valid(const char *s)
@@ -289,23 +272,23 @@ ch_conf_check(const char *path, struct ch_conf *c, struct conf_errors *errs)
 		struct ch_peer	*p = &c->peers[i];
 
 		if ((p->fingerprint == NULL) == (p->subject == NULL))
-			ch_conf_error(errs, path, "peers[%zu]: give exactly "
+			conf_error_add(errs, path, "peers[%zu]: give exactly "
 			    "one of \"fingerprint\" and \"subject\"", i);
 		else if (p->fingerprint != NULL &&
 		    !ch_fingerprint_valid(p->fingerprint))
-			ch_conf_error(errs, path, "peers[%zu].fingerprint: "
+			conf_error_add(errs, path, "peers[%zu].fingerprint: "
 			    "expected a SHA-256 fingerprint (64 hex digits)",
 			    i);
 		p->role_mask = 0;
 		for (j = 0; j < p->nroles; j++) {
 			if (p->role_mask & p->roles[j])
-				ch_conf_error(errs, path, "peers[%zu].roles: "
+				conf_error_add(errs, path, "peers[%zu].roles: "
 				    "role listed twice", i);
 			p->role_mask |= p->roles[j];
 		}
 		for (j = 0; j < i; j++) {
 			if (strcmp(c->peers[j].name, p->name) == 0) {
-				ch_conf_error(errs, path, "peers[%zu].name: "
+				conf_error_add(errs, path, "peers[%zu].name: "
 				    "\"%s\" already names peers[%zu]", i,
 				    p->name, j);
 				break;
@@ -313,21 +296,21 @@ ch_conf_check(const char *path, struct ch_conf *c, struct conf_errors *errs)
 		}
 	}
 	if (!ch_oid_valid(c->affinity_domain))
-		ch_conf_error(errs, path, "affinity_domain: expected an OID");
+		conf_error_add(errs, path, "affinity_domain: expected an OID");
 	if (!ch_oid_valid(c->repository_unique_id))
-		ch_conf_error(errs, path,
+		conf_error_add(errs, path,
 		    "repository_unique_id: expected an OID");
 	if (strncmp(c->home_community_id, "urn:oid:", 8) != 0 ||
 	    !ch_oid_valid(c->home_community_id + 8))
-		ch_conf_error(errs, path,
+		conf_error_add(errs, path,
 		    "home_community_id: expected \"urn:oid:\" and an OID");
 	if (c->audit.destination == CH_AUDIT_FILE && c->audit.file == NULL)
-		ch_conf_error(errs, path, "audit.file: required when "
+		conf_error_add(errs, path, "audit.file: required when "
 		    "audit.destination is file");
 	for (i = 0; i < sizeof(l) / sizeof(l[0]); i++)
 		for (j = 0; j < i; j++)
 			if (ch_addr_same(l[i].a, l[j].a))
-				ch_conf_error(errs, path, "%s: port %d is "
+				conf_error_add(errs, path, "%s: port %d is "
 				    "also used by %s", l[i].name, l[i].a->port,
 				    l[j].name);
 	return (errs->n == before ? 0 : -1);

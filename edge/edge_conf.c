@@ -205,23 +205,6 @@ const struct conf_key edge_conf_keys[] = {
 	{ .name = NULL }
 };
 
-/* Append a "file: message" line; the loader's own lines come first. */
-static void printflike(3, 4)
-edge_conf_error(struct conf_errors *errs, const char *path, const char *fmt,
-    ...)
-{
-	va_list	 ap;
-	char	*msg;
-
-	if (errs->n >= CONF_MAX_ERRORS)
-		return;
-	va_start(ap, fmt);
-	xvasprintf(&msg, fmt, ap);
-	va_end(ap);
-	xasprintf(&errs->lines[errs->n++], "%s: %s", path, msg);
-	free(msg);
-}
-
 /* PS3.5 AE: 1 to 16 characters of the default repertoire, no backslash. */
 static int
 edge_ae_valid(const char *s)
@@ -295,22 +278,22 @@ edge_conf_check_ch(const char *path, struct edge_conf *c,
 	if (set != 0 && set != EDGE_NITEMS(val)) {
 		for (i = 0; i < EDGE_NITEMS(val); i++)
 			if (val[i] == NULL)
-				edge_conf_error(errs, path, "clearinghouse.%s: "
+				conf_error_add(errs, path, "clearinghouse.%s: "
 				    "needed with the other clearinghouse keys",
 				    need[i]);
 	}
 	if (h->pix != NULL && !edge_hostport_valid(h->pix))
-		edge_conf_error(errs, path, "clearinghouse.pix: expected "
+		conf_error_add(errs, path, "clearinghouse.pix: expected "
 		    "host:port");
 	if (h->registry != NULL && !edge_hostport_valid(h->registry))
-		edge_conf_error(errs, path, "clearinghouse.registry: expected "
+		conf_error_add(errs, path, "clearinghouse.registry: expected "
 		    "host:port");
 	if (h->url != NULL && strncmp(h->url, "https://", 8) != 0)
-		edge_conf_error(errs, path, "clearinghouse.url: expected an "
+		conf_error_add(errs, path, "clearinghouse.url: expected an "
 		    "https:// URL");
 	if (h->registry_url != NULL &&
 	    strncmp(h->registry_url, "https://", 8) != 0)
-		edge_conf_error(errs, path, "clearinghouse.registry_url: "
+		conf_error_add(errs, path, "clearinghouse.registry_url: "
 		    "expected an https:// URL");
 }
 
@@ -322,37 +305,37 @@ edge_conf_check(const char *path, struct edge_conf *c,
 	size_t			 before = errs->n, i, j;
 
 	if (c->site.name[0] == '\0')
-		edge_conf_error(errs, path, "site.name: must not be empty");
+		conf_error_add(errs, path, "site.name: must not be empty");
 	if (c->site.time_zone != NULL && !edge_tz_valid(c->site.time_zone))
-		edge_conf_error(errs, path, "site.time_zone: \"%s\" is not a "
+		conf_error_add(errs, path, "site.time_zone: \"%s\" is not a "
 		    "zone of the system's time zone database",
 		    c->site.time_zone);
 	if ((t->cert_file == NULL) != (t->key_file == NULL))
-		edge_conf_error(errs, path, "ris.tls: give both \"cert\" and "
+		conf_error_add(errs, path, "ris.tls: give both \"cert\" and "
 		    "\"key\", or neither");
 	if (t->ca_file != NULL && t->cert_file == NULL)
-		edge_conf_error(errs, path, "ris.tls.ca: mutual TLS needs "
+		conf_error_add(errs, path, "ris.tls.ca: mutual TLS needs "
 		    "\"cert\" and \"key\" too");
 	if (c->ris.assigning_authority != NULL &&
 	    c->ris.assigning_authority[0] == '\0')
-		edge_conf_error(errs, path, "ris.assigning_authority: must "
+		conf_error_add(errs, path, "ris.assigning_authority: must "
 		    "not be empty");
 	for (i = 0; i < c->npacs; i++) {
 		struct edge_pacs	*p = &c->pacs[i];
 
 		if (p->name[0] == '\0')
-			edge_conf_error(errs, path, "pacs[%zu].name: must not "
+			conf_error_add(errs, path, "pacs[%zu].name: must not "
 			    "be empty", i);
 		if (!edge_ae_valid(p->ae_title))
-			edge_conf_error(errs, path, "pacs[%zu].ae_title: "
+			conf_error_add(errs, path, "pacs[%zu].ae_title: "
 			    "expected 1 to 16 printable ASCII characters, no "
 			    "backslash", i);
 		if (p->host[0] == '\0' || strlen(p->host) > CONF_HOST_MAX)
-			edge_conf_error(errs, path, "pacs[%zu].host: expected "
+			conf_error_add(errs, path, "pacs[%zu].host: expected "
 			    "a host name or address", i);
 		for (j = 0; j < i; j++) {
 			if (strcmp(c->pacs[j].name, p->name) == 0) {
-				edge_conf_error(errs, path, "pacs[%zu].name: "
+				conf_error_add(errs, path, "pacs[%zu].name: "
 				    "\"%s\" already names pacs[%zu]", i,
 				    p->name, j);
 				break;
@@ -360,11 +343,11 @@ edge_conf_check(const char *path, struct edge_conf *c,
 		}
 	}
 	if (!edge_ae_valid(c->dicom.ae_title))
-		edge_conf_error(errs, path, "dicom.ae_title: expected 1 to 16 "
+		conf_error_add(errs, path, "dicom.ae_title: expected 1 to 16 "
 		    "printable ASCII characters, no backslash");
 	edge_conf_check_ch(path, c, errs);
 	if (c->dicom.port != 0 && c->dicom.port == c->ris.listen.port)
-		edge_conf_error(errs, path, "dicom.port: port %d is also used "
+		conf_error_add(errs, path, "dicom.port: port %d is also used "
 		    "by ris.listen", c->dicom.port);
 	return (errs->n == before ? 0 : -1);
 }

@@ -1588,3 +1588,19 @@ conf_keep_no_reload(const struct conf_key *table, void *old, void *cur)
 		    conf_field_size(key));
 	}
 }
+
+void
+conf_error_add(struct conf_errors *errs, const char *path, const char *fmt,
+    ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (errs->n >= CONF_MAX_ERRORS)
+		return;
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	xasprintf(&errs->lines[errs->n++], "%s: %s", path, msg);
+	free(msg);
+}

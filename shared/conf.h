@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "compat.h"
+
 #define CONF_MAX_SIZE		(1024 * 1024)	/* bytes in one file */
 #define CONF_MAX_DEPTH		32		/* nested mappings/sequences */
 #define CONF_MAX_ERRORS		50		/* collected before giving up */
@@ -94,6 +96,9 @@ int	conf_load_buffer(const char *name, const char *buf, size_t len,
 	    const struct conf_key *, void *dst, struct conf_errors *);
 /* Free what a load allocated and zero the table's fields. */
 void	conf_free(const struct conf_key *, void *);
+/* A cross-key check's "file: message" line (after the loader's own). */
+void	conf_error_add(struct conf_errors *, const char *path,
+	    const char *fmt, ...) printflike(3, 4);
 /*
  * A reload: the values of keys marked CONF_NO_RELOAD go back from old to
  * cur (swapped, so that freeing old frees what cur no longer holds).
