@@ -16,65 +16,16 @@ top_builddir=${top_builddir:-.}
 . "$top_srcdir/clearinghouse/tests/pg.sh"
 . "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
+. "$top_srcdir/edge/tests/edge-lib.sh"
 ch_begin openssl psql cmp dcmqrscp dcmsend echoscu
-abs() { case $1 in /*) echo "$1" ;; *) echo "$OLDPWD/$1" ;; esac; }
-edge=$(abs "$top_builddir/edge/isn-edge")
-tool=$(abs "$top_builddir/edge/tests/jobs-tool")
-rissend=$(abs "$top_builddir/edge/tests/ris-send")
-submit=$(abs "$top_builddir/edge/isn-edge-submit")
-dcmhelper=$(abs "$top_builddir/edge/isn-edge-dicom")
-phr=$(abs "$top_builddir/phr-client/isn-phr")
-eschemas=$(abs "$top_srcdir/schemas/edge")
-export TCP_NODELAY=1
-WAITLOG_TRIES=300
-
-set -- $("$tool" ports 8)
-ris_port=$1 scp_port=$2 pacs_port=$3 xds_port=$4 pix_port=$5 reg_port=$6
-health_port=$7 dead_port=$8
+edge_paths
 
 # --- the clearinghouse, on fixed ports so that it can come back ---
 check "the test PKI was generated" ch_pki
-ch_conf
-sed -i -e "s/xds: \"127.0.0.1:0\"/xds: \"127.0.0.1:$xds_port\"/" \
-    -e "s/pix_feed: \"127.0.0.1:0\"/pix_feed: \"127.0.0.1:$pix_port\"/" \
-    -e "s/registry_feed: \"127.0.0.1:0\"/registry_feed: \"127.0.0.1:$reg_port\"/" \
-    -e "s/health: \"127.0.0.1:0\"/health: \"127.0.0.1:$health_port\"/" ch.yaml
-check "the clearinghouse starts" ch_start
-chpid=$pid; pid=; bgpids="$bgpids $chpid"
-URL=https://127.0.0.1:$xds_port
+check "the clearinghouse starts" edge_ch
 
 # --- the PACS ---
-mkdir -p db/PACS spool src
-cat > dcmqrscp.cfg <<EOF
-NetworkTCPPort  = $pacs_port
-MaxPDUSize      = 16384
-MaxAssociations = 16
-HostTable BEGIN
-isn     = (RSNA-ISN, 127.0.0.1, $scp_port)
-HostTable END
-VendorTable BEGIN
-VendorTable END
-AETable BEGIN
-PACS   $tmp/db/PACS    RW (200, 1024mb)   ANY
-AETable END
-EOF
-qrpid=
-pacs_start() {
-	dcmqrscp -c dcmqrscp.cfg > dcmqrscp.log 2>&1 & qrpid=$!
-	bgpids="$bgpids $qrpid"
-	i=0
-	until echoscu -aec PACS 127.0.0.1 "$pacs_port" >/dev/null 2>&1; do
-		i=$((i + 1)); [ $i -gt 200 ] && return 1
-		sleep 0.05
-	done
-}
-pacs_stop() { kill -TERM "$qrpid"; wait "$qrpid" 2>/dev/null; qrpid=; }
-# study NAME MRN ACC UID N: N instances in src/NAME, stored in the PACS.
-study() {
-	mkdir -p "src/$1" && "$tool" gen "src/$1" "$2" "$3" "$4" "$5" &&
-	    dcmsend -aet LOADER -aec PACS 127.0.0.1 "$pacs_port" \
-	    src/"$1"/*.dcm >> load.log 2>&1
-}
+pacs_conf
 check "dcmqrscp starts" pacs_start
 check "synthetic studies are loaded into the PACS" \
     'study a P100 J100 1.2.826.77.1 6 && study b P200 J200 1.2.826.77.2 4 &&
@@ -83,156 +34,18 @@ check "synthetic studies are loaded into the PACS" \
      study h P900 J900 1.2.826.77.9 5'
 
 # --- the patient's identity and the wrapped content key ---
-export PW=quackquack
-"$phr" rsna-id --scheme isn2 --token abcd-efgh --dob 1960-01-02 \
-    --password-env PW --show-key > idkey 2> /dev/null
-rsnaid=$(sed -n 1p idkey); ckey=$(sed -n 2p idkey)
-"$tool" kek kek.bin
-wrapped=$("$tool" wrap kek.bin "$rsnaid" "$ckey")
+edge_keys
 check "a KEK (mode 0600) and the content key wrapped under it" \
     '[ "$(stat -c %a kek.bin)" = 600 ] && [ ${#wrapped} = 122 ]'
 
 # --- the edge ---
-psql -X -q -c "CREATE DATABASE edge" > /dev/null 2>&1
-EDGE_CONNINFO="host=127.0.0.1 port=$PGPORT user=isn dbname=edge"
-esql() { PGDATABASE=edge psql -X -A -t -q -c "$1" 2>&1; }
-# edge_yaml PACS-PORT: the configuration, PACS at that port.
-edge_yaml() {
-	cat > edge.yaml <<EOT
-site: {name: test-edge}
-database: {conninfo: "$EDGE_CONNINFO", pool_size: 2, schema_dir: "$eschemas"}
-ris: {listen: "127.0.0.1:$ris_port"}
-pacs:
-  - {name: down, ae_title: NOPE, host: 127.0.0.1, port: $dead_port}
-  - {name: main, ae_title: PACS, host: 127.0.0.1, port: $1}
-dicom: {ae_title: RSNA-ISN, port: $scp_port, spool_dir: spool, helper: "$dcmhelper"}
-clearinghouse:
-  url: "$URL/services/xdsrepositoryb"
-  registry_url: "$URL/services/xdsregistryb"
-  pix: "127.0.0.1:$pix_port"
-  registry: "127.0.0.1:$reg_port"
-  ca: ca.pem
-  cert: both.pem
-  key: both.key
-  affinity_domain: "1.2.260"
-  repository_uid: "1.2.3"
-  timeout: 10s
-jobs:
-  key_file: kek.bin
-  poll_interval: 1s
-  concurrency: 4
-  retries: 3
-  retry_interval: 1s
-  move_timeout: 20s
-  move_grace: 1s
-  submit_helper: "$submit"
-EOT
-}
+edge_db
 edge_yaml "$pacs_port"
 check "the configuration with pacs, dicom, clearinghouse and jobs is valid" \
     '"$edge" -n -f edge.yaml 2>&1 | grep -qx "configuration OK"'
-# ewait PATTERN [COUNT]: waitlog on the edge's log (elog).
-ewait() {
-	i=0
-	while [ "$(grep -c -- "$1" elog 2>/dev/null)" -lt "${2:-1}" ]; do
-		kill -0 "$epid" 2>/dev/null || return 1
-		i=$((i + 1)); [ $i -gt 300 ] && return 1
-		sleep 0.05
-	done
-}
-edge_start() {
-	: >> elog
-	c=$(grep -c " started version=" elog)
-	${ISN_TEST_WRAPPER:-} "$edge" -d -f edge.yaml 2>> elog & epid=$!
-	bgpids="$bgpids $epid"
-	ewait " started version=" $((c + 1))
-}
 check "isn-edge starts with the job runner and its storage SCP" \
     'edge_start && ewait "jobs storage SCP ready port=$scp_port"'
 
-# --- HL7 from the RIS ---
-now() { date -u +%Y%m%d%H%M%S+0000; }
-ctl=0
-# order MRN ACC: ORM^O01 NW (scheduled).
-order() {
-	t=$(now); ctl=$((ctl + 1))
-	printf 'MSH|^~\\&|RIS|GH|ISN-EDGE|SITE|%s||ORM^O01|o-%s|P|2.3.1\rPID|1||%s^^^HOSP^MR||DOE^JANE^Q||19600102|F\rORC|NW|P%s|%s||SC||||%s||||||%s\rOBR|1|P%s|%s|71250^CT CHEST^CPT||||||||||||||||||||CT\r' \
-	    "$t" "m$ctl" "$1" "$2" "$2" "$t" "$t" "$2" "$2" > "o-$2.hl7"
-	"$rissend" "127.0.0.1:$ris_port" "o-$2.hl7" > "o-$2.ack" 2>&1 &&
-	    grep -q "MSA|AA" "o-$2.ack"
-}
-# result MRN ACC STATUS TEXT: ORU^R01 with OBR-25 STATUS, now.
-result() {
-	t=$(now); ctl=$((ctl + 1))
-	printf 'MSH|^~\\&|RIS|GH|ISN-EDGE|SITE|%s||ORU^R01|r-%s|P|2.5.1\rPID|1||%s^^^HOSP^MR||DOE^JANE^Q||19600102|F\rORC|RE|P%s|%s||CM\rOBR|1|P%s|%s|71250^CT CHEST^CPT||||||||||||||||||%s|||%s\rOBX|1|FT|71250^REPORT||%s\r' \
-	    "$t" "m$ctl" "$1" "$2" "$2" "$2" "$2" "$t" "$3" "$4" \
-	    > "r-$2.hl7"
-	"$rissend" "127.0.0.1:$ris_port" "r-$2.hl7" > "r-$2.ack" 2>&1 &&
-	    grep -q "MSA|AA" "r-$2.ack"
-}
-# cancel MRN ACC: ORM^O01 CA.
-cancel() {
-	t=$(now); ctl=$((ctl + 1))
-	printf 'MSH|^~\\&|RIS|GH|ISN-EDGE|SITE|%s||ORM^O01|c-%s|P|2.3.1\rPID|1||%s^^^HOSP^MR||DOE^JANE^Q||19600102|F\rORC|CA|P%s|%s||CA||||%s||||||%s\rOBR|1|P%s|%s|71250^CT CHEST^CPT||||||||||||||||||||CT\r' \
-	    "$t" "m$ctl" "$1" "$2" "$2" "$t" "$t" "$2" "$2" > "c-$2.hl7"
-	"$rissend" "127.0.0.1:$ris_port" "c-$2.hl7" > "c-$2.ack" 2>&1 &&
-	    grep -q "MSA|AA" "c-$2.ack"
-}
-# job MRN ACC URGENCY [DELAY [SCHEME ID KEY]]: a job set of one exam; its
-# job id in $job.
-job() {
-	job=$(esql "WITH s AS (INSERT INTO job_sets (patient_id, destination,
-	    scheme, urgency, delay, rsna_id, wrapped_key, created_by)
-	    SELECT id, 'patient', '${5:-isn2}', '$3', '${4:-72 hours}',
-	    '${6:-$rsnaid}', decode('${7-$wrapped}', 'hex'), 'test'
-	    FROM patients WHERE mrn = '$1'
-	    RETURNING id, patient_id)
-	    INSERT INTO jobs (job_set_id, exam_id) SELECT s.id, e.id FROM s
-	    JOIN exams e ON e.patient_id = s.patient_id AND e.accession = '$2'
-	    RETURNING id")
-	case $job in ''|*[!0-9]*) echo "# job: $job"; return 1 ;; esac
-}
-status() { esql "SELECT status FROM jobs WHERE id = $1"; }
-# waitstatus JOB CODE [TRIES]: bounded wait (50 ms steps) for the status.
-waitstatus() {
-	i=0
-	while [ "$(status "$1")" != "$2" ]; do
-		i=$((i + 1)); [ $i -gt "${3:-300}" ] && {
-			echo "# job $1 status $(status "$1"), wanted $2"
-			return 1; }
-		sleep 0.05
-	done
-}
-history() {
-	esql "SELECT string_agg(status::text, ' ' ORDER BY id) FROM job_history
-	    WHERE job_id = $1"
-}
-# dataset FILE: the bytes after the Part 10 meta header (whose group
-# length is at offset 140): dcmqrscp and the SCP write their own meta
-# header, the dataset must travel unchanged.
-dataset() {
-	m=$(od -An -tu4 -j140 -N4 "$1" | tr -d ' ')
-	tail -c +$((145 + m)) "$1"
-}
-# same NAME STUDY DIR: what isn-phr retrieved equals src/NAME/.
-same() {
-	for f in src/"$1"/*.dcm; do
-		u=${f##*/}; u=${u%.dcm}
-		[ -f "$3/$2/${u%.*}/$u.dcm" ] &&
-		    dataset "$f" > want.bin &&
-		    dataset "$3/$2/${u%.*}/$u.dcm" > got.bin &&
-		    [ -s got.bin ] && cmp -s want.bin got.bin ||
-		    { echo "# differs: $u"; return 1; }
-	done
-}
-retrieve() {
-	rm -rf "$2"
-	"$phr" retrieve --url "$URL" --ca ca.pem --cert consumer.pem \
-	    --key consumer.key --oid 1.2.260 ${3:---token abcd-efgh} \
-	    --dob 1960-01-02 --password-env PW --study "$1" --out "$2" \
-	    > "$2.log" 2>&1
-}
-sets() { ch_sql "SELECT count(*) FROM submission_sets"; }
 
 # --- 1. final urgency: the happy path, with a corrected report ---
 echo "# final urgency: order, final report, a corrected final; the job set"

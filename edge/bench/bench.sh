@@ -1,0 +1,110 @@
+#!/bin/sh
+# bench.sh: the edge's performance benchmark of issue 6 (not a test; make
+# check never runs it; docs/design/jobs.md "Benchmark"). With the harness
+# of test_jobs.sh (edge/tests/edge-lib.sh): a private PostgreSQL, the
+# clearinghouse over mutual TLS, dcmqrscp holding a synthetic CT study of
+# BENCH_SLICES slices (default 500: 512 x 512 x 16 bit, ~263 MB, from
+# isn-mksub --ct), and the isn-edge daemon.
+#  edge      a job set of urgency "final" for the exam; the clock starts
+#            when the RIS sends the final report and stops at status 40
+#            (C-ECHO, C-FIND, C-MOVE into the edge's SCP, the submission
+#            through isn-edge-submit: ITI-18 check, ITI-8, ITI-41 isn2)
+#  baseline  DCMTK's movescu fetching the same study into storescp, plus
+#            curl POSTing the same instances as one ITI-41 (made by
+#            isn-mksub from the received files) over the same mutual TLS
+#  ratio     edge / baseline (target <= 1.25)
+#  rss       the daemon's peak RSS (VmHWM) and the largest of its helper
+#            processes (GNU time's maximum resident set), target <= 64 MB
+# Environment: BENCH_SLICES (500), BENCH_KEEP (keep the work directory).
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+. "$top_srcdir/clearinghouse/tests/pg.sh"
+. "$top_srcdir/clearinghouse/tests/certs.sh"
+. "$top_srcdir/clearinghouse/tests/lib.sh"
+. "$top_srcdir/edge/tests/edge-lib.sh"
+[ -n "${BENCH_KEEP:-}" ] && export CH_KEEP=1
+ch_begin openssl psql curl dcmqrscp dcmsend echoscu movescu storescp
+[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time (package time) is needed" >&2; exit 1; }
+die() { echo "bench: $*" >&2; exit 1; }
+slices=${BENCH_SLICES:-500}
+mksub=$(abs "$top_builddir/testnet/isn-mksub")
+edge_paths
+clock_s() { date +%s.%N; }
+load() { echo "load $(cut -d' ' -f1 /proc/loadavg)"; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+ch_pki >/dev/null || die "PKI"
+edge_ch || die "the clearinghouse did not start"
+base_port=$("$tool" ports 1)
+PACS_HOSTS="base    = (BASE, 127.0.0.1, $base_port)" PACS_QUOTA=4096mb pacs_conf
+pacs_start || die "dcmqrscp did not start"
+ST=1.2.826.0.1.3680043.10.543.500
+mkdir -p src/ct
+PW=x "$mksub" --token abcd-efgh --dob 19600102 --password-env PW \
+    --repository 1.2.3 --ct "$slices" --patient-id P1 \
+    --patient-name "BENCH^CT" --accession A1 --study-uid "$ST" \
+    --save-synthetic src/ct --out /dev/null --content-type-file /dev/null \
+    > /dev/null || die "isn-mksub failed"
+dcmsend -aet LOADER -aec PACS 127.0.0.1 "$pacs_port" src/ct/*.dcm \
+    > load.log 2>&1 || die "dcmsend failed"
+bytes=$(cat src/ct/*.dcm | wc -c)
+echo "# the PACS holds $slices CT slices, $(calc %.1f "$bytes / 1e6") MB; $(load)"
+
+# --- the edge ---
+edge_keys
+edge_db
+for h in submit dcmhelper; do
+	eval "real=\$$h"
+	printf '#!/bin/sh\nexec /usr/bin/time -a -o "%s/rss-%s" -f %%M "%s" "$@"\n' \
+	    "$tmp" "$h" "$real" > "wrap-$h"
+	chmod +x "wrap-$h"
+done
+SUBMIT_HELPER=$tmp/wrap-submit DCM_HELPER=$tmp/wrap-dcmhelper edge_yaml "$pacs_port"
+sed -i 's/move_timeout: 20s/move_timeout: 10m/; s/timeout: 10s/timeout: 120s/' edge.yaml
+edge_start && ewait "jobs storage SCP ready" || die "isn-edge did not start"
+order P1 A1 || die "the order was refused"
+job P1 A1 final || die "no job"
+t0=$(clock_s)
+result P1 A1 F "FINDINGS: synthetic. IMPRESSION: benchmark." || die "report"
+waitstatus "$job" 40 12000 || die "the job did not complete: $(history "$job")"
+t1=$(clock_s)
+edge_s=$(calc %.2f "$t1 - $t0")
+edge_rss=$(sed -n 's/^VmHWM:[ \t]*\([0-9]*\) kB/\1/p' "/proc/$epid/status")
+helper_rss=$(cat rss-* 2>/dev/null | sort -n | tail -n 1)
+echo "# edge: report to status 40 in $edge_s s; $(load)"
+phases=$(esql "SELECT string_agg(status || ' +' || d, ', ' ORDER BY id) FROM
+    (SELECT id, status, round(coalesce(extract(epoch FROM at - lag(at) OVER
+    (ORDER BY id)), 0)::numeric, 2) AS d FROM job_history WHERE job_id =
+    $job) h")
+echo "# edge: statuses and the seconds each took to reach: $phases"
+
+# --- the baseline: movescu + curl ---
+mkdir -p base
+storescp -aet BASE -od base "$base_port" > storescp.log 2>&1 & spid=$!
+bgpids="$bgpids $spid"
+i=0; until echoscu -aec BASE 127.0.0.1 "$base_port" >/dev/null 2>&1; do
+	i=$((i + 1)); [ $i -gt 200 ] && die "storescp did not start"; sleep 0.05
+done
+t2=$(clock_s)
+movescu -S -aet BASE -aec PACS -aem BASE -k QueryRetrieveLevel=STUDY \
+    -k StudyInstanceUID="$ST" 127.0.0.1 "$pacs_port" > movescu.log 2>&1 ||
+    die "movescu failed"
+t3=$(clock_s)
+[ "$(ls base | wc -l)" = "$slices" ] || die "movescu: $(ls base | wc -l) files"
+PW=x "$mksub" --token zzzz-zzzz --dob 19600102 --password-env PW --oid 1.2.260 \
+    --repository 1.2.3 --accession A1 --info info.txt --out base.req \
+    --content-type-file base.ct base/* > /dev/null || die "isn-mksub (baseline)"
+ch_register "$(sed -n 's/^rsna-id //p' info.txt)" rb 1.2.260 || die "ITI-8"
+t4=$(clock_s)
+ch_post both base.req "$(cat base.ct)" /services/xdsrepositoryb
+t5=$(clock_s)
+[ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp ||
+    die "the baseline's ITI-41 failed: HTTP $code"
+move_s=$(calc %.2f "$t3 - $t2"); curl_s=$(calc %.2f "$t5 - $t4")
+base_s=$(calc %.2f "$move_s + $curl_s")
+ratio=$(calc %.2f "$edge_s / $base_s")
+ok=$(calc %s "($ratio <= 1.25) ? \"met\" : \"NOT met\"")
+rok=$(calc %s "($edge_rss <= 65536 && ${helper_rss:-0} <= 65536) ? \"met\" : \"NOT met\"")
+echo "=== edge benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores) ==="
+echo "time: $slices CT slices, $(calc %.1f "$bytes / 1e6") MB, final report to completed submission: $edge_s s; movescu $move_s s + curl ITI-41 $curl_s s = $base_s s; ratio $ratio (target <= 1.25, $ok); $(load)"
+echo "rss: isn-edge peak $(calc %.1f "$edge_rss / 1024") MB, largest helper $(calc %.1f "${helper_rss:-0} / 1024") MB (target <= 64 MB, $rok)"
