@@ -40,6 +40,7 @@ struct rd {
 	size_t		 off;
 	int		 implicit;	/* implicit VR (else explicit) */
 	int		*eof;		/* set when the bytes ran out */
+	int		 be;		/* explicit VR big endian (retired) */
 };
 
 /* One element: its value is p[voff, voff + vlen). */
@@ -74,10 +75,30 @@ get32(const uint8_t *p)
 	    (uint32_t)p[3] << 24);
 }
 
-static uint32_t
-get_tag(const uint8_t *p)
+/*
+ * The same in the dataset's byte order: Explicit VR Big Endian (PS3.5
+ * A.3, retired but still in archives) swaps every tag and length, the
+ * file meta group excepted.
+ */
+static uint16_t
+rd16(const struct rd *r, const uint8_t *p)
 {
-	return ((uint32_t)get16(p) << 16 | get16(p + 2));
+	return (r->be ? (uint16_t)(p[0] << 8 | p[1]) : get16(p));
+}
+
+static uint32_t
+rd32(const struct rd *r, const uint8_t *p)
+{
+	if (!r->be)
+		return (get32(p));
+	return ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3]);
+}
+
+static uint32_t
+rd_tag(const struct rd *r, const uint8_t *p)
+{
+	return ((uint32_t)rd16(r, p) << 16 | rd16(r, p + 2));
 }
 
 /* VRs with the 4-byte length form in explicit VR (PS3.5 7.1.2). */
@@ -126,7 +147,7 @@ dicom_elem(struct rd *r, int depth, struct el *e, char **cause)
 		    r->off);
 		return (-1);
 	}
-	e->tag = get_tag(p);
+	e->tag = rd_tag(r, p);	/* the meta group is read before r->be */
 	e->vr[0] = '\0';
 	/* Group 0002 and delimiters are always explicit / VR-less. */
 	if (e->tag >> 16 == 0x0002)
@@ -137,7 +158,7 @@ dicom_elem(struct rd *r, int depth, struct el *e, char **cause)
 		return (-1);
 	}
 	if (implicit) {
-		len = get32(p + 4);
+		len = rd32(r, p + 4);
 		hdr = 8;
 	} else {
 		memcpy(e->vr, p + 4, 2);
@@ -153,10 +174,10 @@ dicom_elem(struct rd *r, int depth, struct el *e, char **cause)
 				    "offset %zu", r->off);
 				return (-1);
 			}
-			len = get32(p + 8);
+			len = rd32(r, p + 8);
 			hdr = 12;
 		} else {
-			len = get16(p + 6);
+			len = rd16(r, p + 6);
 			hdr = 8;
 		}
 	}
@@ -212,8 +233,8 @@ dicom_item(struct rd *r, int depth, size_t *voff, size_t *vlen, char **cause)
 		xcause(cause, "item header truncated at offset %zu", r->off);
 		return (-1);
 	}
-	tag = get_tag(p);
-	len = get32(p + 4);
+	tag = rd_tag(r, p);
+	len = rd32(r, p + 4);
 	if (tag == T_SEQ_END) {
 		if (len != 0) {
 			xcause(cause, "sequence delimiter with length %u", len);
@@ -246,8 +267,8 @@ dicom_item(struct rd *r, int depth, size_t *voff, size_t *vlen, char **cause)
 		xcause(cause, "item without its delimiter");
 			return (-1);
 		}
-		if (get_tag(r->p + r->off) == T_ITEM_END) {
-			if (get32(r->p + r->off + 4) != 0) {
+		if (rd_tag(r, r->p + r->off) == T_ITEM_END) {
+			if (rd32(r, r->p + r->off + 4) != 0) {
 				xcause(cause, "item delimiter with a length");
 				return (-1);
 			}
@@ -432,10 +453,7 @@ dicom_meta(struct rd *r, struct dicom_ids *ids, char **cause)
 		xcause(cause, "deflated transfer syntax not supported");
 		return (-1);
 	}
-	if (strcmp(ids->ts, "1.2.840.10008.1.2.2") == 0) {
-		xcause(cause, "big endian transfer syntax not supported");
-		return (-1);
-	}
+	r->be = strcmp(ids->ts, DICOM_TS_BIG_ENDIAN) == 0;
 	r->implicit = strcmp(ids->ts, DICOM_TS_IMPLICIT) == 0;
 	return (0);
 }
@@ -492,7 +510,7 @@ static int
 dicom_ids_parse(const void *buf, size_t len, int complete,
     struct dicom_ids *ids, char **cause)
 {
-	struct rd	r = { buf, len, 0, 0, NULL };
+	struct rd	r = { buf, len, 0, 0, NULL, 0 };
 	struct el	e;
 	uint32_t	last = 0;
 	char		*why = NULL;
@@ -512,7 +530,7 @@ dicom_ids_parse(const void *buf, size_t len, int complete,
 		return (-1);
 	}
 	while (r.off < r.len) {
-		if (r.len - r.off >= 4 && get_tag(r.p + r.off) == T_PIXEL)
+		if (r.len - r.off >= 4 && rd_tag(&r, r.p + r.off) == T_PIXEL)
 			break;
 		if (dicom_elem(&r, 0, &e, &why) == -1) {
 			/* Running out of bytes in a prefix is not an error. */
@@ -603,7 +621,7 @@ dicom_read_ids_file(const char *path, struct dicom_ids *ids, char **cause)
 static struct rd
 rd_sub(const struct rd *r, size_t off, size_t len, int implicit)
 {
-	struct rd	s = { r->p + off, len, 0, implicit, NULL };
+	struct rd	s = { r->p + off, len, 0, implicit, NULL, r->be };
 
 	return (s);
 }
@@ -785,7 +803,7 @@ dicom_kos_parse(const void *buf, size_t len, struct dicom_kos **out,
     char **cause)
 {
 	struct dicom_kos	*k;
-	struct rd		 r = { buf, len, 0, 0, NULL }, seq, item;
+	struct rd		 r = { buf, len, 0, 0, NULL, 0 }, seq, item;
 	struct el		 e;
 	int			 rc, evidence = 0, content = 0;
 

@@ -574,7 +574,8 @@ static void
 test_data_files(void)
 {
 	static const char *const files[] = { "kos-implicit.dcm",
-	    "kos-undefined.dcm", "kos-implicit-undefined.dcm" };
+	    "kos-undefined.dcm", "kos-implicit-undefined.dcm",
+	    "kos-bigendian.dcm" };	/* dcmconv +tb: the retired syntax */
 	struct dicom_kos	*k;
 	char			 path[1024], *buf, *cause;
 	const char		*srcdir = getenv("top_srcdir");
