@@ -80,18 +80,6 @@ ch_usage(void)
 	exit(1);
 }
 
-static const char *
-ch_addr_fmt(const struct conf_addr *a, char *buf, size_t len)
-{
-	if (a->host[0] == '\0')
-		snprintf(buf, len, "*:%d", a->port);
-	else if (strchr(a->host, ':') != NULL)
-		snprintf(buf, len, "[%s]:%d", a->host, a->port);
-	else
-		snprintf(buf, len, "%s:%d", a->host, a->port);
-	return (buf);
-}
-
 /* Print every configuration error, one per line. */
 static void
 ch_print_errors(const struct conf_errors *errs)
@@ -424,17 +412,6 @@ ch_log_missing(const struct ch_conf *c)
 	/* Every XDS transaction of PROFILE.md section 2 is built now. */
 }
 
-/* An address for a listener: "*" (any) becomes 0.0.0.0. */
-static const char *
-ch_listen_addr(const struct conf_addr *a, char *buf, size_t len)
-{
-	if (a->host[0] == '\0') {
-		snprintf(buf, len, "0.0.0.0:%d", a->port);
-		return (buf);
-	}
-	return (ch_addr_fmt(a, buf, len));
-}
-
 /*
  * The registry (migrations, then the pool), the blob store, the TLS
  * context and the ITI-8 listeners; any failure stops the start.
@@ -469,16 +446,16 @@ ch_modules_start(struct ch *ch)
 	ch->tls_cur = ch->tls_front;
 	SSL_CTX_set_client_hello_cb(ch->tls_front, ch_tls_hello, ch);
 	ch->pix_feed = pixfeed_new(ch, ch->db, "pix_feed",
-	    ch_listen_addr(&c->listen.pix_feed, buf, sizeof(buf)),
+	    conf_addr_listen(&c->listen.pix_feed, buf, sizeof(buf)),
 	    ch->tls_front, &cause);
 	if (ch->pix_feed == NULL)
 		fatalx("pix_feed: %s", cause);
 	ch->registry_feed = pixfeed_new(ch, ch->db, "registry_feed",
-	    ch_listen_addr(&c->listen.registry_feed, buf, sizeof(buf)),
+	    conf_addr_listen(&c->listen.registry_feed, buf, sizeof(buf)),
 	    ch->tls_front, &cause);
 	if (ch->registry_feed == NULL)
 		fatalx("registry_feed: %s", cause);
-	ch->xds = ch_xds_start(ch, ch_listen_addr(&c->listen.xds, buf,
+	ch->xds = ch_xds_start(ch, conf_addr_listen(&c->listen.xds, buf,
 	    sizeof(buf)), ch->tls_front, &cause);
 	if (ch->xds == NULL)
 		fatalx("xds: %s", cause);

@@ -1029,14 +1029,7 @@ ris_new(struct edge *edge, char **cause)
 	char			 addr[CONF_HOST_MAX + 16];
 	size_t			 max;
 
-	if (rc->listen.host[0] == '\0')
-		snprintf(addr, sizeof(addr), "0.0.0.0:%d", rc->listen.port);
-	else if (strchr(rc->listen.host, ':') != NULL)
-		snprintf(addr, sizeof(addr), "[%s]:%d", rc->listen.host,
-		    rc->listen.port);
-	else
-		snprintf(addr, sizeof(addr), "%s:%d", rc->listen.host,
-		    rc->listen.port);
+	conf_addr_listen(&rc->listen, addr, sizeof(addr));
 	/*
 	 * Frames up to twice the limit are read so that an oversized
 	 * message still gets its AR; beyond that the connection closes.

@@ -1604,3 +1604,15 @@ conf_error_add(struct conf_errors *errs, const char *path, const char *fmt,
 	xasprintf(&errs->lines[errs->n++], "%s: %s", path, msg);
 	free(msg);
 }
+
+const char *
+conf_addr_listen(const struct conf_addr *a, char *buf, size_t len)
+{
+	if (a->host[0] == '\0')
+		snprintf(buf, len, "0.0.0.0:%d", a->port);
+	else if (strchr(a->host, ':') != NULL)
+		snprintf(buf, len, "[%s]:%d", a->host, a->port);
+	else
+		snprintf(buf, len, "%s:%d", a->host, a->port);
+	return (buf);
+}

@@ -96,6 +96,9 @@ int	conf_load_buffer(const char *name, const char *buf, size_t len,
 	    const struct conf_key *, void *dst, struct conf_errors *);
 /* Free what a load allocated and zero the table's fields. */
 void	conf_free(const struct conf_key *, void *);
+/* An address to listen on: "*" as 0.0.0.0, IPv6 in brackets; buf. */
+const char *conf_addr_listen(const struct conf_addr *, char *buf,
+	    size_t len);
 /* A cross-key check's "file: message" line (after the loader's own). */
 void	conf_error_add(struct conf_errors *, const char *path,
 	    const char *fmt, ...) printflike(3, 4);
