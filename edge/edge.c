@@ -23,10 +23,12 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-#include "db.h"
+#include "api.h"
 #include "daemon.h"
+#include "db.h"
 #include "edge.h"
 #include "jobs.h"
+#include "keywrap.h"
 #include "log.h"
 #include "migrate.h"
 #include "ris.h"
@@ -59,6 +61,79 @@ edge_release(struct edge *edge)
 	}
 }
 
+/*
+ * The staff API's settings from edge.yaml; the site key (jobs.key_file)
+ * goes into kek, which the caller wipes after api_new or api_reload.
+ */
+static int
+edge_api_conf(const struct edge *edge, struct api_conf *ac,
+    uint8_t kek[KEYWRAP_KEY_LEN], char *listen, size_t len, char **cause)
+{
+	const struct edge_conf	*c = edge->conf;
+
+	if (keywrap_load(c->jobs.key_file, kek, cause) == -1)
+		return (-1);
+	memset(ac, 0, sizeof(*ac));
+	ac->listen = conf_addr_listen(&c->api.listen, listen, len);
+	ac->tls = edge->api_tls;
+	ac->tokens_file = c->api.tokens_file;
+	ac->kek = kek;
+	ac->affinity_oid = c->clearinghouse.affinity_domain;
+	ac->site_name = c->site.name;
+	ac->default_delay_hours = (int)(c->api.delay / 3600);
+	ac->default_scheme = c->api.scheme == EDGE_SCHEME_RSNA_TOKEN ?
+	    "rsna-token" : "isn2";
+	ac->retries = c->jobs.retries > 0 ? c->jobs.retries : -1;
+	ac->max_body = c->api.max_body;
+	ac->timeout_ms = (int)(c->api.timeout * 1000);
+	ac->max_derive = c->api.max_derive;
+	return (0);
+}
+
+/* SIGHUP: new tokens and defaults for the API (its listener stays). */
+static void
+edge_api_reload(struct edge *edge)
+{
+	struct api_conf	 ac;
+	uint8_t		 kek[KEYWRAP_KEY_LEN];
+	char		 listen[CONF_HOST_MAX + 16], *cause = NULL;
+
+	if (edge->api == NULL)
+		return;
+	if (edge_api_conf(edge, &ac, kek, listen, sizeof(listen),
+	    &cause) == -1 || api_reload(edge->api, &ac, &cause) == -1) {
+		log_warnx("api reload-failed: %s: keeping the running tokens",
+		    cause);
+		free(cause);
+	}
+	explicit_bzero(kek, sizeof(kek));
+}
+
+static void
+edge_api_start(struct edge *edge)
+{
+	const struct edge_conf	*c = edge->conf;
+	struct api_conf		 ac;
+	uint8_t			 kek[KEYWRAP_KEY_LEN];
+	char			 listen[CONF_HOST_MAX + 16], *cause = NULL;
+
+	if (c->api.tokens_file == NULL) {
+		log_info("api not started: no api.tokens_file");
+		return;
+	}
+	if (c->api.tls.cert_file != NULL &&
+	    (edge->api_tls = tls_server_ctx(&c->api.tls, &cause)) == NULL)
+		fatalx("api.tls: %s", cause);
+	if (edge_api_conf(edge, &ac, kek, listen, sizeof(listen),
+	    &cause) == -1 ||
+	    (edge->api = api_new(edge->base, edge->db, &ac, &cause)) == NULL)
+		fatalx("api: %s", cause);
+	explicit_bzero(kek, sizeof(kek));
+	log_info("api listening addr=%s port=%d tls=%s", listen,
+	    api_port(edge->api), edge->api_tls == NULL ? "no" :
+	    c->api.tls.verify_peer ? "mutual" : "yes");
+}
+
 /* SIGHUP: load into a new struct; on any error keep the running one. */
 static void
 edge_reload(struct edge *edge)
@@ -87,8 +162,10 @@ edge_reload(struct edge *edge)
 	free(names);
 	conf_keep_no_reload(edge_conf_keys, edge->conf, c);
 	c->ris.tls.verify_peer = c->ris.tls.ca_file != NULL;
+	c->api.tls.verify_peer = c->api.tls.ca_file != NULL;
 	edge_conf_free(edge->conf);
 	edge->conf = c;
+	edge_api_reload(edge);
 	log_info("conf reloaded pacs=%zu restart-required=%zu", c->npacs, n);
 }
 
@@ -118,6 +195,8 @@ edge_stop(struct edge *edge, const char *signame)
 	edge->state = EDGE_DRAINING;
 	ris_stop(edge->ris);
 	jobs_stop(edge->jobs);
+	if (edge->api != NULL)
+		api_stop(edge->api, (int)(edge->conf->drain_timeout * 1000));
 	log_info("stop draining signal=%s busy=%d timeout=%llds", signame,
 	    edge->busy, edge->conf->drain_timeout);
 	if (edge->busy == 0) {
@@ -211,6 +290,7 @@ edge_modules_start(struct edge *edge)
 		fatalx("ris: %s", cause);
 	if ((edge->jobs = jobs_new(edge, &cause)) == NULL)
 		fatalx("jobs: %s", cause);
+	edge_api_start(edge);
 }
 
 /*
@@ -221,11 +301,14 @@ static void
 edge_modules_free(struct edge *edge)
 {
 	jobs_close(edge->jobs);
+	api_free(edge->api);	/* before db_free (api.h) */
 	db_free(edge->db);
 	ris_free(edge->ris);
 	jobs_free(edge->jobs);
 	if (edge->ris_tls != NULL)
 		SSL_CTX_free(edge->ris_tls);
+	if (edge->api_tls != NULL)
+		SSL_CTX_free(edge->api_tls);
 }
 
 static struct edge_conf *

@@ -98,6 +98,23 @@ struct edge_jobs {
 	char		*submit_helper;	/* isn-edge-submit */
 };
 
+/* The staff JSON API (api.c): started when tokens_file is set. */
+struct edge_api {
+	struct conf_addr listen;
+	struct tls_conf	 tls;		/* cert+key: HTTPS; with ca: mutual */
+	char		*tokens_file;	/* "user token" lines, 0600 */
+	int		 scheme;	/* enum edge_scheme: new job sets */
+	long long	 delay;		/* routine jobs: after the report */
+	size_t		 max_body;
+	long long	 timeout;
+	int		 max_derive;	/* key derivations at once */
+};
+
+enum edge_scheme {
+	EDGE_SCHEME_ISN2,
+	EDGE_SCHEME_RSNA_TOKEN
+};
+
 /* The whole configuration; a reload builds a new one and swaps. */
 struct edge_conf {
 	struct edge_site	 site;
@@ -108,6 +125,7 @@ struct edge_conf {
 	struct edge_dicom	 dicom;
 	struct edge_clearinghouse clearinghouse;
 	struct edge_jobs	 jobs;
+	struct edge_api		 api;
 	long long		 drain_timeout;	/* graceful stop, seconds */
 	char			*user;
 	char			*pid_file;
@@ -150,6 +168,8 @@ struct edge {
 	SSL_CTX			*ris_tls;	/* NULL: the RIS feed is plain */
 	struct ris		*ris;		/* HL7 from the RIS (ris.h) */
 	struct jobs		*jobs;		/* the job runner (jobs.h) */
+	struct api		*api;		/* the staff API, or NULL */
+	SSL_CTX			*api_tls;	/* NULL: plain HTTP */
 };
 
 /* Work in flight that a graceful stop waits for (messages, jobs). */

@@ -177,6 +177,38 @@ static const struct conf_key edge_jobs_keys[] = {
 	{ .name = NULL }
 };
 
+static const struct conf_enum edge_schemes[] = {
+	{ "isn2", EDGE_SCHEME_ISN2 },
+	{ "rsna-token", EDGE_SCHEME_RSNA_TOKEN },
+	{ NULL, 0 }
+};
+
+static const struct conf_key edge_api_keys[] = {
+	{ .name = "listen", .type = CONF_ADDR, .def = "127.0.0.1:8080",
+	  .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_api, listen),
+	  .help = "the staff API (HTTP, or HTTPS with tls)" },
+	{ .name = "tls", .type = CONF_SECTION, .sub = edge_tls_keys,
+	  .offset = offsetof(struct edge_api, tls) },
+	{ .name = "tokens_file", .type = CONF_PATH, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_api, tokens_file),
+	  .help = "\"user token\" lines; unset: no API" },
+	{ .name = "scheme", .type = CONF_ENUM, .def = "isn2",
+	  .enums = edge_schemes, .offset = offsetof(struct edge_api, scheme) },
+	{ .name = "delay", .type = CONF_DURATION, .def = "72h", .min = 0,
+	  .max = 365 * 86400, .offset = offsetof(struct edge_api, delay) },
+	{ .name = "max_body", .type = CONF_SIZE, .def = "64k", .min = 1024,
+	  .max = 16 * 1024 * 1024, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_api, max_body) },
+	{ .name = "timeout", .type = CONF_DURATION, .def = "30s", .min = 1,
+	  .max = 3600, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_api, timeout) },
+	{ .name = "max_derive", .type = CONF_INT, .def = "2", .min = 1,
+	  .max = 16, .flags = CONF_NO_RELOAD,
+	  .offset = offsetof(struct edge_api, max_derive) },
+	{ .name = NULL }
+};
+
 const struct conf_key edge_conf_keys[] = {
 	{ .name = "site", .type = CONF_SECTION, .sub = edge_site_keys,
 	  .offset = offsetof(struct edge_conf, site) },
@@ -195,6 +227,8 @@ const struct conf_key edge_conf_keys[] = {
 	  .offset = offsetof(struct edge_conf, clearinghouse) },
 	{ .name = "jobs", .type = CONF_SECTION, .sub = edge_jobs_keys,
 	  .offset = offsetof(struct edge_conf, jobs) },
+	{ .name = "api", .type = CONF_SECTION, .sub = edge_api_keys,
+	  .offset = offsetof(struct edge_conf, api) },
 	{ .name = "drain_timeout", .type = CONF_DURATION, .def = "30s",
 	  .min = 0, .max = 86400,
 	  .offset = offsetof(struct edge_conf, drain_timeout) },
@@ -297,11 +331,23 @@ edge_conf_check_ch(const char *path, struct edge_conf *c,
 		    "expected an https:// URL");
 }
 
+/* A tls section: cert and key together; ca (mutual) only with them. */
+static void
+edge_conf_check_tls(const char *path, const char *what,
+    const struct tls_conf *t, struct conf_errors *errs)
+{
+	if ((t->cert_file == NULL) != (t->key_file == NULL))
+		conf_error_add(errs, path, "%s.tls: give both \"cert\" and "
+		    "\"key\", or neither", what);
+	if (t->ca_file != NULL && t->cert_file == NULL)
+		conf_error_add(errs, path, "%s.tls.ca: mutual TLS needs "
+		    "\"cert\" and \"key\" too", what);
+}
+
 int
 edge_conf_check(const char *path, struct edge_conf *c,
     struct conf_errors *errs)
 {
-	const struct tls_conf	*t = &c->ris.tls;
 	size_t			 before = errs->n, i, j;
 
 	if (c->site.name[0] == '\0')
@@ -310,12 +356,15 @@ edge_conf_check(const char *path, struct edge_conf *c,
 		conf_error_add(errs, path, "site.time_zone: \"%s\" is not a "
 		    "zone of the system's time zone database",
 		    c->site.time_zone);
-	if ((t->cert_file == NULL) != (t->key_file == NULL))
-		conf_error_add(errs, path, "ris.tls: give both \"cert\" and "
-		    "\"key\", or neither");
-	if (t->ca_file != NULL && t->cert_file == NULL)
-		conf_error_add(errs, path, "ris.tls.ca: mutual TLS needs "
-		    "\"cert\" and \"key\" too");
+	edge_conf_check_tls(path, "ris", &c->ris.tls, errs);
+	edge_conf_check_tls(path, "api", &c->api.tls, errs);
+	if (c->api.tokens_file != NULL && c->jobs.key_file == NULL)
+		conf_error_add(errs, path, "api.tokens_file: the API needs "
+		    "jobs.key_file to wrap the content keys it derives");
+	if (c->api.tokens_file != NULL &&
+	    c->api.listen.port == c->ris.listen.port)
+		conf_error_add(errs, path, "api.listen: port %d is also used "
+		    "by ris.listen", c->api.listen.port);
 	if (c->ris.assigning_authority != NULL &&
 	    c->ris.assigning_authority[0] == '\0')
 		conf_error_add(errs, path, "ris.assigning_authority: must "
@@ -361,6 +410,7 @@ edge_conf_finish(const char *path, struct edge_conf *c,
 		return (NULL);
 	}
 	c->ris.tls.verify_peer = c->ris.tls.ca_file != NULL;
+	c->api.tls.verify_peer = c->api.tls.ca_file != NULL;
 	return (c);
 }
 

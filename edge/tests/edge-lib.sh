@@ -28,9 +28,11 @@ edge_paths() {
 	eschemas=$(abs "$top_srcdir/schemas/edge")
 	export TCP_NODELAY=1
 	WAITLOG_TRIES=300
-	set -- $("$tool" ports 8)
+	set -- $("$tool" ports 9)
 	ris_port=$1 scp_port=$2 pacs_port=$3 xds_port=$4 pix_port=$5
-	reg_port=$6 health_port=$7 dead_port=$8
+	reg_port=$6 health_port=$7 dead_port=$8 api_port=$9
+	api_token=staff-token-0123456789abcdef
+	(umask 077; echo "staff $api_token" > tokens)
 	ctl=0
 	qrpid=
 }
@@ -134,7 +136,19 @@ jobs:
   move_timeout: 20s
   move_grace: 1s
   submit_helper: "${SUBMIT_HELPER:-$submit}"
+api:
+  listen: "127.0.0.1:$api_port"
+  tokens_file: tokens
+  delay: 0s
 EOT
+}
+# api METHOD PATH [JSON]: the staff API as user "staff"; the answer in
+# ./api.out, the HTTP status in $code.
+api() {
+	code=$(curl -s -m 30 -o api.out -w '%{http_code}' -X "$1" \
+	    -H "Authorization: Bearer $api_token" \
+	    -H "Content-Type: application/json" ${3:+--data-binary "$3"} \
+	    "http://127.0.0.1:$api_port$2")
 }
 
 # ewait PATTERN [COUNT]: waitlog on the edge's log (elog).
@@ -247,3 +261,36 @@ retrieve() {
 }
 
 sets() { ch_sql "SELECT count(*) FROM submission_sets"; }
+
+# orthanc_start: Orthanc as the PACS (AE PACS, on $pacs_port; REST on
+# $orthanc_http), C-MOVE destination RSNA-ISN at the edge's SCP.
+orthanc_start() {
+	orthanc_http=$("$tool" ports 1)
+	mkdir -p odb
+	cat > orthanc.json <<EOT
+{ "Name": "ISN-TEST-PACS", "StorageDirectory": "$tmp/odb",
+  "IndexDirectory": "$tmp/odb", "Plugins": [], "HttpServerEnabled": true,
+  "HttpPort": $orthanc_http, "RemoteAccessAllowed": false,
+  "AuthenticationEnabled": false, "OrthancExplorerEnabled": false,
+  "WebDavEnabled": false, "DicomServerEnabled": true, "DicomAet": "PACS",
+  "DicomPort": $pacs_port, "DicomCheckCalledAet": false,
+  "DicomAlwaysAllowEcho": true, "DicomAlwaysAllowStore": true,
+  "DicomAlwaysAllowFind": true, "DicomAlwaysAllowMove": true,
+  "DicomModalities": { "isn": [ "RSNA-ISN", "127.0.0.1", $scp_port ] },
+  "SaveJobs": false, "StableAge": 1, "SynchronousCMove": true }
+EOT
+	Orthanc --logfile="$tmp/orthanc.log" orthanc.json >/dev/null 2>&1 &
+	qrpid=$!; bgpids="$bgpids $qrpid"
+	i=0
+	until curl -sf -o /dev/null "http://127.0.0.1:$orthanc_http/system"; do
+		i=$((i + 1)); [ $i -gt 200 ] && return 1
+		sleep 0.05
+	done
+}
+# orthanc_load FILE...: into Orthanc over REST.
+orthanc_load() {
+	for f; do
+		curl -sf -o /dev/null -X POST --data-binary "@$f" \
+		    "http://127.0.0.1:$orthanc_http/instances" || return 1
+	done
+}

@@ -156,6 +156,14 @@ main(void)
 	    "jobs.concurrency under 1");
 	refused(DB "jobs: {retry_interval: 0s}\n", "retry_interval",
 	    "a zero retry_interval");
+	refused(DB "api: {tokens_file: t}\n", "api.tokens_file: the API needs "
+	    "jobs.key_file", "the API without the site key");
+	refused(DB "api: {tls: {cert: c}}\n", "api.tls: give both",
+	    "api.tls with a certificate and no key");
+	refused(DB "ris: {listen: \"127.0.0.1:8080\"}\njobs: {key_file: k}\n"
+	    "api: {tokens_file: t}\n", "api.listen: port 8080 is also used",
+	    "the API on the RIS port");
+	refused(DB "api: {scheme: isn3}\n", "scheme", "an unknown API scheme");
 	c = load(DB "clearinghouse: {url: \"https://h/x\", pix: \"h:1\", "
 	    "registry: \"h:2\", ca: a, cert: b, key: c, "
 	    "repository_uid: 1.2}\njobs: {retries: 0, retry_interval: 2s}\n",

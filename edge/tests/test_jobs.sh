@@ -31,7 +31,7 @@ check "synthetic studies are loaded into the PACS" \
     'study a P100 J100 1.2.826.77.1 6 && study b P200 J200 1.2.826.77.2 4 &&
      study d P400 J400 1.2.826.77.4 4 && study e P500 J500 1.2.826.77.5 4 &&
      study f P600 J600 1.2.826.77.6 60 && study g P800 J800 1.2.826.77.8 3 &&
-     study h P900 J900 1.2.826.77.9 5'
+     study h P900 J900 1.2.826.77.9 5 && study i P950 J950 1.2.826.77.10 4'
 
 # --- the patient's identity and the wrapped content key ---
 edge_keys
@@ -201,6 +201,30 @@ check "the clearinghouse still has one submission set for it" \
     '[ "$(sets)" = $((sets0 + 1)) ]'
 retrieve 1.2.826.77.9 got9
 check "retrieved byte for byte" 'same h 1.2.826.77.9 got9'
+
+# --- 9. the staff API: the job set made as staff would, then the PHR ---
+echo "# the staff API: search, a job set for the patient, the handout's token"
+check "the API refuses a request without its token (401)" \
+    '[ "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$api_port/api/patients?q=P1")" = 401 ]'
+order P950 J950 > /dev/null && result P950 J950 F "FINAL I" > /dev/null
+api GET "/api/patients?q=p95"
+check "search by MRN prefix finds the patient and the exam's final status" \
+    '[ "$code" = 200 ] && grep -q "\"mrn\": *\"P950\"" api.out &&
+     grep -q "J950" api.out && grep -q "final" api.out'
+pid950=$(esql "SELECT id FROM patients WHERE mrn = 'P950'")
+ex950=$(esql "SELECT e.id FROM exams e JOIN patients p ON p.id = e.patient_id WHERE p.mrn = 'P950'")
+api POST /api/job-sets "{\"patient\": $pid950, \"exams\": [$ex950], \"destination\": \"patient\", \"urgency\": \"final\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\"}"
+token950=$(sed -n 's/.*"token": *"\([a-z0-9-]*\)".*/\1/p' api.out)
+check "a job set through the API: 201 with the handout's token" \
+    '[ "$code" = 201 ] && [ -n "$token950" ]'
+j9=$(esql "SELECT j.id FROM jobs j JOIN job_sets s ON s.id = j.job_set_id WHERE s.patient_id = $pid950")
+check "its job reaches 40" 'waitstatus $j9 40 400'
+rm -rf got10
+PW=handout-pass "$phr" retrieve --url "$URL" --ca ca.pem --cert consumer.pem \
+    --key consumer.key --oid 1.2.260 --token "$token950" --dob 1960-01-02 \
+    --password-env PW --out got10 > got10.log 2>&1
+check "the patient's PHR, with the handout's token and the password, gets it byte for byte" \
+    'same i 1.2.826.77.10 got10'
 
 check "SIGTERM stops the daemon (exit 0)" \
     'kill -TERM $epid; wait $epid'
