@@ -37,8 +37,10 @@ check "env: the clearinghouse, the feeds, the certificates, the PACS" \
      [ -r "$ISN_SOURCE_KEY" ] && [ -n "$ISN_PACS_B_URL" ] &&
      [ -n "$ISN_EDGE_A_API" ] && [ -n "$ISN_EDGE_B_API_TOKEN" ] &&
      [ -n "$ISN_EDGE_B_HL7" ]'
-check "the PACS hold their studies (3 and 5 CT slices)" \
-    'curl -sf "$ISN_PACS_A_URL/statistics" | grep -q "\"CountInstances\" : 3" &&
+# PACS A: 3 CT slices and the nine sample files of python3-pydicom.
+na=3; [ -d /usr/lib/python3/dist-packages/pydicom/data/test_files ] && na=12
+check "the PACS hold their studies (A: $na instances, B: 5 CT slices)" \
+    'curl -sf "$ISN_PACS_A_URL/statistics" | grep -q "\"CountInstances\" : $na," &&
      curl -sf "$ISN_PACS_B_URL/statistics" | grep -q "\"CountInstances\" : 5"'
 export PW=quackquack
 "$top_builddir/phr-client/isn-phr" list --url "$ISN_CH_URL" --ca "$ISN_CA" \
@@ -63,9 +65,10 @@ check "hl7 send: the RIS simulator's order is acknowledged AA by edge B" \
 "$tn" hl7 send B order.hl7 > "$dir/hl7.out" 2>&1; rc=$?
 check "hl7 send: a placeholder without its variable is an error" \
     '[ $rc != 0 ] && grep -q "needs \$HL7_" "$dir/hl7.out"'
-"$tn" scenario patient-isn2 > "$dir/scenario.out" 2>&1; rc=$?
-check "scenario patient-isn2: every check passes" \
-    '[ $rc = 0 ] && grep -q "all 11 checks passed" "$dir/scenario.out"'
+"$tn" scenario patient > "$dir/scenario.out" 2>&1; rc=$?
+check "scenario patient (isn2 and rsna-token): every check passes" \
+    '[ $rc = 0 ] && grep -q "all 22 checks passed" "$dir/scenario.out" &&
+     { [ $na = 3 ] || grep -q "9 instances identical" "$dir/scenario.out"; }'
 [ $rc = 0 ] || sed 's/^/# /' "$dir/scenario.out"
 . "$dir/net/state.sh"
 "$tn" down > /dev/null 2>&1
