@@ -117,6 +117,7 @@ struct isnphr {
 	long			 slept_ms;
 	int			 attempts;	/* HTTP requests made */
 	const char		*rad69_path;	/* instead of SOAP_PATH_IDS */
+	size_t			 batch;		/* 1..PHR_BATCH; 0: PHR_BATCH */
 };
 
 /* phr_core.c */

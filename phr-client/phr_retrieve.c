@@ -751,10 +751,11 @@ phr_fetch_group(struct isnphr *h, const char *dir, char *tmpdir,
 {
 	struct phr_doc	**v;
 	struct phr_doc	*d;
-	size_t		 j, n = 0;
+	size_t		 j, n = 0, max;
 	int		 r, rc = 0;
 
-	v = xcalloc(PHR_BATCH, sizeof(*v));
+	max = h->batch > 0 && h->batch < PHR_BATCH ? h->batch : PHR_BATCH;
+	v = xcalloc(max, sizeof(*v));
 	for (j = 0; j <= set->ndocs; j++) {
 		d = j < set->ndocs ? &set->docs[j] : NULL;
 		if (d != NULL && (d->state != PHR_PENDING ||
@@ -764,7 +765,7 @@ phr_fetch_group(struct isnphr *h, const char *dir, char *tmpdir,
 			continue;
 		if (d != NULL)
 			v[n++] = d;
-		if (n == 0 || (d != NULL && n < PHR_BATCH))
+		if (n == 0 || (d != NULL && n < max))
 			continue;
 		r = 1;
 		if (images && !h->rad69_off) {

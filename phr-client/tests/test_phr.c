@@ -10,10 +10,13 @@
 #include <sys/wait.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -523,17 +526,88 @@ cancel_mode(char **argv)
 	return (r);
 }
 
-/* Run $PHR_HOOK once, when the retrieval proper begins. */
+struct hook_state {
+	struct isnphr	*h;
+	int		 done;		/* $PHR_HOOK ran */
+	long		 pause_ms;	/* $PHR_PAUSE_MS */
+	int		 paused_at;	/* h->attempts at the last pause */
+	size_t		 docs;		/* p->docs at the last call */
+	int		 pauses;
+	int		 closed;	/* pauses that saw the server close */
+	long		 stall_ms;	/* $PHR_STALL_MS */
+	int		 stall_at;	/* $PHR_STALL_AT: that request */
+	uint64_t	 bytes;		/* p->bytes at the last call */
+	int		 stalled;
+};
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1)
+		;
+}
+
+/*
+ * Up to ms for the server to close the connection curl keeps after the
+ * last transfer (its FIN arrived: CLOSE_WAIT); 1 when it did.
+ */
+static int
+wait_server_close(struct isnphr *h, long ms)
+{
+	struct tcp_info	ti;
+	socklen_t	len;
+	curl_socket_t	s;
+	long		waited;
+
+	for (waited = 0; waited <= ms; waited += 20) {
+		if (curl_easy_getinfo(h->curl, CURLINFO_ACTIVESOCKET, &s) !=
+		    CURLE_OK || s == CURL_SOCKET_BAD)
+			return (1);	/* curl saw it go */
+		len = sizeof(ti);
+		if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+		    ti.tcpi_state != TCP_ESTABLISHED)
+			return (1);
+		sleep_ms(20);
+	}
+	return (0);
+}
+
+/*
+ * Run $PHR_HOOK once, when the retrieval proper begins; with
+ * $PHR_PAUSE_MS, when the first document of each answer is placed (the
+ * answer has been read whole: the connection sits idle in curl's cache),
+ * wait up to that long for a clearinghouse with a short keep-alive
+ * timeout to close it, so the next request opens a new one. With
+ * $PHR_STALL_MS, stop reading that long once the answer to request
+ * $PHR_STALL_AT has begun.
+ */
 static int
 hook_cb(const struct isnphr_progress *p, void *arg)
 {
-	int	*done = arg;
+	struct hook_state	*hs = arg;
 
-	if (p->docs_total > 0 && !*done) {
-		*done = 1;
+	if (p->docs_total > 0 && !hs->done) {
+		hs->done = 1;
 		if (getenv("PHR_HOOK") != NULL && system(getenv("PHR_HOOK")))
 			printf("hook failed\n");
 	}
+	if (hs->pause_ms > 0 && p->docs > hs->docs &&
+	    hs->h->attempts != hs->paused_at) {
+		hs->paused_at = hs->h->attempts;
+		hs->pauses++;
+		hs->closed += wait_server_close(hs->h, hs->pause_ms);
+	}
+	if (hs->stall_ms > 0 && !hs->stalled && p->bytes > hs->bytes &&
+	    hs->h->attempts == hs->stall_at) {
+		hs->stalled = 1;
+		sleep_ms(hs->stall_ms);
+	}
+	hs->docs = p->docs;
+	hs->bytes = p->bytes;
 	return (0);
 }
 
@@ -543,15 +617,26 @@ hook_cb(const struct isnphr_progress *p, void *arg)
  * between its listing and its first retrieve request (to make the
  * clearinghouse busy, or to expire the set, right then), sends RAD-69 to
  * $PHR_RAD69_PATH when set (where the clearinghouse refuses it), and
- * counts rather than sleeps the backoff when $PHR_NO_SLEEP is set.
- * Prints what happened, one "key value" a line; exit 0 when it ran.
+ * counts rather than sleeps the backoff when $PHR_NO_SLEEP is set,
+ * asks for at most $PHR_BATCH documents a request, and lets the server
+ * close the connection after each answer or stalls one (hook_cb). Prints what happened, one
+ * "key value" a line; exit 0 when it ran.
  */
 static int
 hook_mode(char **argv)
 {
-	struct isnphr	*h = isnphr_new();
-	int		 r, done = 0;
+	struct isnphr		*h = isnphr_new();
+	struct hook_state	 hs;
+	int			 r;
 
+	memset(&hs, 0, sizeof(hs));
+	hs.h = h;
+	if (getenv("PHR_PAUSE_MS") != NULL)
+		hs.pause_ms = strtol(getenv("PHR_PAUSE_MS"), NULL, 10);
+	if (getenv("PHR_STALL_MS") != NULL && getenv("PHR_STALL_AT") != NULL) {
+		hs.stall_ms = strtol(getenv("PHR_STALL_MS"), NULL, 10);
+		hs.stall_at = (int)strtol(getenv("PHR_STALL_AT"), NULL, 10);
+	}
 	if (isnphr_open_file(h, argv[2]) == -1 ||
 	    isnphr_set_patient(h, argv[3], argv[4], argv[5],
 	    getenv("ISN_PASSWORD")) == -1) {
@@ -561,19 +646,91 @@ hook_mode(char **argv)
 	}
 	h->rad69_path = getenv("PHR_RAD69_PATH");
 	h->no_sleep = getenv("PHR_NO_SLEEP") != NULL;
-	isnphr_set_progress(h, hook_cb, &done);
+	if (getenv("PHR_BATCH") != NULL)
+		h->batch = (size_t)strtoul(getenv("PHR_BATCH"), NULL, 10);
+	isnphr_set_progress(h, hook_cb, &hs);
 	r = isnphr_retrieve(h, argv[6], NULL);
 	printf("rc %d\nerror %s\nretrieved %zu\nfailed %zu\n"
-	    "rad69_off %d\nattempts %d\nslept_ms %ld\n", r, isnphr_error(h),
-	    isnphr_retrieved(h), isnphr_failed(h), h->rad69_off, h->attempts,
-	    h->slept_ms);
+	    "rad69_off %d\nattempts %d\nslept_ms %ld\npauses %d\n"
+	    "closed %d\n", r, isnphr_error(h), isnphr_retrieved(h),
+	    isnphr_failed(h), h->rad69_off, h->attempts, h->slept_ms,
+	    hs.pauses, hs.closed);
 	isnphr_free(h);
 	return (0);
+}
+
+struct par_run {
+	pthread_t	 t;
+	char		*profile, *scheme, *token, *dob, *dir;
+	int		 rc;
+	size_t		 retrieved, failed;
+	char		 err[256];
+};
+
+static void *
+par_thread(void *arg)
+{
+	struct par_run	*pr = arg;
+	struct isnphr	*h = isnphr_new();
+
+	/* fork(2) from a threaded process: the KDF stays in the thread. */
+	isnphr_set_options(h, ISNPHR_OPT_KDF_IN_PROCESS);
+	if (getenv("PHR_BATCH") != NULL)
+		h->batch = (size_t)strtoul(getenv("PHR_BATCH"), NULL, 10);
+	pr->rc = -1;
+	if (isnphr_open_file(h, pr->profile) == 0 &&
+	    isnphr_set_patient(h, pr->scheme, pr->token, pr->dob,
+	    getenv("ISN_PASSWORD")) == 0)
+		pr->rc = isnphr_retrieve(h, pr->dir, NULL);
+	pr->retrieved = isnphr_retrieved(h);
+	pr->failed = isnphr_failed(h);
+	snprintf(pr->err, sizeof(pr->err), "%s", isnphr_error(h));
+	isnphr_free(h);
+	return (NULL);
+}
+
+/*
+ * test_phr parallel PROFILE SCHEME TOKEN DOB DIR N (password in
+ * ISN_PASSWORD), for test_phr_batches.sh: N handles retrieve the same
+ * patient's studies at once from N threads, into DIR.1 .. DIR.N, each on
+ * connections of its own ($PHR_BATCH a request). Prints "K rc R
+ * retrieved D failed F error E" a thread; exit 0 when all succeeded.
+ */
+static int
+parallel_mode(char **argv)
+{
+	struct par_run	*pr;
+	int		 i, n = atoi(argv[7]), bad = 0;
+
+	if (n < 1 || n > 16)
+		return (2);
+	pr = xcalloc((size_t)n, sizeof(*pr));
+	for (i = 0; i < n; i++) {
+		pr[i].profile = argv[2];
+		pr[i].scheme = argv[3];
+		pr[i].token = argv[4];
+		pr[i].dob = argv[5];
+		xasprintf(&pr[i].dir, "%s.%d", argv[6], i + 1);
+		if (pthread_create(&pr[i].t, NULL, par_thread, &pr[i]) != 0)
+			return (2);
+	}
+	for (i = 0; i < n; i++) {
+		pthread_join(pr[i].t, NULL);
+		printf("%d rc %d retrieved %zu failed %zu error %s\n", i + 1,
+		    pr[i].rc, pr[i].retrieved, pr[i].failed, pr[i].err);
+		if (pr[i].rc != 0)
+			bad = 1;
+		free(pr[i].dir);
+	}
+	free(pr);
+	return (bad);
 }
 
 int
 main(int argc, char **argv)
 {
+	if (argc == 8 && strcmp(argv[1], "parallel") == 0)
+		return (parallel_mode(argv));
 	if (argc == 6 && strcmp(argv[1], "cancel") == 0)
 		return (cancel_mode(argv));
 	if (argc == 7 && strcmp(argv[1], "hook") == 0)
