@@ -27,8 +27,10 @@ trap '"$tn" down >/dev/null 2>&1; rm -rf "$dir"' EXIT
 
 "$tn" up > "$dir/up.out" 2>&1; rc=$?
 check "up: exit 0, every component up" \
-    '[ $rc = 0 ] && [ "$(grep -c " up  " "$dir/up.out")" = 6 ]' ||
-    sed 's/^/# /' "$dir/up.out"
+    '[ $rc = 0 ] && [ "$(grep -c " up  " "$dir/up.out")" = 6 ]'
+[ $rc = 0 ] || for f in "$dir/up.out" "$dir"/net/*/log "$dir"/net/pacs-*/orthanc.log; do
+	echo "# --- $f"; tail -n 15 "$f" | sed 's/^/# /'
+done
 "$tn" env > "$dir/env" 2>&1
 . "$dir/env"
 check "env: the clearinghouse, the feeds, the certificates, the PACS" \
