@@ -52,10 +52,15 @@ enum api_route {
 	R_JOBS,			/* GET /api/jobs */
 	R_JOB,			/* GET /api/jobs/ID */
 	R_JOB_RETRY,		/* POST /api/jobs/ID/retry */
-	R_JOB_CANCEL		/* POST /api/jobs/ID/cancel */
+	R_JOB_CANCEL,		/* POST /api/jobs/ID/cancel */
+	R_IMPORT_LOOKUP,	/* POST /api/imports/lookup */
+	R_IMPORTS,		/* GET (list) or POST (new) /api/imports */
+	R_IMPORT,		/* GET /api/imports/ID */
+	R_IMPORT_RETRY		/* POST /api/imports/ID/retry */
 };
 static const char *const api_route_names[] = { "patients", "patient-exams",
-	"job-sets", "jobs", "job", "job-retry", "job-cancel" };
+	"job-sets", "jobs", "job", "job-retry", "job-cancel", "import-lookup",
+	"imports", "import", "import-retry" };
 
 struct api_user {
 	char		*name;
@@ -80,6 +85,7 @@ struct api {
 	int			 max_derive;
 	int			 nderive;
 	struct api_q		*derives;	/* threads running */
+	struct api_import_ops	 iops;		/* iops.imp NULL: none */
 };
 
 struct api_q {
@@ -112,6 +118,9 @@ struct api_q {
 	json_t			*jobs;
 	long long		 set_id;
 	struct api_q		*next;
+
+	/* /api/imports */
+	struct api_import_body	 ib;
 };
 
 static void	api_q_free(struct api_q *);
@@ -519,7 +528,7 @@ api_reply(struct api_q *q, int status, const char *json, size_t len,
 		return;
 	}
 	log_info("api request req=%s method=%s route=%s status=%d", q->id,
-	    httpd_req_method(q->req), q->route <= R_JOB_CANCEL ?
+	    httpd_req_method(q->req), q->route <= R_IMPORT_RETRY ?
 	    api_route_names[q->route] : "?", status);
 }
 
@@ -577,7 +586,8 @@ api_json_cb(PGresult *res, const char *cause, void *arg)
 		api_db_error(q, cause);
 	else if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
 		api_error(q, 404, "%s not found", q->route == R_PATIENT_EXAMS ?
-		    "patient" : "job");
+		    "patient" : q->route >= R_IMPORT_LOOKUP ? "import" :
+		    "job");
 	else {
 		v = PQgetvalue(res, 0, 0);
 		api_reply(q, 200, v, strlen(v), NULL, NULL);
@@ -1173,6 +1183,344 @@ api_insert_begun(struct db_txn *txn, const char *cause, void *arg)
 	free(exams);
 }
 
+/* --- /api/imports: the receiving side (import.h) --------------------- */
+
+void
+api_import_clear(struct api_import_body *b)
+{
+	import_secrets_clear(&b->s);
+	free(b->study);
+	free(b->pacs);
+	free(b->mrn);
+	free(b->accession);
+	memset(b, 0, sizeof(*b));
+}
+
+/* A UID: digits and dots, at most 64 (PS3.5 UI). */
+static int
+api_uid_valid(const char *s)
+{
+	size_t	n = strlen(s);
+
+	return (n > 0 && n <= 64 && strspn(s, "0123456789.") == n &&
+	    s[0] != '.' && s[n - 1] != '.');
+}
+
+/* An identifier staff type (MRN, accession): printable, no backslash. */
+static int
+api_ident_valid(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '\\')
+			return (0);
+	return (1);
+}
+
+static int
+api_import_fields(json_t *o, int create, struct api_import_body *b,
+    char **cause)
+{
+	static const char *const known[] = { "scheme", "token",
+	    "access_code", "dob", "password", "study", "pacs", "mrn",
+	    "accession", NULL };
+	const char	*key, *s, *t, *c;
+	json_t		*v;
+	size_t		 i;
+	int		 bad = 0;
+	char		 dob[16];
+
+	json_object_foreach(o, key, v) {
+		for (i = 0; known[i] != NULL; i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (known[i] == NULL || (!create && i >= 5)) {
+			xcause(cause, "unknown member \"%.40s\"", key);
+			return (-1);
+		}
+	}
+	s = api_str(o, "scheme", 24, &bad);
+	if (s == NULL && !bad)
+		s = "any";
+	if (bad || (strcmp(s, "any") != 0 && strcmp(s, "isn2") != 0 &&
+	    strcmp(s, "rsna-token") != 0 &&
+	    strcmp(s, "rsna-access-code") != 0)) {
+		xcause(cause, "scheme: \"any\", \"isn2\", \"rsna-token\" or "
+		    "\"rsna-access-code\"");
+		return (-1);
+	}
+	b->s.scheme = xstrdup(s);
+	t = api_str(o, "token", 64, &bad);
+	c = api_str(o, "access_code", 64, &bad);
+	if (bad || (t == NULL) == (c == NULL)) {
+		xcause(cause, "token or access_code: exactly one is required");
+		return (-1);
+	}
+	b->s.secret = xstrdup(t != NULL ? t : c);
+	s = api_str(o, "dob", 10, &bad);
+	if (s == NULL || rsnaid_dob_parse(s, dob, NULL) == -1) {
+		xcause(cause, "dob: YYYY-MM-DD is required");
+		return (-1);
+	}
+	b->s.dob = xstrdup(dob);
+	s = api_str(o, "password", RSNAID_PASSWORD_MAX, &bad);
+	if (bad || (t != NULL && s == NULL) || (c != NULL && s != NULL)) {
+		xcause(cause, "password: required with a token (at most %d "
+		    "bytes), refused with an access code",
+		    RSNAID_PASSWORD_MAX);
+		return (-1);
+	}
+	if (s != NULL && strchr(s, '\n') != NULL) {
+		xcause(cause, "password: no line breaks");
+		return (-1);
+	}
+	b->s.password = xstrdup(s != NULL ? s : "");
+	if (strchr(b->s.secret, '\n') != NULL) {
+		xcause(cause, "token: no line breaks");
+		return (-1);
+	}
+	if (!create)
+		return (0);
+	s = api_str(o, "study", 64, &bad);
+	if (s == NULL || !api_uid_valid(s)) {
+		xcause(cause, "study: a Study Instance UID is required");
+		return (-1);
+	}
+	b->study = xstrdup(s);
+	s = api_str(o, "pacs", 64, &bad);
+	if (s == NULL) {
+		xcause(cause, "pacs: the name of a configured PACS is "
+		    "required");
+		return (-1);
+	}
+	b->pacs = xstrdup(s);
+	s = api_str(o, "mrn", 64, &bad);
+	t = api_str(o, "accession", 16, &bad);
+	if (bad || (s != NULL && !api_ident_valid(s)) ||
+	    (t != NULL && !api_ident_valid(t)) ||
+	    (t != NULL && s == NULL)) {
+		xcause(cause, "mrn (up to 64) and accession (up to 16): "
+		    "printable, no backslash; an accession needs an mrn");
+		return (-1);
+	}
+	if (s != NULL)
+		b->mrn = xstrdup(s);
+	if (t != NULL)
+		b->accession = xstrdup(t);
+	return (0);
+}
+
+int
+api_import_parse(const char *buf, size_t len, int create,
+    struct api_import_body *b, char **cause)
+{
+	json_t		*o;
+	json_error_t	 err;
+	int		 rv;
+
+	memset(b, 0, sizeof(*b));
+	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (o == NULL) {
+		xcause(cause, "malformed JSON at line %d column %d", err.line,
+		    err.column);
+		return (-1);
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		xcause(cause, "a JSON object is expected");
+		return (-1);
+	}
+	rv = api_import_fields(o, create, b, cause);
+	api_json_wipe(json_object_get(o, "password"));
+	api_json_wipe(json_object_get(o, "token"));
+	api_json_wipe(json_object_get(o, "access_code"));
+	json_decref(o);
+	if (rv == -1)
+		api_import_clear(b);
+	return (rv);
+}
+
+void
+api_set_import(struct api *a, const struct api_import_ops *ops)
+{
+	a->iops = *ops;
+}
+
+/* The import module's answer (import_reply_cb). */
+static void
+api_import_reply(void *arg, int status, const char *json)
+{
+	struct api_q	*q = arg;
+
+	q->pending = 0;
+	if (q->req == NULL) {
+		api_q_free(q);
+		return;
+	}
+	api_reply(q, status, json, strlen(json), status == 503 ?
+	    "Retry-After" : NULL, status == 503 ? "1" : NULL);
+}
+
+static void
+api_import_post(struct api_q *q)
+{
+	struct api		*a = q->api;
+	struct import_request	 r;
+	char			*cause = NULL;
+	int			 create = q->route == R_IMPORTS;
+
+	if (a->iops.imp == NULL) {
+		explicit_bzero(q->body.data, q->body.len);
+		api_error(q, 503, "importing is not configured");
+		return;
+	}
+	if (api_import_parse(q->body.data != NULL ? q->body.data : "",
+	    q->body.len, create, &q->ib, &cause) == -1) {
+		explicit_bzero(q->body.data, q->body.len);
+		api_error(q, 400, "%s", cause);
+		free(cause);
+		return;
+	}
+	explicit_bzero(q->body.data, q->body.len);
+	dbuf_free(&q->body);
+	q->pending = 1;
+	if (!create) {
+		a->iops.lookup(a->iops.imp, &q->ib.s, api_import_reply, q);
+		return;
+	}
+	if (!a->iops.pacs_known(a->iops.imp, q->ib.pacs)) {
+		q->pending = 0;
+		api_error(q, 400, "pacs: no PACS named \"%.64s\" in the "
+		    "configuration", q->ib.pacs);
+		return;
+	}
+	r.study = q->ib.study;
+	r.pacs = q->ib.pacs;
+	r.mrn = q->ib.mrn;
+	r.accession = q->ib.accession;
+	r.user = q->user;
+	a->iops.create(a->iops.imp, &q->ib.s, &r, api_import_reply, q);
+}
+
+#define API_IMPORT_COLUMNS \
+    "i.id, i.study_uid AS study, i.pacs, i.scheme, i.status, c.meaning," \
+    " i.instances, (SELECT count(*) FROM import_instances ii" \
+    " WHERE ii.import_id = i.id AND ii.state = 'stored') AS stored," \
+    " (SELECT count(*) FROM import_instances ii WHERE ii.import_id = i.id" \
+    " AND ii.state = 'failed') AS failed, i.local_mrn AS mrn," \
+    " i.local_accession AS accession, i.remaining_retries, " \
+    UTC("i.next_attempt") " AS next_attempt, i.created_by, " \
+    UTC("i.created") " AS created, " UTC("i.updated") " AS updated"
+#define API_IMPORT_FROM \
+    " FROM imports i LEFT JOIN import_codes c ON c.code = i.status"
+
+static const char api_sql_imports[] =
+    "SELECT json_build_object('imports', coalesce(json_agg(x), '[]'))"
+    " FROM (SELECT " API_IMPORT_COLUMNS API_IMPORT_FROM
+    " WHERE ($1::integer IS NULL OR i.status = $1::integer)"
+    " ORDER BY i.id DESC LIMIT 200) x";
+
+static const char api_sql_import[] =
+    "SELECT json_build_object('import', to_json(x), 'report',"
+    " (SELECT report_text FROM imports WHERE id = x.id), 'history',"
+    " (SELECT json_agg(json_build_object('status', h.status, 'meaning',"
+    " c.meaning, 'reason', h.reason, 'at', " UTC("h.at") ") ORDER BY h.id)"
+    " FROM import_history h JOIN import_codes c ON c.code = h.status"
+    " WHERE h.import_id = x.id), 'failures', (SELECT coalesce(json_agg("
+    " json_build_object('sop_uid', ii.sop_uid, 'series_uid', ii.series_uid,"
+    " 'reason', ii.reason, 'attempts', ii.attempts) ORDER BY ii.sop_uid),"
+    " '[]') FROM import_instances ii WHERE ii.import_id = x.id"
+    " AND ii.state = 'failed'))"
+    " FROM (SELECT " API_IMPORT_COLUMNS API_IMPORT_FROM " WHERE i.id = $1) x";
+
+static void
+api_imports(struct api_q *q)
+{
+	static const char *const names[] = { "status", NULL };
+	char		*v[2] = { NULL, NULL };
+	long long	 id;
+	const char	*s;
+
+	if (api_params(q, names, v) == -1)
+		goto out;
+	s = v[0] != NULL && v[0][0] == '-' ? v[0] + 1 : v[0];
+	if (s != NULL && (strlen(s) > 4 || api_parse_id(s, strlen(s),
+	    &id) == -1)) {
+		api_error(q, 400, "status: a status code");
+		goto out;
+	}
+	api_query(q, api_sql_imports, 1, (const char *const *)v, api_json_cb);
+out:
+	free(v[0]);
+}
+
+static void
+api_import(struct api_q *q)
+{
+	char		 id[32];
+	const char	*params[1] = { id };
+
+	snprintf(id, sizeof(id), "%lld", q->oid);
+	api_query(q, api_sql_import, 1, params, api_json_cb);
+}
+
+/*
+ * A failed import (not "nothing found": those details are erased) is due
+ * again: with retrieved instances left it stores them (20), else it
+ * retrieves again (1), which needs details still sealed.
+ */
+static const char api_sql_import_retry[] =
+    "WITH cur AS (SELECT id, status FROM imports WHERE id = $1 FOR UPDATE),"
+    " upd AS (UPDATE imports i SET remaining_retries = $2::integer,"
+    " next_attempt = now() FROM cur WHERE i.id = cur.id AND cur.status < 0"
+    " AND cur.status <> -10 AND (i.sealed_secrets IS NOT NULL OR EXISTS"
+    " (SELECT 1 FROM import_instances ii WHERE ii.import_id = i.id"
+    " AND ii.state <> 'stored')) RETURNING i.id),"
+    " ins AS (INSERT INTO import_history (import_id, status, reason)"
+    " SELECT id, CASE WHEN EXISTS (SELECT 1 FROM import_instances ii"
+    " WHERE ii.import_id = upd.id AND ii.state <> 'stored') THEN 20"
+    " ELSE 1 END, 'retried by ' || $3::text FROM upd RETURNING import_id)"
+    " SELECT cur.status, (SELECT count(*) FROM ins) FROM cur";
+
+static void
+api_import_retry_cb(PGresult *res, const char *cause, void *arg)
+{
+	struct api_q	*q = arg;
+
+	q->pending = 0;
+	if (q->req == NULL) {
+		api_q_free(q);
+		return;
+	}
+	if (cause != NULL) {
+		api_db_error(q, cause);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		api_error(q, 404, "import not found");
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 1), "1") != 0) {
+		api_error(q, 409, "import %lld cannot be retried (status %s)",
+		    q->oid, PQgetvalue(res, 0, 0));
+		return;
+	}
+	log_info("api import-retry req=%s import=%lld", q->id, q->oid);
+	if (q->api->iops.imp != NULL)
+		q->api->iops.kick(q->api->iops.imp);
+	api_import(q);
+}
+
+static void
+api_import_retry(struct api_q *q)
+{
+	char		 id[32], retries[16];
+	const char	*params[3] = { id, retries, q->user };
+
+	snprintf(id, sizeof(id), "%lld", q->oid);
+	snprintf(retries, sizeof(retries), "%d", q->api->retries);
+	api_query(q, api_sql_import_retry, 3, params, api_import_retry_cb);
+}
+
 /* --- the route ------------------------------------------------------- */
 
 static void
@@ -1184,6 +1532,7 @@ api_q_free(struct api_q *q)
 		explicit_bzero(q->body.data, q->body.len);
 	dbuf_free(&q->body);
 	api_jobset_clear(&q->js);
+	api_import_clear(&q->ib);
 	explicit_bzero(q->token, sizeof(q->token));
 	explicit_bzero(q->kek, sizeof(q->kek));
 	free(q->user);
@@ -1204,6 +1553,23 @@ api_route_parse(const char *path, enum api_route *r, long long *id)
 		*r = R_JOBSETS;
 	else if (strcmp(path, "/api/jobs") == 0)
 		*r = R_JOBS;
+	else if (strcmp(path, "/api/imports") == 0)
+		*r = R_IMPORTS;
+	else if (strcmp(path, "/api/imports/lookup") == 0)
+		*r = R_IMPORT_LOOKUP;
+	else if (strncmp(path, "/api/imports/", 13) == 0) {
+		p = path + 13;
+		if ((s = strchr(p, '/')) == NULL)
+			s = p + strlen(p);
+		if (api_parse_id(p, s - p, id) == -1)
+			return (-1);
+		if (*s == '\0')
+			*r = R_IMPORT;
+		else if (strcmp(s, "/retry") == 0)
+			*r = R_IMPORT_RETRY;
+		else
+			return (-1);
+	}
 	else if (strncmp(path, "/api/patients/", 14) == 0) {
 		p = path + 14;
 		if ((s = strchr(p, '/')) == NULL || strcmp(s, "/exams") != 0 ||
@@ -1262,8 +1628,13 @@ api_head(struct httpd_req *req, void *arg)
 		return (HTTPD_OK);
 	}
 	want = q->route == R_JOBSETS || q->route == R_JOB_RETRY ||
-	    q->route == R_JOB_CANCEL ? "POST" : "GET";
+	    q->route == R_JOB_CANCEL || q->route == R_IMPORT_LOOKUP ||
+	    q->route == R_IMPORT_RETRY ? "POST" : "GET";
+	if (q->route == R_IMPORTS && post)
+		want = "POST";		/* a new import; GET lists them */
 	if (strcmp(method, want) != 0) {
+		if (q->route == R_IMPORTS)
+			want = "GET, POST";
 		api_error_hdr(q, 405, want, "%s only", want);
 		return (HTTPD_OK);
 	}
@@ -1317,6 +1688,21 @@ api_done(struct httpd_req *req, void *arg)
 	case R_JOB_RETRY:
 	case R_JOB_CANCEL:
 		api_transition(q);
+		break;
+	case R_IMPORT_LOOKUP:
+		api_import_post(q);
+		break;
+	case R_IMPORTS:
+		if (strcmp(httpd_req_method(q->req), "POST") == 0)
+			api_import_post(q);
+		else
+			api_imports(q);
+		break;
+	case R_IMPORT:
+		api_import(q);
+		break;
+	case R_IMPORT_RETRY:
+		api_import_retry(q);
 		break;
 	}
 }

@@ -14,6 +14,8 @@
 
 #include <openssl/ssl.h>
 
+#include "import.h"
+
 struct event_base;
 struct db;
 
@@ -60,6 +62,34 @@ void		 api_stop(struct api *, int drain_ms);
  * then only release their request.
  */
 void		 api_free(struct api *);
+
+/*
+ * The receiving side (import.h), given by the daemon; without it the
+ * import routes answer 503. Pointers, so that the API links alone.
+ */
+struct api_import_ops {
+	struct import	*imp;
+	void		(*lookup)(struct import *, struct import_secrets *,
+			    import_reply_cb, void *);
+	void		(*create)(struct import *, struct import_secrets *,
+			    const struct import_request *, import_reply_cb,
+			    void *);
+	int		(*pacs_known)(struct import *, const char *);
+	void		(*kick)(struct import *);
+};
+void		 api_set_import(struct api *, const struct api_import_ops *);
+
+/* The body of POST /api/imports and /api/imports/lookup, parsed. */
+struct api_import_body {
+	struct import_secrets	 s;
+	char			*study;		/* create only */
+	char			*pacs;
+	char			*mrn;		/* optional */
+	char			*accession;
+};
+int		 api_import_parse(const char *, size_t, int create,
+		    struct api_import_body *, char **cause);
+void		 api_import_clear(struct api_import_body *);
 
 /* The body of POST /api/job-sets, parsed (for tests and the fuzzer). */
 struct api_jobset {

@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "edge.h"
+#include "import.h"
 #include "jobs.h"
 #include "keywrap.h"
 #include "log.h"
@@ -114,6 +115,7 @@ edge_api_start(struct edge *edge)
 {
 	const struct edge_conf	*c = edge->conf;
 	struct api_conf		 ac;
+	struct api_import_ops	 iops;
 	uint8_t			 kek[KEYWRAP_KEY_LEN];
 	char			 listen[CONF_HOST_MAX + 16], *cause = NULL;
 
@@ -129,6 +131,12 @@ edge_api_start(struct edge *edge)
 	    (edge->api = api_new(edge->base, edge->db, &ac, &cause)) == NULL)
 		fatalx("api: %s", cause);
 	explicit_bzero(kek, sizeof(kek));
+	iops.imp = edge->import;
+	iops.lookup = import_lookup;
+	iops.create = import_create;
+	iops.pacs_known = import_pacs_known;
+	iops.kick = import_kick;
+	api_set_import(edge->api, &iops);
 	log_info("api listening addr=%s port=%d tls=%s", listen,
 	    api_port(edge->api), edge->api_tls == NULL ? "no" :
 	    c->api.tls.verify_peer ? "mutual" : "yes");
@@ -195,6 +203,7 @@ edge_stop(struct edge *edge, const char *signame)
 	edge->state = EDGE_DRAINING;
 	ris_stop(edge->ris);
 	jobs_stop(edge->jobs);
+	import_stop(edge->import);
 	if (edge->api != NULL)
 		api_stop(edge->api, (int)(edge->conf->drain_timeout * 1000));
 	log_info("stop draining signal=%s busy=%d timeout=%llds", signame,
@@ -290,6 +299,8 @@ edge_modules_start(struct edge *edge)
 		fatalx("ris: %s", cause);
 	if ((edge->jobs = jobs_new(edge, &cause)) == NULL)
 		fatalx("jobs: %s", cause);
+	if ((edge->import = import_new(edge, &cause)) == NULL)
+		fatalx("import: %s", cause);
 	edge_api_start(edge);
 }
 
@@ -301,10 +312,12 @@ static void
 edge_modules_free(struct edge *edge)
 {
 	jobs_close(edge->jobs);
+	import_close(edge->import);	/* answers its API lookups */
 	api_free(edge->api);	/* before db_free (api.h) */
 	db_free(edge->db);
 	ris_free(edge->ris);
 	jobs_free(edge->jobs);
+	import_free(edge->import);
 	if (edge->ris_tls != NULL)
 		SSL_CTX_free(edge->ris_tls);
 	if (edge->api_tls != NULL)

@@ -23,6 +23,9 @@
 #ifndef EDGE_DICOM_HELPER
 #define EDGE_DICOM_HELPER	"/usr/local/libexec/isn-edge-dicom"
 #endif
+#ifndef EDGE_FETCH_HELPER
+#define EDGE_FETCH_HELPER	"/usr/local/libexec/isn-edge-fetch"
+#endif
 #ifndef EDGE_SUBMIT_HELPER
 #define EDGE_SUBMIT_HELPER	"/usr/local/libexec/isn-edge-submit"
 #endif
@@ -110,6 +113,15 @@ struct edge_api {
 	int		 max_derive;	/* key derivations at once */
 };
 
+/* The receiving side (import.c): studies sent to this site. */
+struct edge_import {
+	char		*fetch_helper;	/* isn-edge-fetch */
+	int		 concurrency;
+	int		 retries;	/* remaining_retries of a new import */
+	long long	 retry_interval;
+	int		 reconcile;	/* local MRN and accession */
+};
+
 enum edge_scheme {
 	EDGE_SCHEME_ISN2,
 	EDGE_SCHEME_RSNA_TOKEN
@@ -126,6 +138,7 @@ struct edge_conf {
 	struct edge_clearinghouse clearinghouse;
 	struct edge_jobs	 jobs;
 	struct edge_api		 api;
+	struct edge_import	 import;
 	long long		 drain_timeout;	/* graceful stop, seconds */
 	char			*user;
 	char			*pid_file;
@@ -152,6 +165,7 @@ enum edge_state {
 struct db;
 struct ris;
 struct jobs;
+struct import;
 
 struct edge {
 	struct event_base	*base;
@@ -169,6 +183,7 @@ struct edge {
 	struct ris		*ris;		/* HL7 from the RIS (ris.h) */
 	struct jobs		*jobs;		/* the job runner (jobs.h) */
 	struct api		*api;		/* the staff API, or NULL */
+	struct import		*import;	/* the receiving side */
 	SSL_CTX			*api_tls;	/* NULL: plain HTTP */
 };
 

@@ -209,6 +209,24 @@ static const struct conf_key edge_api_keys[] = {
 	{ .name = NULL }
 };
 
+static const struct conf_key edge_import_keys[] = {
+	{ .name = "fetch_helper", .type = CONF_PATH,
+	  .def = EDGE_FETCH_HELPER,
+	  .offset = offsetof(struct edge_import, fetch_helper),
+	  .help = "isn-edge-fetch, the retrieving helper (libisnphr)" },
+	{ .name = "concurrency", .type = CONF_INT, .def = "2", .min = 1,
+	  .max = 64, .offset = offsetof(struct edge_import, concurrency) },
+	{ .name = "retries", .type = CONF_INT, .def = "10", .min = 0,
+	  .max = 1000, .offset = offsetof(struct edge_import, retries) },
+	{ .name = "retry_interval", .type = CONF_DURATION, .def = "5m",
+	  .min = 1, .max = 7 * 86400,
+	  .offset = offsetof(struct edge_import, retry_interval) },
+	{ .name = "reconcile", .type = CONF_BOOL, .def = "false",
+	  .offset = offsetof(struct edge_import, reconcile),
+	  .help = "local MRN and accession replace the sender's" },
+	{ .name = NULL }
+};
+
 const struct conf_key edge_conf_keys[] = {
 	{ .name = "site", .type = CONF_SECTION, .sub = edge_site_keys,
 	  .offset = offsetof(struct edge_conf, site) },
@@ -229,6 +247,8 @@ const struct conf_key edge_conf_keys[] = {
 	  .offset = offsetof(struct edge_conf, jobs) },
 	{ .name = "api", .type = CONF_SECTION, .sub = edge_api_keys,
 	  .offset = offsetof(struct edge_conf, api) },
+	{ .name = "import", .type = CONF_SECTION, .sub = edge_import_keys,
+	  .offset = offsetof(struct edge_conf, import) },
 	{ .name = "drain_timeout", .type = CONF_DURATION, .def = "30s",
 	  .min = 0, .max = 86400,
 	  .offset = offsetof(struct edge_conf, drain_timeout) },

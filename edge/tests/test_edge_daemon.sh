@@ -68,12 +68,13 @@ ris: {listen: "127.0.0.1:0"}
 EOT
 cp edge.yaml good.yaml
 out=$("$edge" -m -f edge.yaml 2> m.err); rc=$?
-check "-m applies the migration" \
-    '[ $rc = 0 ] && [ "$out" = "schema version 1 (1 migration applied)" ] &&
-     grep -q "migrate applied version=1 file=0001-edge.sql" m.err'
+check "-m applies the migrations" \
+    '[ $rc = 0 ] && [ "$out" = "schema version 2 (2 migrations applied)" ] &&
+     grep -q "migrate applied version=1 file=0001-edge.sql" m.err &&
+     grep -q "migrate applied version=2 file=0002-import.sql" m.err'
 out=$("$edge" -m -f edge.yaml 2> m.err); rc=$?
 check "-m again applies nothing" \
-    '[ $rc = 0 ] && [ "$out" = "schema version 1 (0 migrations applied)" ]'
+    '[ $rc = 0 ] && [ "$out" = "schema version 2 (0 migrations applied)" ]'
 check "the schema has the RSNA status codes" \
     '[ "$(ch_sql "SELECT count(*) FROM status_codes")" = 20 ] &&
      [ "$(ch_sql "SELECT meaning FROM status_codes WHERE code = 40")" = \
@@ -86,7 +87,7 @@ check "-m without a database fails" '[ $rc = 1 ] && echo "$out" | grep -q "datab
 "$edge" -d -f edge.yaml 2>> log & pid=$!
 check "the daemon starts" 'waitlog " started version="'
 check "the migrations are checked at start" \
-    'grep -q "database schema version=1 applied=0" log'
+    'grep -q "database schema version=2 applied=0" log'
 port=$(sed -n 's/.*ris listening addr=[^ ]* port=\([0-9]*\).*/\1/p' log)
 check "the RIS port is logged" '[ -n "$port" ] && [ "$port" != 0 ]'
 "$send" -l "127.0.0.1:$port" "$data/adt-a08.hl7" > ack 2>&1

@@ -77,7 +77,7 @@ latest() {	# accession: status|raw|field|UTC time of the newest row
 conf
 check "the daemon starts" start
 check "the migration was applied at start" \
-    'grep -q "database schema version=1 applied=1" log'
+    'grep -q "database schema version=2 applied=2" log'
 
 # An order, then preliminary, final and corrected results.
 rs "$data/orm-new.hl7"

@@ -1,0 +1,314 @@
+#!/bin/sh
+# test_import.sh: the receiving side end to end, everything real on
+# loopback: one private PostgreSQL (database "isn" for the clearinghouse,
+# "edge" for site A's edge, "edgeb" for site B's), the clearinghouse with
+# mutual TLS, two dcmqrscp PACS (A's and B's), two isn-edge daemons. Site
+# A's staff send a study to site B through A's API (the handout's token);
+# site B's staff look it up through B's API and import it into B's PACS;
+# every instance in B's PACS is compared with A's original, byte for byte
+# after the meta header. Negative: wrong details (one neutral message),
+# a SOP class B's PACS refuses (reported per instance, retried, the rest
+# stored), PACS B killed mid-import (the rest stored once it is back, no
+# instance sent twice).
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+
+. "$top_srcdir/clearinghouse/tests/pg.sh"
+. "$top_srcdir/clearinghouse/tests/certs.sh"
+. "$top_srcdir/clearinghouse/tests/lib.sh"
+. "$top_srcdir/edge/tests/edge-lib.sh"
+ch_begin openssl psql cmp dcmqrscp dcmsend echoscu dcmdump dcmodify
+edge_paths
+fetch=$(abs "$top_builddir/edge/isn-edge-fetch")
+mksub=$(abs "$top_builddir/testnet/isn-mksub")
+set -- $("$tool" ports 4)
+b_ris=$1 b_scp=$2 b_pacs=$3 b_api=$4
+
+check "the test PKI was generated" ch_pki
+check "the clearinghouse starts" edge_ch
+
+# --- site A: its PACS, its edge ---
+pacs_conf
+check "PACS A (dcmqrscp) starts" pacs_start
+check "site A's PACS holds two studies (6 and 20 instances)" \
+    'study a P100 J100 1.2.826.77.1 6 && study c P200 J200 1.2.826.77.3 20'
+edge_keys
+edge_db
+edge_yaml "$pacs_port"
+check "site A's edge starts" \
+    'edge_start && ewait "jobs storage SCP ready port=$scp_port"'
+
+# --- site B: its PACS (AE PACSB), its edge (database edgeb) ---
+mkdir -p b/db/PACSB
+cat > b/dcmqrscp.cfg <<EOF
+NetworkTCPPort  = $b_pacs
+MaxPDUSize      = 16384
+MaxAssociations = 16
+HostTable BEGIN
+HostTable END
+VendorTable BEGIN
+VendorTable END
+AETable BEGIN
+PACSB   $tmp/b/db/PACSB    RW (200, 1024mb)   ANY
+AETable END
+EOF
+bpacs_start() {
+	dcmqrscp -c b/dcmqrscp.cfg >> b/dcmqrscp.log 2>&1 & bqr=$!
+	echo $bqr > b/pacs.pid
+	bgpids="$bgpids $bqr"
+	i=0
+	until echoscu -aec PACSB 127.0.0.1 "$b_pacs" >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -gt 200 ] && return 1
+		sleep 0.05
+	done
+}
+check "PACS B (dcmqrscp) starts" bpacs_start
+psql -X -q -c "CREATE DATABASE edgeb" > /dev/null 2>&1
+"$tool" kek b/kek.bin
+# The DICOM helper of site B, through a wrapper: once b/cut exists, the
+# next store of study c sends 5 instances and then kills PACS B
+# (mid-import).
+cat > b/dicom.sh <<EOF
+#!/bin/sh
+if [ "\$1" = store ] && [ -f $tmp/b/cut ]; then
+	cat > $tmp/b/all.list
+	if grep -q /1.2.826.77.3/ $tmp/b/all.list; then
+		rm -f $tmp/b/cut
+		head -n 5 $tmp/b/all.list > $tmp/b/cut.list
+		"$dcmhelper" "\$@" < $tmp/b/cut.list
+		kill -TERM \$(cat $tmp/b/pacs.pid)
+		exit 1
+	fi
+	exec "$dcmhelper" "\$@" < $tmp/b/all.list
+fi
+exec "$dcmhelper" "\$@"
+EOF
+chmod +x b/dicom.sh
+cat > b/edge.yaml <<EOT
+site: {name: site-b}
+database: {conninfo: "host=127.0.0.1 port=$PGPORT user=isn dbname=edgeb", pool_size: 2, schema_dir: "$eschemas"}
+ris: {listen: "127.0.0.1:$b_ris"}
+pacs:
+  - {name: local, ae_title: PACSB, host: 127.0.0.1, port: $b_pacs}
+dicom: {ae_title: SITEB-ISN, port: $b_scp, spool_dir: spool, helper: "$tmp/b/dicom.sh"}
+clearinghouse:
+  url: "$URL/services/xdsrepositoryb"
+  registry_url: "$URL/services/xdsregistryb"
+  pix: "127.0.0.1:$pix_port"
+  registry: "127.0.0.1:$reg_port"
+  ca: ../ca.pem
+  cert: ../both.pem
+  key: ../both.key
+  affinity_domain: "1.2.260"
+  repository_uid: "1.2.3"
+  timeout: 10s
+jobs: {key_file: kek.bin, poll_interval: 1s}
+import: {fetch_helper: "$fetch", retries: 6, retry_interval: 1s}
+api: {listen: "127.0.0.1:$b_api", tokens_file: ../tokens}
+EOT
+check "site B's configuration (with import) is valid" \
+    '"$edge" -n -f b/edge.yaml 2>&1 | grep -qx "configuration OK"'
+: > b/elog
+(cd b && exec "$edge" -d -f edge.yaml 2>> elog) & bpid=$!
+bgpids="$bgpids $bpid"
+bwait() {
+	i=0
+	while [ "$(grep -c -- "$1" b/elog 2>/dev/null)" -lt "${2:-1}" ]; do
+		kill -0 "$bpid" 2>/dev/null || return 1
+		i=$((i + 1)); [ $i -gt 400 ] && return 1
+		sleep 0.05
+	done
+}
+check "site B's edge starts with the import runner (migration 2 applied)" \
+    'bwait " started version=" && bwait "import started clearinghouse=yes key=yes" &&
+     grep -q "migrate applied version=2 file=0002-import.sql" b/elog'
+bsql() { PGDATABASE=edgeb psql -X -A -t -q -c "$1" 2>&1; }
+# bapi METHOD PATH [JSON]: site B's API, answer in api.out, status $code.
+bapi() {
+	code=$(curl -s -m 60 -o api.out -w '%{http_code}' -X "$1" \
+	    -H "Authorization: Bearer $api_token" \
+	    -H "Content-Type: application/json" ${3:+--data-binary "$3"} \
+	    "http://127.0.0.1:$b_api$2")
+}
+# jhas KEY VALUE-REGEX: api.out has "KEY": VALUE (PostgreSQL writes
+# json_build_object's members as "key" : value).
+jhas() { grep -Eq "\"$1\" *: *$2" api.out; }
+istatus() { bsql "SELECT status FROM imports WHERE id = $1"; }
+ihistory() {
+	bsql "SELECT string_agg(status::text, ' ' ORDER BY id)
+	    FROM import_history WHERE import_id = $1"
+}
+# iwait ID CODE [TRIES]: bounded wait (50 ms steps) for the status.
+iwait() {
+	i=0
+	while [ "$(istatus "$1")" != "$2" ]; do
+		i=$((i + 1)); [ $i -gt "${3:-600}" ] && {
+			echo "# import $1 status $(istatus "$1"), wanted $2"
+			return 1; }
+		sleep 0.05
+	done
+}
+# inpacs DIR STUDY: every instance of src/DIR is in PACS B with the same
+# dataset bytes, and B holds no other instance of STUDY; with RECONCILED
+# set, only PatientID and AccessionNumber may differ (not tested here).
+bsop() { dcmdump -q +P 0008,0018 "$1" | sed 's/.*\[\(.*\)\].*/\1/'; }
+bstudy() { dcmdump -q +P 0020,000d "$1" | sed 's/.*\[\(.*\)\].*/\1/'; }
+inpacs() {
+	rm -rf cmpb && mkdir cmpb
+	nb=0
+	for f in b/db/PACSB/*; do
+		case $f in */index.dat) continue ;; esac
+		[ "$(bstudy "$f")" = "$2" ] || continue
+		s=$(bsop "$f")
+		[ -e "cmpb/$s" ] && { echo "# twice in PACS B: $s"; return 1; }
+		cp "$f" "cmpb/$s"
+		nb=$((nb + 1))
+	done
+	ns=0
+	for f in src/"$1"/*.dcm; do
+		u=${f##*/}; u=${u%.dcm}
+		[ -f "cmpb/$u" ] || { echo "# not in PACS B: $u"; return 1; }
+		dataset "$f" > want.bin && dataset "cmpb/$u" > got.bin &&
+		    [ -s got.bin ] && cmp -s want.bin got.bin ||
+		    { echo "# differs: $u"; return 1; }
+		ns=$((ns + 1))
+	done
+	[ "$nb" = "$ns" ] || { echo "# PACS B has $nb, A $ns"; return 1; }
+}
+
+# --- 1. site A sends study a to site B (the API's handout) ---
+echo "# site A: order, final report, a job set to site B through the API"
+check "the RIS order and final report reach site A (AA)" \
+    'order P100 J100 && result P100 J100 F "FINDINGS: normal."'
+pa=$(esql "SELECT id FROM patients WHERE mrn = 'P100'")
+ea=$(esql "SELECT e.id FROM exams e WHERE e.patient_id = $pa")
+api POST /api/job-sets "{\"patient\": $pa, \"exams\": [$ea], \"destination\": \"site\", \"site\": \"site-b\", \"urgency\": \"final\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\"}"
+tok=$(sed -n 's/.*"token": *"\([a-z0-9-]*\)".*/\1/p' api.out)
+check "site A's API makes the job set: 201 with the handout's token" \
+    '[ "$code" = 201 ] && [ -n "$tok" ]'
+ja=$(esql "SELECT j.id FROM jobs j JOIN job_sets s ON s.id = j.job_set_id WHERE s.patient_id = $pa")
+check "site A's job reaches 40 (sent to the clearinghouse)" \
+    'waitstatus $ja 40 400'
+
+# --- 2. lookup at site B ---
+echo "# site B: lookups"
+bapi POST /api/imports/lookup "{\"token\": \"$tok\", \"dob\": \"1960-01-02\", \"password\": \"wrong-pass\"}"
+check "a wrong password: 404, the neutral message" \
+    '[ "$code" = 404 ] && grep -q "\"nothing found for these details\"" api.out'
+cp api.out wrong1.out
+bapi POST /api/imports/lookup "{\"token\": \"$tok\", \"dob\": \"1960-01-03\", \"password\": \"handout-pass\"}"
+check "a wrong date of birth: the very same answer" \
+    '[ "$code" = 404 ] && cmp -s api.out wrong1.out'
+bapi POST /api/imports/lookup "{\"token\": \"$tok\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\", \"bogus\": 1}"
+check "an unknown member is refused (400)" '[ "$code" = 400 ]'
+bapi POST /api/imports/lookup "{\"token\": \"$tok\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\"}"
+check "the right details under any scheme: 200, isn2, study a with 6 instances in 2 series, a report" \
+    '[ "$code" = 200 ] && grep -q "\"scheme\": *\"isn2\"" api.out &&
+     grep -q "\"uid\": *\"1.2.826.77.1\"" api.out &&
+     grep -q "\"instances\": *6" api.out && grep -q "\"report\": *true" api.out &&
+     [ "$(grep -o "\"uid\": *\"1.2.826.77.1\.[0-9]*\"" api.out | wc -l)" = 2 ]'
+
+# --- 3. the import ---
+echo "# site B: import study a into PACS B"
+bapi POST /api/imports "{\"token\": \"$tok\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\", \"study\": \"1.2.826.77.1\", \"pacs\": \"nope\"}"
+check "an unknown PACS is refused (400)" '[ "$code" = 400 ]'
+bapi POST /api/imports "{\"token\": \"$tok\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\", \"study\": \"1.2.826.77.1\", \"pacs\": \"local\"}"
+i1=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "an import job is created (201)" '[ "$code" = 201 ] && [ -n "$i1" ]'
+check "it reaches 40 (completed import into the PACS)" 'iwait $i1 40'
+check "its history: 1 created, 10 retrieving, 20 retrieved, 30 storing, 40" \
+    '[ "$(ihistory $i1)" = "1 10 20 30 40" ]'
+check "every instance in PACS B equals site A's, byte for byte" \
+    'inpacs a 1.2.826.77.1'
+bapi GET /api/imports/$i1
+check "the API shows 6 instances, 6 stored, none failed, the report kept with the job" \
+    '[ "$code" = 200 ] && jhas instances 6 && jhas stored 6 && jhas failed 0 &&
+     jhas report "\"FINDINGS: normal\."'
+check "nothing is left in site B's spool" \
+    '[ -z "$(find b/spool/imports -mindepth 1 2>/dev/null)" ]'
+check "the sealed details are erased once retrieved" \
+    '[ "$(bsql "SELECT count(*) FROM imports WHERE sealed_secrets IS NOT NULL")" = 0 ]'
+check "site B's log names no patient, token or password" \
+    '! grep -q -e P100 -e J100 -e DOE -e 19600102 -e 1960-01-02 -e "$tok" \
+     -e handout-pass b/elog'
+bapi GET /api/imports
+check "the import list has it" \
+    '[ "$code" = 200 ] && grep -q "\"id\": *$i1" api.out'
+
+# --- 4. a SOP class PACS B refuses ---
+echo "# an rsna-token submission with an instance of a private SOP class"
+mkdir -p src/r && "$tool" gen src/r P300 J300 1.2.826.77.30 3 > /dev/null
+rf=$(ls src/r/*.dcm | head -n 1)
+# dcmodify updates the meta header's MediaStorageSOPClassUID itself.
+dcmodify -nb -m "(0008,0016)=1.2.826.0.1.3680043.9.7777.1" "$rf" \
+    > /dev/null 2>&1
+export PW=quackquack
+"$mksub" --scheme rsna-token --token fpzddg --dob 1960-01-02 \
+    --password-env PW --oid 1.2.260 --repository 1.2.3 \
+    --info mk-r --out pnr-r --content-type-file ct-r src/r/*.dcm \
+    2> mk-r.err
+rid=$(sed -n 's/^rsna-id //p' mk-r)
+xds=$xds_port pix=$pix_port
+check "it is stored at the clearinghouse" \
+    'ch_register "$rid" reg-r 1.2.260 &&
+     ch_post source pnr-r "$(cat ct-r)" /services/xdsrepositoryb &&
+     [ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp'
+bapi POST /api/imports "{\"token\": \"fpzddg\", \"dob\": \"1960-01-02\", \"password\": \"quackquack\", \"study\": \"1.2.826.77.30\", \"pacs\": \"local\"}"
+i2=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "an import of it (any scheme finds rsna-token) is created" \
+    '[ "$code" = 201 ] && [ -n "$i2" ]'
+check "it fails with -30: 1 of 3 not stored, the PACS's refusal named" \
+    'iwait $i2 -30 && bsql "SELECT reason FROM import_history
+     WHERE import_id = $i2 AND status = -30" | grep -q "1 of 3 instances not stored into local: .*refused"'
+check "it is retried: only the refused instance is sent again (attempts 2)" \
+    'i=0; until [ "$(bsql "SELECT attempts FROM import_instances WHERE import_id = $i2 AND state = '"'failed'"'")" = 2 ]; do
+     i=$((i + 1)); [ $i -gt 200 ] && break; sleep 0.05; done; [ $i -le 200 ] &&
+     [ "$(bsql "SELECT count(*) FROM import_instances WHERE import_id = $i2 AND state = '"'stored'"' AND attempts = 1")" = 2 ]'
+bapi GET /api/imports/$i2
+check "the API reports the failed instance with its reason" \
+    'jhas failed 1 && jhas stored 2 && jhas reason "\"[^\"]*refused"'
+check "after its retries it stops: -30, no retries left, 7 attempts" \
+    'i=0; until bsql "SELECT reason FROM imports i JOIN import_history h
+     ON h.import_id = i.id AND h.status = i.status WHERE i.id = $i2" |
+     grep -q "no retries left"; do i=$((i + 1)); [ $i -gt 400 ] && break;
+     sleep 0.05; done; [ $i -le 400 ] &&
+     [ "$(bsql "SELECT attempts FROM import_instances WHERE import_id = $i2 AND state = '"'failed'"'")" = 7 ]'
+check "the refused instance stays in the spool for staff, the stored ones are gone" \
+    '[ "$(find b/spool/imports/$i2 -name "*.dcm" | wc -l)" = 1 ]'
+check "the other two instances are in PACS B, byte for byte" \
+    'rm -f "$rf" && inpacs r 1.2.826.77.30'
+
+# --- 5. PACS B killed mid-import, then back ---
+echo "# study c (20 instances): PACS B dies after 5, comes back"
+order P200 J200 > /dev/null && result P200 J200 F "FINAL C" > /dev/null
+pc=$(esql "SELECT id FROM patients WHERE mrn = 'P200'")
+ec=$(esql "SELECT e.id FROM exams e WHERE e.patient_id = $pc")
+api POST /api/job-sets "{\"patient\": $pc, \"exams\": [$ec], \"destination\": \"site\", \"site\": \"site-b\", \"urgency\": \"final\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\"}"
+tokc=$(sed -n 's/.*"token": *"\([a-z0-9-]*\)".*/\1/p' api.out)
+jc=$(esql "SELECT j.id FROM jobs j JOIN job_sets s ON s.id = j.job_set_id WHERE s.patient_id = $pc")
+check "site A sends study c (40)" 'waitstatus $jc 40 400'
+: > b/cut
+bapi POST /api/imports "{\"token\": \"$tokc\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\", \"study\": \"1.2.826.77.3\", \"pacs\": \"local\"}"
+i3=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "the import starts (201)" '[ "$code" = 201 ] && [ -n "$i3" ]'
+check "PACS B dies after 5 instances: -30, 15 of 20 left" \
+    'iwait $i3 -30 && bsql "SELECT reason FROM import_history
+     WHERE import_id = $i3 AND status = -30 ORDER BY id LIMIT 1" |
+     grep -q "^15 of 20 instances not stored"'
+check "5 instances are marked stored, their files gone from the spool" \
+    '[ "$(bsql "SELECT count(*) FROM import_instances WHERE import_id = $i3 AND state = '"'stored'"'")" = 5 ] &&
+     [ "$(find b/spool/imports/$i3 -name "*.dcm" | wc -l)" = 15 ]'
+check "PACS B comes back" bpacs_start
+check "a retry stores the rest (40)" 'iwait $i3 40'
+check "study c in PACS B: 20 instances, each once, byte for byte" \
+    'inpacs c 1.2.826.77.3'
+check "each instance was accepted by the PACS exactly once (5 + 15)" \
+    '[ "$(grep "import id=$i3 stored=" b/elog |
+       sed "s/.*stored=\([0-9]*\).*/\1/" | awk "{ s += \$1 } END { print s }")" = 20 ]'
+check "the spool of the import is gone" '[ ! -e b/spool/imports/$i3 ]'
+
+check "SIGTERM stops site B's edge (exit 0)" 'kill -TERM $bpid; wait $bpid'
+check "SIGTERM stops site A's edge (exit 0)" 'kill -TERM $epid; wait $epid'
+
+echo "1..$n"
+[ $failed = 0 ]
