@@ -457,6 +457,56 @@ store_plan(DcmSCU &scu, struct sendfile *files, size_t from, size_t n)
 	return i;
 }
 
+/* Reconciliation (dcm_store_rewrite): the local values, or empty. */
+static OFString rewrite_pid, rewrite_acc;
+
+extern "C" void
+dcm_store_rewrite(const char *patient_id, const char *accession)
+{
+	rewrite_pid = patient_id != NULL ? patient_id : "";
+	rewrite_acc = accession != NULL ? accession : "";
+}
+
+/*
+ * The local patient ID and accession replace the sender's; the sender's
+ * patient ID (and its issuer) is kept as an item of Other Patient IDs
+ * Sequence. Nothing else changes: pixel data and UIDs stay as they are.
+ */
+static OFCondition
+rewrite_ids(DcmDataset *ds)
+{
+	OFString	 old, issuer;
+	DcmItem		*item = NULL;
+	OFCondition	 c = EC_Normal;
+
+	if (!rewrite_pid.empty()) {
+		ds->findAndGetOFString(DCM_PatientID, old);
+		ds->findAndGetOFString(DCM_IssuerOfPatientID, issuer);
+		if (!old.empty() && old != rewrite_pid) {
+			c = ds->findOrCreateSequenceItem(
+			    DCM_OtherPatientIDsSequence, item, -2);
+			if (c.good())
+				c = item->putAndInsertString(DCM_PatientID,
+				    old.c_str());
+			if (c.good() && !issuer.empty())
+				c = item->putAndInsertString(
+				    DCM_IssuerOfPatientID, issuer.c_str());
+			if (c.good())
+				c = item->putAndInsertString(
+				    DCM_TypeOfPatientID, "TEXT");
+		}
+		/* The issuer named the sender's ID space, not ours. */
+		ds->findAndDeleteElement(DCM_IssuerOfPatientID);
+		if (c.good())
+			c = ds->putAndInsertString(DCM_PatientID,
+			    rewrite_pid.c_str());
+	}
+	if (c.good() && !rewrite_acc.empty())
+		c = ds->putAndInsertString(DCM_AccessionNumber,
+		    rewrite_acc.c_str());
+	return c;
+}
+
 /* Sends one file on the open association; fills s. */
 static OFCondition
 store_one(DcmSCU &scu, struct sendfile *f, struct dcm_sent *s,
@@ -466,22 +516,29 @@ store_one(DcmSCU &scu, struct sendfile *f, struct dcm_sent *s,
 	Uint16				rsp = 0;
 	OFCondition			c;
 	OFString			accepted;
+	int				rewrite = !rewrite_pid.empty() ||
+					    !rewrite_acc.empty();
 
 	pc = scu.findPresentationContextID(f->sop_class, f->ts);
-	if (pc != 0) {
+	if (pc != 0 && !rewrite) {
 		s->sent_ts = f->ts.c_str();
 		c = scu.sendSTORERequest(pc, f->path, NULL, rsp);
 	} else {
 		DcmFileFormat	ff;
 		E_TransferSyntax to;
 
-		/* Refused the original syntax: decompress, if we can. */
-		accepted = UID_LittleEndianExplicitTransferSyntax;
-		if ((pc = scu.findPresentationContextID(f->sop_class,
-		    accepted)) == 0) {
-			accepted = UID_LittleEndianImplicitTransferSyntax;
-			pc = scu.findPresentationContextID(f->sop_class,
-			    accepted);
+		accepted = f->ts;
+		if (pc == 0) {
+			/* Refused the original syntax: decompress, if we
+			 * can. */
+			accepted = UID_LittleEndianExplicitTransferSyntax;
+			if ((pc = scu.findPresentationContextID(f->sop_class,
+			    accepted)) == 0) {
+				accepted =
+				    UID_LittleEndianImplicitTransferSyntax;
+				pc = scu.findPresentationContextID(
+				    f->sop_class, accepted);
+			}
 		}
 		if (pc == 0) {
 			reason = "SOP class refused by the peer";
@@ -489,6 +546,10 @@ store_one(DcmSCU &scu, struct sendfile *f, struct dcm_sent *s,
 		}
 		if ((c = ff.loadFile(f->path)).bad()) {
 			reason = OFString("unreadable file: ") + c.text();
+			return EC_Normal;
+		}
+		if (rewrite && rewrite_ids(ff.getDataset()).bad()) {
+			reason = "cannot set the local patient ID or accession";
 			return EC_Normal;
 		}
 		to = DcmXfer(accepted.c_str()).getXfer();

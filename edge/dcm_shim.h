@@ -99,6 +99,12 @@ struct dcm_sent {
 typedef void	(*dcm_sent_cb)(void *, const struct dcm_sent *);
 int	dcm_store(const struct dcm_assoc *, const char *const *paths,
 	    size_t npaths, dcm_sent_cb, void *, struct dcm_result *);
+/*
+ * Reconciliation for the stores that follow (NULL or "": keep): the
+ * local patient ID and accession replace the file's, the original
+ * patient ID goes into Other Patient IDs Sequence (import.md).
+ */
+void	dcm_store_rewrite(const char *patient_id, const char *accession);
 
 /* C-STORE SCP into spool/<study>/<sop>.dcm; returns after *stop. */
 struct dcm_scp_conf {

@@ -611,6 +611,16 @@ dcmc_store(struct dcmc *d, const struct dcmc_peer *p, const char *our_ae,
     const char *const *paths, size_t n, dcmc_event_cb ecb,
     dcmc_done_cb done, void *arg, char **cause)
 {
+	return (dcmc_store_local(d, p, our_ae, paths, n, NULL, NULL, ecb,
+	    done, arg, cause));
+}
+
+struct dcmc_op *
+dcmc_store_local(struct dcmc *d, const struct dcmc_peer *p,
+    const char *our_ae, const char *const *paths, size_t n,
+    const char *patient_id, const char *accession, dcmc_event_cb ecb,
+    dcmc_done_cb done, void *arg, char **cause)
+{
 	struct dcmc_argv	 a;
 	struct dcmc_op		*op;
 	struct evbuffer		*out;
@@ -630,6 +640,14 @@ dcmc_store(struct dcmc *d, const struct dcmc_peer *p, const char *our_ae,
 	if (argv_peer(&a, p, our_ae, cause) == -1) {
 		argv_free(&a);
 		return NULL;
+	}
+	if (patient_id != NULL) {
+		argv_add(&a, "--set-patient-id");
+		argv_add(&a, "%s", patient_id);
+	}
+	if (accession != NULL) {
+		argv_add(&a, "--set-accession");
+		argv_add(&a, "%s", accession);
 	}
 	argv_add(&a, "-");
 	if ((op = dcmc_run(d, &a, 1, ecb, done, arg, cause)) == NULL)

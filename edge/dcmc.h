@@ -93,6 +93,14 @@ struct dcmc_op	*dcmc_store(struct dcmc *, const struct dcmc_peer *,
 		    const char *our_ae, const char *const *paths, size_t n,
 		    dcmc_event_cb, dcmc_done_cb, void *, char **cause);
 
+/* The same, with the local patient ID and accession replacing the
+ * files' (reconciliation; NULL keeps), the original ID kept in Other
+ * Patient IDs Sequence. */
+struct dcmc_op	*dcmc_store_local(struct dcmc *, const struct dcmc_peer *,
+		    const char *our_ae, const char *const *paths, size_t n,
+		    const char *patient_id, const char *accession,
+		    dcmc_event_cb, dcmc_done_cb, void *, char **cause);
+
 /* Kills the helper's process group; no callback follows. */
 void		 dcmc_cancel(struct dcmc_op *);
 pid_t		 dcmc_op_pid(const struct dcmc_op *);

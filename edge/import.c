@@ -1392,9 +1392,11 @@ import_store_start(struct import_job *job)
 	peer.ae_title = pacs->ae_title;
 	peer.host = pacs->host;
 	peer.port = pacs->port;
-	job->op = dcmc_store(job->imp->dcmc, &peer, c->dicom.ae_title,
-	    (const char *const *)files, (size_t)n, import_sent,
-	    import_store_done, job, &cause);
+	/* Reconciled: the local MRN and accession staff entered. */
+	job->op = dcmc_store_local(job->imp->dcmc, &peer, c->dicom.ae_title,
+	    (const char *const *)files, (size_t)n, c->import.reconcile ?
+	    job->mrn : NULL, c->import.reconcile ? job->accession : NULL,
+	    import_sent, import_store_done, job, &cause);
 	import_strv_free(files, n);
 	if (job->op == NULL) {
 		import_fail(job, -30, 1, "isn-edge-dicom could not start: %s",
@@ -1402,8 +1404,8 @@ import_store_start(struct import_job *job)
 		free(cause);
 		return;
 	}
-	log_info("import id=%lld storing instances=%d pacs=%s", job->id, n,
-	    job->pacs);
+	log_info("import id=%lld storing instances=%d pacs=%s reconciled=%d",
+	    job->id, n, job->pacs, c->import.reconcile && job->mrn != NULL);
 }
 
 static void

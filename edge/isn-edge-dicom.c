@@ -316,7 +316,7 @@ files_from_stdin(size_t *np)
 }
 
 enum { O_PEER = 256, O_AE, O_DEST, O_MRN, O_ACC, O_STUDY, O_PORT, O_SPOOL,
-    O_MAXA, O_CTO, O_ATO, O_DTO, O_FSYNC, O_NOFSYNC };
+    O_MAXA, O_CTO, O_ATO, O_DTO, O_FSYNC, O_NOFSYNC, O_SETPID, O_SETACC };
 
 static const struct option longopts[] = {
 	{ "peer", required_argument, NULL, O_PEER },
@@ -333,6 +333,8 @@ static const struct option longopts[] = {
 	{ "dimse-timeout", required_argument, NULL, O_DTO },
 	{ "fsync", no_argument, NULL, O_FSYNC },
 	{ "no-fsync", no_argument, NULL, O_NOFSYNC },
+	{ "set-patient-id", required_argument, NULL, O_SETPID },
+	{ "set-accession", required_argument, NULL, O_SETACC },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -346,6 +348,7 @@ usage(void)
 "                            [--study-uid Z]\n"
 "       isn-edge-dicom move  --peer ... --ae ... --dest AE --study-uid Z\n"
 "       isn-edge-dicom store --peer ... --ae ... FILE... | -\n"
+"                            [--set-patient-id ID] [--set-accession A]\n"
 "       isn-edge-dicom scp   --ae AE --port N --spool DIR\n"
 "                            [--max-associations N] [--no-fsync]\n"
 "options: --connect-timeout S (10) --acse-timeout S (30)\n"
@@ -362,6 +365,7 @@ main(int argc, char *argv[])
 	struct dcm_result	 r;
 	struct sigaction	 sa;
 	const char		*cmd, *dest = NULL;
+	const char		*set_pid = NULL, *set_acc = NULL;
 	char			*peer = NULL, **files = NULL, b[4][24], sb[8];
 	size_t			 nfiles = 0, i;
 	int			 ch, verbose = 0, rv, from_stdin = 0;
@@ -445,6 +449,16 @@ main(int argc, char *argv[])
 		case O_NOFSYNC:
 			sc.fsync = 0;
 			break;
+		case O_SETPID:
+			if (!key_valid(optarg, 64))
+				return usage_error("bad --set-patient-id");
+			set_pid = optarg;
+			break;
+		case O_SETACC:
+			if (!key_valid(optarg, 16))
+				return usage_error("bad --set-accession");
+			set_acc = optarg;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -505,10 +519,11 @@ main(int argc, char *argv[])
 		emit("result", "exit", rv == 0 ? "0" : rv == 1 ? "1" : "2",
 		    "status", fmt_status(sb, r.status), "completed", b[1],
 		    "failed", b[2], "warning", b[3], "reason", r.reason, NULL);
-	} else if (strcmp(cmd, "store") == 0)
+	} else if (strcmp(cmd, "store") == 0) {
+		dcm_store_rewrite(set_pid, set_acc);
 		rv = result(dcm_store(&a, (const char *const *)files, nfiles,
 		    on_sent, NULL, &r), &r, NULL, NULL);
-	else
+	} else
 		rv = result(dcm_scp(&sc, on_stored, on_ready, &sc, &stop, &r),
 		    &r, NULL, NULL);
 	if (from_stdin) {

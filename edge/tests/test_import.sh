@@ -9,7 +9,8 @@
 # after the meta header. Negative: wrong details (one neutral message),
 # a SOP class B's PACS refuses (reported per instance, retried, the rest
 # stored), PACS B killed mid-import (the rest stored once it is back, no
-# instance sent twice).
+# instance sent twice). Reconciliation: a local MRN and accession replace
+# the sender's, which is kept in Other Patient IDs; nothing else differs.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
@@ -30,8 +31,9 @@ check "the clearinghouse starts" edge_ch
 # --- site A: its PACS, its edge ---
 pacs_conf
 check "PACS A (dcmqrscp) starts" pacs_start
-check "site A's PACS holds two studies (6 and 20 instances)" \
-    'study a P100 J100 1.2.826.77.1 6 && study c P200 J200 1.2.826.77.3 20'
+check "site A's PACS holds three studies (6, 20 and 4 instances)" \
+    'study a P100 J100 1.2.826.77.1 6 && study c P200 J200 1.2.826.77.3 20 &&
+     study d P400 J400 1.2.826.77.4 4 && study e P500 J500 1.2.826.77.5 10'
 edge_keys
 edge_db
 edge_yaml "$pacs_port"
@@ -67,7 +69,8 @@ psql -X -q -c "CREATE DATABASE edgeb" > /dev/null 2>&1
 "$tool" kek b/kek.bin
 # The DICOM helper of site B, through a wrapper: once b/cut exists, the
 # next store of study c sends 5 instances and then kills PACS B
-# (mid-import).
+# (mid-import); once b/hang exists, the next store of study e sends 5
+# and then hangs (the daemon is killed meanwhile).
 cat > b/dicom.sh <<EOF
 #!/bin/sh
 if [ "\$1" = store ] && [ -f $tmp/b/cut ]; then
@@ -78,6 +81,16 @@ if [ "\$1" = store ] && [ -f $tmp/b/cut ]; then
 		"$dcmhelper" "\$@" < $tmp/b/cut.list
 		kill -TERM \$(cat $tmp/b/pacs.pid)
 		exit 1
+	fi
+	exec "$dcmhelper" "\$@" < $tmp/b/all.list
+fi
+if [ "\$1" = store ] && [ -f $tmp/b/hang ]; then
+	cat > $tmp/b/all.list
+	if grep -q /1.2.826.77.5/ $tmp/b/all.list; then
+		rm -f $tmp/b/hang
+		head -n 5 $tmp/b/all.list > $tmp/b/cut.list
+		"$dcmhelper" "\$@" < $tmp/b/cut.list
+		exec sleep 600
 	fi
 	exec "$dcmhelper" "\$@" < $tmp/b/all.list
 fi
@@ -103,14 +116,17 @@ clearinghouse:
   repository_uid: "1.2.3"
   timeout: 10s
 jobs: {key_file: kek.bin, poll_interval: 1s}
-import: {fetch_helper: "$fetch", retries: 6, retry_interval: 1s}
+import: {fetch_helper: "$fetch", retries: 6, retry_interval: 1s, reconcile: true}
 api: {listen: "127.0.0.1:$b_api", tokens_file: ../tokens}
 EOT
 check "site B's configuration (with import) is valid" \
     '"$edge" -n -f b/edge.yaml 2>&1 | grep -qx "configuration OK"'
 : > b/elog
-(cd b && exec "$edge" -d -f edge.yaml 2>> elog) & bpid=$!
-bgpids="$bgpids $bpid"
+bstart() {
+	(cd b && exec "$edge" -d -f edge.yaml 2>> elog) & bpid=$!
+	bgpids="$bgpids $bpid"
+}
+bstart
 bwait() {
 	i=0
 	while [ "$(grep -c -- "$1" b/elog 2>/dev/null)" -lt "${2:-1}" ]; do
@@ -149,10 +165,25 @@ iwait() {
 	done
 }
 # inpacs DIR STUDY: every instance of src/DIR is in PACS B with the same
-# dataset bytes, and B holds no other instance of STUDY; with RECONCILED
-# set, only PatientID and AccessionNumber may differ (not tested here).
+# dataset bytes, and B holds no other instance of STUDY.
 bsop() { dcmdump -q +P 0008,0018 "$1" | sed 's/.*\[\(.*\)\].*/\1/'; }
 bstudy() { dcmdump -q +P 0020,000d "$1" | sed 's/.*\[\(.*\)\].*/\1/'; }
+# inpacs_files DIR STUDY: PACS B's instances of STUDY into cmpb/<sop>,
+# each once, as many as src/DIR has.
+inpacs_files() {
+	rm -rf cmpb && mkdir cmpb
+	nb=0
+	for f in b/db/PACSB/*; do
+		case $f in */index.dat) continue ;; esac
+		[ "$(bstudy "$f")" = "$2" ] || continue
+		s=$(bsop "$f")
+		[ -e "cmpb/$s" ] && { echo "# twice in PACS B: $s"; return 1; }
+		cp "$f" "cmpb/$s"
+		nb=$((nb + 1))
+	done
+	[ "$nb" = "$(ls src/"$1"/*.dcm | wc -l)" ] ||
+	    { echo "# PACS B has $nb of study $2"; return 1; }
+}
 inpacs() {
 	rm -rf cmpb && mkdir cmpb
 	nb=0
@@ -306,6 +337,78 @@ check "each instance was accepted by the PACS exactly once (5 + 15)" \
     '[ "$(grep "import id=$i3 stored=" b/elog |
        sed "s/.*stored=\([0-9]*\).*/\1/" | awk "{ s += \$1 } END { print s }")" = 20 ]'
 check "the spool of the import is gone" '[ ! -e b/spool/imports/$i3 ]'
+
+# --- 5b. site B's edge killed mid-import, restarted ---
+echo "# study e (10 instances): site B's edge SIGKILLed after 5 stored"
+order P500 J500 > /dev/null && result P500 J500 F "FINAL E" > /dev/null
+pe=$(esql "SELECT id FROM patients WHERE mrn = 'P500'")
+ee=$(esql "SELECT e.id FROM exams e WHERE e.patient_id = $pe")
+api POST /api/job-sets "{\"patient\": $pe, \"exams\": [$ee], \"destination\": \"site\", \"site\": \"site-b\", \"urgency\": \"final\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\"}"
+toke=$(sed -n 's/.*"token": *"\([a-z0-9-]*\)".*/\1/p' api.out)
+je=$(esql "SELECT j.id FROM jobs j JOIN job_sets s ON s.id = j.job_set_id WHERE s.patient_id = $pe")
+check "site A sends study e (40)" 'waitstatus $je 40 400'
+: > b/hang
+bapi POST /api/imports "{\"token\": \"$toke\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\", \"study\": \"1.2.826.77.5\", \"pacs\": \"local\"}"
+i5=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "the import is storing (30) with 5 of 10 stored and gone from the spool" \
+    '[ "$code" = 201 ] && iwait $i5 30 && i=0 &&
+     until [ "$(find b/spool/imports/$i5 -name "*.dcm" | wc -l)" = 5 ]; do
+     i=$((i + 1)); [ $i -gt 400 ] && break; sleep 0.05; done; [ $i -le 400 ]'
+check "SIGKILL to site B's edge mid-import" \
+    'kill -KILL $bpid; wait $bpid 2>/dev/null; sleep 0.2; [ -f b/cut.list ]'
+bstart
+check "restarted, it recovers the import (30 -> 20) and stores the rest (40)" \
+    'bwait " started version=" 2 && iwait $i5 40 &&
+     [ "$(ihistory $i5)" = "1 10 20 30 20 30 40" ]'
+check "study e in PACS B: 10 instances, each once, byte for byte" \
+    'inpacs e 1.2.826.77.5'
+check "the instances stored before the kill were not sent again (5 after the restart)" \
+    'grep -q "import id=$i5 stored=5 failed=0 left=0" b/elog &&
+     [ "$(bsql "SELECT count(*) FROM import_instances WHERE import_id = $i5 AND state = '"'stored'"' AND attempts = 1")" = 10 ]'
+
+# --- 6. reconciliation: the local MRN and accession ---
+echo "# study d imported with a local MRN and accession (import.reconcile)"
+order P400 J400 > /dev/null && result P400 J400 F "FINAL D" > /dev/null
+pd=$(esql "SELECT id FROM patients WHERE mrn = 'P400'")
+ed=$(esql "SELECT e.id FROM exams e WHERE e.patient_id = $pd")
+api POST /api/job-sets "{\"patient\": $pd, \"exams\": [$ed], \"destination\": \"site\", \"site\": \"site-b\", \"urgency\": \"final\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\"}"
+tokd=$(sed -n 's/.*"token": *"\([a-z0-9-]*\)".*/\1/p' api.out)
+jd=$(esql "SELECT j.id FROM jobs j JOIN job_sets s ON s.id = j.job_set_id WHERE s.patient_id = $pd")
+check "site A sends study d (40)" 'waitstatus $jd 40 400'
+bapi POST /api/imports "{\"token\": \"$tokd\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\", \"study\": \"1.2.826.77.4\", \"pacs\": \"local\", \"mrn\": \"LOCAL-77\", \"accession\": \"LACC77\"}"
+i4=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "a reconciled import is created and reaches 40" \
+    '[ "$code" = 201 ] && [ -n "$i4" ] && iwait $i4 40'
+bapi GET /api/imports/$i4
+check "the API shows the local MRN and accession" \
+    'jhas mrn "\"LOCAL-77\"" && jhas accession "\"LACC77\""'
+# norm FILE: the dump without the meta header and the reconciled
+# identifiers (PatientID, IssuerOfPatientID, AccessionNumber, Other
+# Patient IDs Sequence); pixel data and UIDs included, in full.
+norm() {
+	dcmdump -q +L "$1" | grep -v -e "^(0002," -e "^(0010,0020)" \
+	    -e "^(0010,0021)" -e "^(0008,0050)" |
+	    sed "/^(0010,1002)/,/^(fffe,e0dd)/d"
+}
+recon() {
+	inpacs_files d 1.2.826.77.4 || return 1
+	for f in src/d/*.dcm; do
+		u=${f##*/}; u=${u%.dcm}
+		g=cmpb/$u
+		[ "$(dcmdump -q +P 0010,0020 "$g" | head -n 1 |
+		    sed 's/.*\[\(.*\)\].*/\1/')" = LOCAL-77 ] &&
+		[ "$(dcmdump -q +P 0008,0050 "$g" | sed 's/.*\[\(.*\)\].*/\1/')" = LACC77 ] &&
+		dcmdump -q +P 0010,1002 +P 0010,0020 "$g" | grep -q "\[P400\]" ||
+		    { echo "# not reconciled: $u"; return 1; }
+		norm "$f" > want.txt && norm "$g" > got.txt &&
+		    grep -q "^(7fe0,0010)" got.txt && cmp -s want.txt got.txt ||
+		    { echo "# differs beyond the identifiers: $u"; return 1; }
+	done
+}
+check "in PACS B: PatientID LOCAL-77, AccessionNumber LACC77, P400 in Other Patient IDs; all else (pixel data, UIDs) identical" \
+    recon
+check "site B's log names neither the sender's nor the local identifiers" \
+    '! grep -q -e P400 -e J400 -e LOCAL-77 -e LACC77 b/elog'
 
 check "SIGTERM stops site B's edge (exit 0)" 'kill -TERM $bpid; wait $bpid'
 check "SIGTERM stops site A's edge (exit 0)" 'kill -TERM $epid; wait $epid'
