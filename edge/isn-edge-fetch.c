@@ -129,6 +129,22 @@ print_list(struct isnphr_list *l)
 	return ((int)n);
 }
 
+/* Whether the list holds the study. */
+static int
+has_study(struct isnphr_list *l, const char *study)
+{
+	const struct isnphr_set_info	*set;
+	size_t				 i, j;
+
+	for (i = 0; i < isnphr_list_nsets(l); i++) {
+		set = isnphr_list_set(l, i);
+		for (j = 0; j < set->nstudies; j++)
+			if (strcmp(set->studies[j].uid, study) == 0)
+				return (1);
+	}
+	return (0);
+}
+
 /* Whether a failure is the clearinghouse's "no" rather than trouble. */
 static int
 is_nothing(struct isnphr *h)
@@ -246,6 +262,11 @@ main(int argc, char **argv)
 		n = print_list(l);
 		printf("result=ok scheme=%s studies=%d\n", scheme, n);
 		rc = 0;
+		goto out;
+	}
+	/* Not among these details' studies: the same neutral answer. */
+	if (!has_study(l, study)) {
+		rc = fail(1, ISNPHR_NOTHING_FOUND, FETCH_EXIT_FAIL);
 		goto out;
 	}
 	if (isnphr_retrieve(h, out, study) == -1) {

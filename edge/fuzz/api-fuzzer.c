@@ -4,7 +4,10 @@
  * query value); an accepted body must be complete (a patient, 1 to
  * API_MAX_EXAMS distinct positive exams, a site exactly for destination
  * site, a known urgency and scheme, an 8-digit dob, a password), a
- * refusal must say why.
+ * refusal must say why. The same bytes go through api_import_parse (the
+ * bodies of POST /api/imports/lookup and /api/imports): an accepted one
+ * has a known scheme, a secret and an 8-digit dob, no line break in what
+ * goes to isn-edge-fetch's stdin, and for a creation a UID and a PACS.
  */
 #include "config.h"
 
@@ -47,10 +50,37 @@ check(const struct api_jobset *js)
 		abort();
 }
 
+static void
+check_import(const struct api_import_body *b, int create)
+{
+	const struct import_secrets	*s = &b->s;
+
+	if (s->scheme == NULL || (strcmp(s->scheme, "any") != 0 &&
+	    strcmp(s->scheme, "isn2") != 0 &&
+	    strcmp(s->scheme, "rsna-token") != 0 &&
+	    strcmp(s->scheme, "rsna-access-code") != 0))
+		abort();
+	if (s->secret == NULL || *s->secret == '\0' ||
+	    strchr(s->secret, '\n') != NULL || s->password == NULL ||
+	    strchr(s->password, '\n') != NULL)
+		abort();
+	if (s->dob == NULL || strlen(s->dob) != 8 ||
+	    strspn(s->dob, "0123456789") != 8)
+		abort();
+	if (create && (b->study == NULL || b->pacs == NULL ||
+	    strspn(b->study, "0123456789.") != strlen(b->study) ||
+	    (b->accession != NULL && b->mrn == NULL)))
+		abort();
+	if (!create && (b->study != NULL || b->pacs != NULL))
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct api_import_body	 ib;
 	struct api_jobset	 js;
+	int			 create;
 	char			*cause = NULL, *out = NULL;
 
 	if (api_jobset_parse((const char *)data, size, &js, &cause) == 0) {
@@ -59,6 +89,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (cause == NULL || *cause == '\0')
 		abort();
 	free(cause);
+	for (create = 0; create <= 1; create++) {
+		cause = NULL;
+		if (api_import_parse((const char *)data, size, create, &ib,
+		    &cause) == 0) {
+			check_import(&ib, create);
+			api_import_clear(&ib);
+		} else if (cause == NULL || *cause == '\0')
+			abort();
+		free(cause);
+	}
 	if (api_urldecode((const char *)data, size, &out) == 0) {
 		if (strlen(out) > size)
 			abort();

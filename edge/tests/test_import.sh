@@ -262,6 +262,12 @@ check "the sealed details are erased once retrieved" \
 check "site B's log names no patient, token or password" \
     '! grep -q -e P100 -e J100 -e DOE -e 19600102 -e 1960-01-02 -e "$tok" \
      -e handout-pass b/elog'
+bapi POST /api/imports "{\"token\": \"$tok\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\", \"study\": \"1.2.826.77.99\", \"pacs\": \"local\"}"
+i0=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "an import of a study the details do not hold ends at -10 at once, details erased" \
+    '[ "$code" = 201 ] && iwait $i0 -10 && [ "$(ihistory $i0)" = "1 10 -10" ] &&
+     [ "$(bsql "SELECT count(*) FROM imports WHERE id = $i0 AND sealed_secrets IS NULL AND next_attempt IS NULL")" = 1 ] &&
+     [ ! -e b/spool/imports/$i0 ]'
 bapi GET /api/imports
 check "the import list has it" \
     '[ "$code" = 200 ] && grep -q "\"id\": *$i1" api.out'
