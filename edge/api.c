@@ -56,11 +56,12 @@ enum api_route {
 	R_IMPORT_LOOKUP,	/* POST /api/imports/lookup */
 	R_IMPORTS,		/* GET (list) or POST (new) /api/imports */
 	R_IMPORT,		/* GET /api/imports/ID */
-	R_IMPORT_RETRY		/* POST /api/imports/ID/retry */
+	R_IMPORT_RETRY,		/* POST /api/imports/ID/retry */
+	R_IMPORT_CANCEL		/* POST /api/imports/ID/cancel */
 };
 static const char *const api_route_names[] = { "patients", "patient-exams",
 	"job-sets", "jobs", "job", "job-retry", "job-cancel", "import-lookup",
-	"imports", "import", "import-retry" };
+	"imports", "import", "import-retry", "import-cancel" };
 
 struct api_user {
 	char		*name;
@@ -528,7 +529,7 @@ api_reply(struct api_q *q, int status, const char *json, size_t len,
 		return;
 	}
 	log_info("api request req=%s method=%s route=%s status=%d", q->id,
-	    httpd_req_method(q->req), q->route <= R_IMPORT_RETRY ?
+	    httpd_req_method(q->req), q->route <= R_IMPORT_CANCEL ?
 	    api_route_names[q->route] : "?", status);
 }
 
@@ -1521,6 +1522,35 @@ api_import_retry(struct api_q *q)
 	api_query(q, api_sql_import_retry, 3, params, api_import_retry_cb);
 }
 
+/* The runner's answer to a cancel: on success, the import as it is now. */
+static void
+api_import_cancel_reply(void *arg, int status, const char *json)
+{
+	struct api_q	*q = arg;
+
+	if (status != 200 || q->req == NULL) {
+		api_import_reply(arg, status, json);
+		return;
+	}
+	q->pending = 0;
+	log_info("api import-cancel req=%s import=%lld", q->id, q->oid);
+	api_import(q);
+}
+
+static void
+api_import_cancel(struct api_q *q)
+{
+	struct api	*a = q->api;
+
+	if (a->iops.imp == NULL || a->iops.cancel == NULL) {
+		api_error(q, 503, "importing is not configured");
+		return;
+	}
+	q->pending = 1;
+	a->iops.cancel(a->iops.imp, q->oid, q->user, api_import_cancel_reply,
+	    q);
+}
+
 /* --- the route ------------------------------------------------------- */
 
 static void
@@ -1567,6 +1597,8 @@ api_route_parse(const char *path, enum api_route *r, long long *id)
 			*r = R_IMPORT;
 		else if (strcmp(s, "/retry") == 0)
 			*r = R_IMPORT_RETRY;
+		else if (strcmp(s, "/cancel") == 0)
+			*r = R_IMPORT_CANCEL;
 		else
 			return (-1);
 	}
@@ -1629,7 +1661,8 @@ api_head(struct httpd_req *req, void *arg)
 	}
 	want = q->route == R_JOBSETS || q->route == R_JOB_RETRY ||
 	    q->route == R_JOB_CANCEL || q->route == R_IMPORT_LOOKUP ||
-	    q->route == R_IMPORT_RETRY ? "POST" : "GET";
+	    q->route == R_IMPORT_RETRY || q->route == R_IMPORT_CANCEL ?
+	    "POST" : "GET";
 	if (q->route == R_IMPORTS && post)
 		want = "POST";		/* a new import; GET lists them */
 	if (strcmp(method, want) != 0) {
@@ -1703,6 +1736,9 @@ api_done(struct httpd_req *req, void *arg)
 		break;
 	case R_IMPORT_RETRY:
 		api_import_retry(q);
+		break;
+	case R_IMPORT_CANCEL:
+		api_import_cancel(q);
 		break;
 	}
 }

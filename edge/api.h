@@ -76,6 +76,8 @@ struct api_import_ops {
 			    void *);
 	int		(*pacs_known)(struct import *, const char *);
 	void		(*kick)(struct import *);
+	void		(*cancel)(struct import *, long long, const char *,
+			    import_reply_cb, void *);
 };
 void		 api_set_import(struct api *, const struct api_import_ops *);
 

@@ -136,6 +136,7 @@ edge_api_start(struct edge *edge)
 	iops.create = import_create;
 	iops.pacs_known = import_pacs_known;
 	iops.kick = import_kick;
+	iops.cancel = import_cancel;
 	api_set_import(edge->api, &iops);
 	log_info("api listening addr=%s port=%d tls=%s", listen,
 	    api_port(edge->api), edge->api_tls == NULL ? "no" :

@@ -106,6 +106,10 @@ struct import_job {
 	int			 nstored;
 	int			 nfailed;
 	char			*first_why;
+	/* POST /api/imports/ID/cancel while it runs. */
+	import_reply_cb		 cancel_cb;
+	void			*cancel_arg;
+	char			*cancel_by;
 };
 TAILQ_HEAD(import_jobs, import_job);
 
@@ -135,6 +139,9 @@ static void	import_store(struct import_job *);
 static void	import_retrieve(struct import_job *);
 static void	import_end(struct import_job *);
 static void	import_reply_json(import_reply_cb, void *, int, json_t *);
+static void	import_reply_error(import_reply_cb, void *, int,
+		    const char *);
+static void	import_cancel_write(struct import_job *);
 
 /* --- small helpers --- */
 
@@ -445,6 +452,7 @@ import_proc_inev(struct bufferevent *bev, short what, void *arg)
 }
 
 static struct import_proc *import_fork(struct import *, char **, char **);
+static char	*import_base_url(const char *);
 
 /*
  * Runs the fetch helper with argv's arguments after the connection's;
@@ -461,6 +469,12 @@ import_spawn(struct import *imp, const char *cmd, const char *study,
 	const char		*argv[20];
 	int			 n = 0, i;
 
+	/* The clearinghouse as configured now (a SIGHUP may change it). */
+	free(imp->url);
+	if ((imp->url = import_base_url(c->clearinghouse.url)) == NULL) {
+		xcause(cause, "no clearinghouse.url");
+		return (NULL);
+	}
 	snprintf(timeout, sizeof(timeout), "%lld", c->clearinghouse.timeout);
 	argv[n++] = c->import.fetch_helper;
 	argv[n++] = cmd;
@@ -728,7 +742,8 @@ import_lookup(struct import *imp, struct import_secrets *s,
 	char			*in, *cause = NULL;
 	size_t			 len;
 
-	if (imp == NULL || imp->url == NULL || imp->closing) {
+	if (imp == NULL || imp->edge->conf->clearinghouse.url == NULL ||
+	    imp->closing) {
 		import_secrets_clear(s);
 		import_reply_error(cb, arg, 503, "importing is not configured");
 		return;
@@ -792,7 +807,8 @@ import_create(struct import *imp, struct import_secrets *s,
 	char			*sealed, retries[16];
 	const char		*v[8];
 
-	if (imp == NULL || imp->url == NULL || !imp->has_kek ||
+	if (imp == NULL || imp->edge->conf->clearinghouse.url == NULL ||
+	    !imp->has_kek ||
 	    imp->closing) {
 		import_secrets_clear(s);
 		import_reply_error(cb, arg, 503, "importing is not configured");
@@ -852,6 +868,10 @@ import_job_free(struct import_job *job)
 	free(job->accession);
 	free(job->dir);
 	free(job->first_why);
+	free(job->cancel_by);
+	if (job->cancel_cb != NULL)	/* closing: the request is answered */
+		import_reply_error(job->cancel_cb, job->cancel_arg, 503,
+		    "the edge is stopping");
 	dbuf_free(&job->failed_sop);
 	dbuf_free(&job->failed_why);
 	free(job);
@@ -891,6 +911,11 @@ import_set_done(PGresult *res, const char *cause, void *arg)
 		log_warnx("import id=%lld status-write failed cause=\"%s\"",
 		    job->id, cause);
 		import_end(job);
+		return;
+	}
+	/* A cancel that came during the write goes first. */
+	if (job->cancel_cb != NULL && job->status != -40) {
+		import_cancel_write(job);
 		return;
 	}
 	if (then != NULL)
@@ -1416,6 +1441,174 @@ import_store(struct import_job *job)
 	xasprintf(&reason, "storing into %s", job->pacs);
 	import_set(job, 30, reason, -1, 0, import_store_start);
 	free(reason);
+}
+
+/* --- cancel --- */
+
+static const char import_sql_stored_cancel[] =
+    "x AS (UPDATE import_instances ii SET state = 'stored',"
+    " stored_at = now(), attempts = ii.attempts + 1"
+    " WHERE ii.import_id = $1::bigint AND ii.state <> 'stored'"
+    " AND NOT (ii.sop_uid = ANY ($6::text[]))"
+    " AND $7::text IS NULL AND $8::text IS NULL RETURNING 1)";
+
+/* The PACS has what is gone from the spool: count it, then drop the rest. */
+static char *
+import_left(const char *dir)
+{
+	struct dbuf	  b;
+	char		**files, *base;
+	int		  n, i;
+
+	n = import_files(dir, &files);
+	dbuf_init(&b, SIZE_MAX);
+	for (i = 0; i < n; i++) {
+		base = strrchr(files[i], '/') + 1;
+		base[strlen(base) - 4] = '\0';
+		import_array_add(&b, base);
+	}
+	import_strv_free(files, n);
+	return (import_array_take(&b));
+}
+
+static void
+import_cancelled(struct import_job *job)
+{
+	import_reply_cb	 cb = job->cancel_cb;
+
+	job->cancel_cb = NULL;
+	log_info("import id=%lld cancelled", job->id);
+	import_reply_json(cb, job->cancel_arg, 200, json_pack("{s:I}",
+	    "import", (json_int_t)job->id));
+	import_end(job);
+}
+
+/* Stops what runs (no callback follows), records -40, drops the spool. */
+static void
+import_cancel_write(struct import_job *job)
+{
+	struct import_extra	 x;
+	char			*left, *reason;
+
+	if (job->proc != NULL) {
+		import_proc_free(job->proc);
+		job->proc = NULL;
+	}
+	if (job->op != NULL) {
+		dcmc_cancel(job->op);
+		job->op = NULL;
+	}
+	left = import_left(job->dir);
+	import_rmtree(job->dir);
+	xasprintf(&reason, "cancelled by %s", job->cancel_by);
+	memset(&x, 0, sizeof(x));
+	x.cte = import_sql_stored_cancel;
+	x.a = left;
+	x.clear = 1;
+	job->retries = 0;
+	import_set_x(job, -40, reason, -1, 0, &x, import_cancelled);
+	free(reason);
+	free(left);
+}
+
+struct import_cancel_q {
+	struct import	*imp;
+	long long	 id;
+	import_reply_cb	 cb;
+	void		*arg;
+	char		*dir;
+};
+
+static void
+import_cancel_db(PGresult *res, const char *cause, void *arg)
+{
+	struct import_cancel_q	*q = arg;
+	char			*msg;
+
+	if (cause != NULL) {
+		log_warnx("import cancel failed cause=\"%s\"", cause);
+		import_reply_error(q->cb, q->arg, 500, "database error");
+	} else if (PQntuples(res) != 1)
+		import_reply_error(q->cb, q->arg, 404, "import not found");
+	else if (strcmp(PQgetvalue(res, 0, 1), "1") != 0) {
+		xasprintf(&msg, "import %lld has already ended (status %s)",
+		    q->id, PQgetvalue(res, 0, 0));
+		import_reply_error(q->cb, q->arg, 409, msg);
+		free(msg);
+	} else {
+		import_rmtree(q->dir);
+		log_info("import id=%lld cancelled", q->id);
+		import_reply_json(q->cb, q->arg, 200, json_pack("{s:I}",
+		    "import", (json_int_t)q->id));
+	}
+	free(q->dir);
+	free(q);
+}
+
+void
+import_cancel(struct import *imp, long long id, const char *user,
+    import_reply_cb cb, void *arg)
+{
+	struct import_job	*job;
+	struct import_cancel_q	*q;
+	char			 ids[32], *left;
+	const char		*v[3];
+
+	if (imp == NULL || imp->closing) {
+		import_reply_error(cb, arg, 503, "importing is not running");
+		return;
+	}
+	TAILQ_FOREACH(job, &imp->running, entry)
+		if (job->id == id)
+			break;
+	if (job != NULL) {
+		if (job->cancel_cb != NULL) {
+			import_reply_error(cb, arg, 409, "already being "
+			    "cancelled");
+			return;
+		}
+		job->cancel_cb = cb;
+		job->cancel_arg = arg;
+		job->cancel_by = xstrdup(user);
+		if (!job->writing)
+			import_cancel_write(job);
+		return;
+	}
+	/* A pick in flight may be starting it: the caller tries again. */
+	if (imp->picking) {
+		import_reply_error(cb, arg, 503, "busy; try again");
+		return;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->imp = imp;
+	q->id = id;
+	q->cb = cb;
+	q->arg = arg;
+	xasprintf(&q->dir, "%s/" IMPORT_SPOOL "/%lld",
+	    imp->edge->conf->dicom.spool_dir, id);
+	left = import_left(q->dir);
+	snprintf(ids, sizeof(ids), "%lld", id);
+	v[0] = ids;
+	v[1] = user;
+	v[2] = left;
+	db_query_prepared(imp->edge->db,
+	    "WITH cur AS (SELECT id, status FROM imports WHERE id = $1::bigint"
+	    " FOR UPDATE),"
+	    " upd AS (UPDATE imports i SET sealed_secrets = NULL,"
+	    " next_attempt = NULL, remaining_retries = 0 FROM cur"
+	    " WHERE i.id = cur.id AND cur.status IS DISTINCT FROM 40"
+	    " AND cur.status IS DISTINCT FROM -40"
+	    " AND cur.status IS DISTINCT FROM -10 RETURNING i.id),"
+	    " st AS (UPDATE import_instances ii SET state = 'stored',"
+	    " stored_at = now() FROM upd WHERE ii.import_id = upd.id"
+	    " AND ii.state <> 'stored' AND NOT (ii.sop_uid = ANY"
+	    " ($3::text[])) RETURNING 1),"
+	    " ins AS (INSERT INTO import_history (import_id, status, reason)"
+	    " SELECT id, -40, 'cancelled by ' || $2::text FROM upd"
+	    " RETURNING import_id)"
+	    " SELECT cur.status, (SELECT count(*) FROM ins) FROM cur",
+	    3, v, NULL, NULL, 0, import_cancel_db, q);
+	free(left);
 }
 
 /* --- picking --- */

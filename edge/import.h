@@ -64,6 +64,14 @@ void		 import_lookup(struct import *, struct import_secrets *,
 /* A new import job (takes the secrets): 201 {"import": ID}. */
 void		 import_create(struct import *, struct import_secrets *,
 		    const struct import_request *, import_reply_cb, void *);
+/*
+ * Cancels an import not yet completed: what runs is stopped, -40 is
+ * recorded, the details are erased and the spool removed (instances the
+ * PACS already has stay there). 200 {"import": ID}; 404; 409 when it
+ * has ended (40, -40, -10); 503 while a pick is in flight.
+ */
+void		 import_cancel(struct import *, long long id,
+		    const char *user, import_reply_cb, void *);
 /* Whether name is a PACS of the configuration. */
 int		 import_pacs_known(struct import *, const char *name);
 void		 import_kick(struct import *);

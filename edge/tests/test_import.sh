@@ -70,7 +70,8 @@ psql -X -q -c "CREATE DATABASE edgeb" > /dev/null 2>&1
 # The DICOM helper of site B, through a wrapper: once b/cut exists, the
 # next store of study c sends 5 instances and then kills PACS B
 # (mid-import); once b/hang exists, the next store of study e sends 5
-# and then hangs (the daemon is killed meanwhile).
+# and then hangs (the daemon is killed meanwhile); once b/stall exists,
+# the next store hangs at once (cancelled meanwhile).
 cat > b/dicom.sh <<EOF
 #!/bin/sh
 if [ "\$1" = store ] && [ -f $tmp/b/cut ]; then
@@ -83,6 +84,11 @@ if [ "\$1" = store ] && [ -f $tmp/b/cut ]; then
 		exit 1
 	fi
 	exec "$dcmhelper" "\$@" < $tmp/b/all.list
+fi
+if [ "\$1" = store ] && [ -f $tmp/b/stall ]; then
+	rm -f $tmp/b/stall
+	echo \$\$ > $tmp/b/stall.pid
+	exec sleep 600
 fi
 if [ "\$1" = store ] && [ -f $tmp/b/hang ]; then
 	cat > $tmp/b/all.list
@@ -415,6 +421,31 @@ check "in PACS B: PatientID LOCAL-77, AccessionNumber LACC77, P400 in Other Pati
     recon
 check "site B's log names neither the sender's nor the local identifiers" \
     '! grep -q -e P400 -e J400 -e LOCAL-77 -e LACC77 b/elog'
+
+# --- 7. cancel ---
+echo "# cancel: an import that has ended in failure, and one storing"
+bapi POST /api/imports/$i2/cancel
+check "cancelling the failed import (refused instance): 200, -40, its spool gone" \
+    '[ "$code" = 200 ] && jhas status -40 && [ "$(istatus $i2)" = -40 ] &&
+     [ ! -e b/spool/imports/$i2 ] &&
+     bsql "SELECT reason FROM import_history WHERE import_id = $i2 ORDER BY id DESC LIMIT 1" |
+     grep -qx "cancelled by staff"'
+bapi POST /api/imports/$i2/cancel
+check "cancelling it again: 409" '[ "$code" = 409 ]'
+bapi POST /api/imports/$i1/cancel
+check "a completed import cannot be cancelled (409)" '[ "$code" = 409 ]'
+: > b/stall
+bapi POST /api/imports "{\"token\": \"$tok\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\", \"study\": \"1.2.826.77.1\", \"pacs\": \"local\"}"
+i6=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "an import whose store hangs is at 30" \
+    '[ "$code" = 201 ] && iwait $i6 30 && i=0 &&
+     until [ -s b/stall.pid ]; do i=$((i + 1)); [ $i -gt 200 ] && break;
+     sleep 0.05; done; [ $i -le 200 ]'
+bapi POST /api/imports/$i6/cancel
+check "cancelled while storing: 200, history ends 30 -40, spool gone, the helper killed" \
+    '[ "$code" = 200 ] && [ "$(istatus $i6)" = -40 ] &&
+     [ "$(ihistory $i6)" = "1 10 20 30 -40" ] && [ ! -e b/spool/imports/$i6 ] &&
+     ! kill -0 "$(cat b/stall.pid)" 2>/dev/null'
 
 check "SIGTERM stops site B's edge (exit 0)" 'kill -TERM $bpid; wait $bpid'
 check "SIGTERM stops site A's edge (exit 0)" 'kill -TERM $epid; wait $epid'
