@@ -9,7 +9,8 @@
 # after the meta header. Negative: wrong details (one neutral message),
 # a SOP class B's PACS refuses (reported per instance, retried, the rest
 # stored), PACS B killed mid-import (the rest stored once it is back, no
-# instance sent twice). Reconciliation: a local MRN and accession replace
+# instance sent twice), a JPEG lossless instance PACS B takes only
+# uncompressed (decoded on the way, the rest untouched). Reconciliation: a local MRN and accession replace
 # the sender's, which is kept in Other Patient IDs; nothing else differs.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -18,7 +19,8 @@ top_builddir=${top_builddir:-.}
 . "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
 . "$top_srcdir/edge/tests/edge-lib.sh"
-ch_begin openssl psql cmp dcmqrscp dcmsend echoscu dcmdump dcmodify
+ch_begin openssl psql cmp dcmqrscp dcmsend echoscu dcmdump dcmodify \
+    dcmcjpeg dcmdjpeg
 edge_paths
 fetch=$(abs "$top_builddir/edge/isn-edge-fetch")
 mksub=$(abs "$top_builddir/testnet/isn-mksub")
@@ -320,6 +322,46 @@ check "the refused instance stays in the spool for staff, the stored ones are go
     '[ "$(find b/spool/imports/$i2 -name "*.dcm" | wc -l)" = 1 ]'
 check "the other two instances are in PACS B, byte for byte" \
     'rm -f "$rf" && inpacs r 1.2.826.77.30'
+
+# --- 4b. a compressed instance PACS B refuses in its own syntax ---
+echo "# a JPEG lossless instance: PACS B (uncompressed only) gets it decoded"
+mkdir -p src/j && "$tool" gen src/j P350 J350 1.2.826.77.40 2 > /dev/null
+jf=$(ls src/j/*.dcm | head -n 1)
+dcmcjpeg +e1 "$jf" j.tmp > /dev/null 2>&1 && mv j.tmp "$jf"
+"$mksub" --scheme rsna-token --token jpegtok --dob 1960-01-02 \
+    --password-env PW --oid 1.2.260 --repository 1.2.3 \
+    --info mk-j --out pnr-j --content-type-file ct-j src/j/*.dcm \
+    2> mk-j.err
+jid=$(sed -n 's/^rsna-id //p' mk-j)
+check "a submission with a JPEG lossless instance is stored" \
+    '[ "$(dcmdump -q +P 0002,0010 "$jf")" != "" ] &&
+     dcmdump -q +P 0002,0010 "$jf" | grep -q JPEGLossless &&
+     ch_register "$jid" reg-j 1.2.260 &&
+     ch_post source pnr-j "$(cat ct-j)" /services/xdsrepositoryb &&
+     [ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp'
+bapi POST /api/imports "{\"token\": \"jpegtok\", \"dob\": \"1960-01-02\", \"password\": \"quackquack\", \"study\": \"1.2.826.77.40\", \"pacs\": \"local\"}"
+ij=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "its import reaches 40" '[ "$code" = 201 ] && iwait $ij 40'
+# nometa FILE: the full dump without the meta header.
+nometa() { dcmdump -q +L "$1" | grep -v "^(0002,"; }
+jpeg_fallback() {
+	inpacs_files j 1.2.826.77.40 || return 1
+	u=${jf##*/}; u=${u%.dcm}
+	dcmdump -q +P 0002,0010 "cmpb/$u" | grep -q "=LittleEndianExplicit" ||
+	    { echo "# not sent uncompressed"; return 1; }
+	dcmdjpeg "$jf" jdec.dcm > /dev/null 2>&1 &&
+	    nometa jdec.dcm > want.txt && nometa "cmpb/$u" > got.txt &&
+	    grep -q "^(7fe0,0010)" got.txt && cmp -s want.txt got.txt ||
+	    { echo "# decoded instance differs"; return 1; }
+	for f in src/j/*.dcm; do
+		[ "$f" = "$jf" ] && continue
+		v=${f##*/}; v=${v%.dcm}
+		dataset "$f" > want.bin && dataset "cmpb/$v" > got.bin &&
+		    cmp -s want.bin got.bin || { echo "# differs: $v"; return 1; }
+	done
+}
+check "the JPEG one arrived decoded (Explicit LE, equal to dcmdjpeg's), the other byte for byte" \
+    jpeg_fallback
 
 # --- 5. PACS B killed mid-import, then back ---
 echo "# study c (20 instances): PACS B dies after 5, comes back"
