@@ -4,7 +4,7 @@
 # Orthanc PACS and an edge per site come up on loopback, the PACS hold
 # their studies, a PHR certificate of the network reaches the
 # clearinghouse and a stranger's does not, the RIS simulator reaches an
-# edge, the patient scenario (isn2) passes, and down stops every process
+# edge, the patient and clinical scenarios pass, and down stops every process
 # it started. (isn-testnet check runs every scenario on a fresh network.)
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -67,10 +67,11 @@ check "hl7 send: the RIS simulator's order is acknowledged AA by edge B" \
 "$tn" hl7 send B order.hl7 > "$dir/hl7.out" 2>&1; rc=$?
 check "hl7 send: a placeholder without its variable is an error" \
     '[ $rc != 0 ] && grep -q "needs \$HL7_" "$dir/hl7.out"'
-"$tn" scenario patient > "$dir/scenario.out" 2>&1; rc=$?
-check "scenario patient (isn2 and rsna-token): every check passes" \
-    '[ $rc = 0 ] && grep -q "all 22 checks passed" "$dir/scenario.out" &&
-     { [ $na = 3 ] || grep -q "9 instances identical" "$dir/scenario.out"; }'
+"$tn" scenario patient clinical > "$dir/scenario.out" 2>&1; rc=$?
+check "scenarios patient and clinical (isn2 and rsna-token): every check passes" \
+    '[ $rc = 0 ] && grep -q "all 46 checks passed" "$dir/scenario.out" &&
+     grep -q "identifiers local, all else identical" "$dir/scenario.out" &&
+     { [ $na = 3 ] || [ "$(grep -c "9 instances identical" "$dir/scenario.out")" = 2 ]; }'
 [ $rc = 0 ] || sed 's/^/# /' "$dir/scenario.out"
 . "$dir/net/state.sh"
 "$tn" down > /dev/null 2>&1
