@@ -87,6 +87,7 @@ struct api {
 	int			 nderive;
 	struct api_q		*derives;	/* threads running */
 	struct api_import_ops	 iops;		/* iops.imp NULL: none */
+	struct api_job_ops	 jops;		/* jops.jobs NULL: none */
 };
 
 struct api_q {
@@ -833,6 +834,8 @@ api_transition_cb(PGresult *res, const char *cause, void *arg)
 	}
 	log_info("api job-%s req=%s job=%lld", q->route == R_JOB_RETRY ?
 	    "retry" : "cancel", q->id, q->oid);
+	if (q->route == R_JOB_CANCEL && q->api->jops.jobs != NULL)
+		q->api->jops.cancelled(q->api->jops.jobs, q->oid);
 	api_job(q);	/* the job as it is now */
 }
 
@@ -1344,6 +1347,12 @@ void
 api_set_import(struct api *a, const struct api_import_ops *ops)
 {
 	a->iops = *ops;
+}
+
+void
+api_set_jobs(struct api *a, const struct api_job_ops *ops)
+{
+	a->jops = *ops;
 }
 
 /* The import module's answer (import_reply_cb). */

@@ -81,6 +81,17 @@ struct api_import_ops {
 };
 void		 api_set_import(struct api *, const struct api_import_ops *);
 
+/*
+ * The job runner (jobs.h), told when staff cancelled a job so that a run
+ * in flight stops at once; without it the runner sees the cancel at its
+ * next status write.
+ */
+struct api_job_ops {
+	struct jobs	*jobs;
+	void		(*cancelled)(struct jobs *, long long);
+};
+void		 api_set_jobs(struct api *, const struct api_job_ops *);
+
 /* The body of POST /api/imports and /api/imports/lookup, parsed. */
 struct api_import_body {
 	struct import_secrets	 s;

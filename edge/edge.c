@@ -116,6 +116,7 @@ edge_api_start(struct edge *edge)
 	const struct edge_conf	*c = edge->conf;
 	struct api_conf		 ac;
 	struct api_import_ops	 iops;
+	struct api_job_ops	 jops;
 	uint8_t			 kek[KEYWRAP_KEY_LEN];
 	char			 listen[CONF_HOST_MAX + 16], *cause = NULL;
 
@@ -138,6 +139,9 @@ edge_api_start(struct edge *edge)
 	iops.kick = import_kick;
 	iops.cancel = import_cancel;
 	api_set_import(edge->api, &iops);
+	jops.jobs = edge->jobs;
+	jops.cancelled = jobs_cancelled;
+	api_set_jobs(edge->api, &jops);
 	log_info("api listening addr=%s port=%d tls=%s", listen,
 	    api_port(edge->api), edge->api_tls == NULL ? "no" :
 	    c->api.tls.verify_peer ? "mutual" : "yes");

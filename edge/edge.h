@@ -98,7 +98,15 @@ struct edge_jobs {
 	long long	 retry_interval;
 	long long	 move_timeout;
 	long long	 move_grace;	/* wait for late instances */
+	int		 partial;	/* enum edge_partial */
 	char		*submit_helper;	/* isn-edge-submit */
+};
+
+/* What a job does with a study the PACS sent only part of. */
+enum edge_partial {
+	EDGE_PARTIAL_RETRY,	/* fail (-23) and retry; final when none left */
+	EDGE_PARTIAL_LAST,	/* retry; the last attempt sends what arrived */
+	EDGE_PARTIAL_SEND	/* send what arrived at once */
 };
 
 /* The staff JSON API (api.c): started when tokens_file is set. */

@@ -151,6 +151,13 @@ static const struct conf_key edge_clearinghouse_keys[] = {
 	{ .name = NULL }
 };
 
+static const struct conf_enum edge_partials[] = {
+	{ "retry", EDGE_PARTIAL_RETRY },
+	{ "last", EDGE_PARTIAL_LAST },
+	{ "send", EDGE_PARTIAL_SEND },
+	{ NULL, 0 }
+};
+
 static const struct conf_key edge_jobs_keys[] = {
 	{ .name = "key_file", .type = CONF_PATH,
 	  .offset = offsetof(struct edge_jobs, key_file),
@@ -171,6 +178,9 @@ static const struct conf_key edge_jobs_keys[] = {
 	{ .name = "move_grace", .type = CONF_DURATION, .def = "5s",
 	  .min = 1, .max = 600,
 	  .offset = offsetof(struct edge_jobs, move_grace) },
+	{ .name = "partial", .type = CONF_ENUM, .def = "retry",
+	  .enums = edge_partials, .offset = offsetof(struct edge_jobs, partial),
+	  .help = "a partial study: retry, last (the last try sends it), send" },
 	{ .name = "submit_helper", .type = CONF_PATH,
 	  .def = EDGE_SUBMIT_HELPER,
 	  .offset = offsetof(struct edge_jobs, submit_helper) },

@@ -81,6 +81,7 @@ struct jobs_job {
 	int			 moving;
 	int			 move_done;
 	int			 move_completed;
+	int			 move_failed;	/* sub-operations the PACS failed */
 	struct dcmc_op		*op;
 	struct event		*timeout;
 	struct event		*grace;
@@ -95,6 +96,7 @@ struct jobs_job {
 	char			*result;	/* the result= line */
 	int			 registered;	/* both ITI-8 acknowledged */
 	int			 writing;	/* a status write in flight */
+	int			 cancelled;	/* by staff: stop after the write */
 	int			 finish_pending;
 	int			 ninstances;
 	char			*dir;		/* spool_dir/jobs/<id> */
@@ -303,6 +305,45 @@ jobs_end(struct jobs_job *job)
 		jobs_kick(jobs);
 }
 
+/*
+ * The run stops without writing: staff cancelled (or retried) the job
+ * while it ran. The spool goes when the job has ended (ended: its row is
+ * final); jobs_job_free kills the helper and aborts a C-MOVE.
+ */
+static void
+jobs_abandon(struct jobs_job *job, int ended)
+{
+	char	*sd;
+
+	log_info("job id=%lld changed by staff: run stopped status=%d",
+	    job->id, job->status);
+	if (ended) {
+		if (job->moving && job->study_uid != NULL) {
+			sd = jobs_study_dir(job->jobs, job->study_uid);
+			jobs_rmdir(sd);
+			free(sd);
+		}
+		jobs_rmdir(job->dir);
+	}
+	jobs_end(job);
+}
+
+void
+jobs_cancelled(struct jobs *jobs, long long id)
+{
+	struct jobs_job	*job;
+
+	TAILQ_FOREACH(job, &jobs->running, entry) {
+		if (job->id != id)
+			continue;
+		if (job->writing)
+			job->cancelled = 1;	/* jobs_set_done stops it */
+		else
+			jobs_abandon(job, 1);
+		return;
+	}
+}
+
 /* --- status writes --- */
 
 struct jobs_write {
@@ -318,7 +359,6 @@ jobs_set_done(PGresult *res, const char *cause, void *arg)
 	struct jobs_job		*job = w->job;
 	jobs_then		 then = w->then;
 
-	(void)res;
 	free(w);
 	job->writing = 0;
 	if (job->jobs->closing) {
@@ -329,6 +369,16 @@ jobs_set_done(PGresult *res, const char *cause, void *arg)
 		log_warnx("job id=%lld status-write failed cause=\"%s\"",
 		    job->id, cause);
 		jobs_end(job);
+		return;
+	}
+	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+		/* Someone else (staff) changed the job since it was picked. */
+		jobs_abandon(job, PQntuples(res) == 1 &&
+		    strcmp(PQgetvalue(res, 0, 1), "t") == 0);
+		return;
+	}
+	if (job->cancelled) {
+		jobs_abandon(job, 1);
 		return;
 	}
 	if (then != NULL)
@@ -350,7 +400,8 @@ jobs_set(struct jobs_job *job, int status, const char *reason,
 {
 	struct jobs_write	*w;
 	char			 id[32], st[16], next[32], dec[4], init[16];
-	const char		*v[6];
+	char			 prev[16];
+	const char		*v[7];
 
 	snprintf(id, sizeof(id), "%lld", job->id);
 	snprintf(st, sizeof(st), "%d", status);
@@ -363,6 +414,8 @@ jobs_set(struct jobs_job *job, int status, const char *reason,
 	v[3] = next_in < 0 ? NULL : next;
 	v[4] = dec;
 	v[5] = job->fresh ? init : NULL;
+	snprintf(prev, sizeof(prev), "%d", job->status);
+	v[6] = job->status == 0 ? NULL : prev;
 	if (job->fresh) {
 		job->fresh = 0;
 		job->retries = job->jobs->edge->conf->jobs.retries;
@@ -378,19 +431,27 @@ jobs_set(struct jobs_job *job, int status, const char *reason,
 	w->status = status;
 	w->then = then;
 	job->writing = 1;
+	/*
+	 * Only while the row still has the status this run knows ($7): a
+	 * cancel or retry by staff in between wins, and the run stops.
+	 */
 	db_query_prepared(job->jobs->edge->db,
-	    "WITH cur AS (SELECT id, status, remaining_retries FROM jobs "
-	    "WHERE id = $1::bigint FOR UPDATE), "
+	    "WITH cur AS (SELECT id, status, remaining_retries, "
+	    "next_attempt FROM jobs WHERE id = $1::bigint FOR UPDATE), "
+	    "ok AS (SELECT * FROM cur WHERE cur.status IS NOT DISTINCT FROM "
+	    "$7::integer), "
 	    "h AS (INSERT INTO job_history (job_id, status, reason) "
-	    "SELECT cur.id, $2::integer, $3::text FROM cur "
-	    "WHERE cur.status IS DISTINCT FROM $2::integer OR $2::integer < 0) "
-	    "UPDATE jobs j SET next_attempt = CASE WHEN $4::float8 IS NULL "
-	    "THEN NULL ELSE now() + make_interval(secs => $4::float8) END, "
-	    "remaining_retries = CASE WHEN cur.status IS NULL AND "
+	    "SELECT ok.id, $2::integer, $3::text FROM ok "
+	    "WHERE ok.status IS DISTINCT FROM $2::integer OR $2::integer < 0), "
+	    "u AS (UPDATE jobs j SET next_attempt = CASE WHEN $4::float8 IS "
+	    "NULL THEN NULL ELSE now() + make_interval(secs => $4::float8) "
+	    "END, remaining_retries = CASE WHEN ok.status IS NULL AND "
 	    "$6::integer IS NOT NULL THEN $6::integer "
-	    "ELSE greatest(cur.remaining_retries - $5::integer, 0) END "
-	    "FROM cur WHERE j.id = cur.id",
-	    6, v, NULL, NULL, 0, jobs_set_done, w);
+	    "ELSE greatest(ok.remaining_retries - $5::integer, 0) END "
+	    "FROM ok WHERE j.id = ok.id RETURNING j.id) "
+	    "SELECT (SELECT count(*) FROM u), cur.status = 40 OR "
+	    "(cur.status < 0 AND cur.next_attempt IS NULL) FROM cur",
+	    7, v, NULL, NULL, 0, jobs_set_done, w);
 }
 
 /*
@@ -706,6 +767,20 @@ jobs_grace_cb(evutil_socket_t fd, short what, void *arg)
 	jobs_move_check(job);
 }
 
+/* A short study is sent when jobs.partial says so (now, or at the last try). */
+static int
+jobs_partial_ok(struct jobs_job *job)
+{
+	switch (job->jobs->edge->conf->jobs.partial) {
+	case EDGE_PARTIAL_SEND:
+		return (1);
+	case EDGE_PARTIAL_LAST:
+		return (job->retries == 0);
+	default:
+		return (0);
+	}
+}
+
 /*
  * After the move: done when every instance the PACS reported (and the
  * C-FIND promised) is in the study's spool; late stores get move_grace.
@@ -720,6 +795,7 @@ jobs_move_check(struct jobs_job *job)
 	int		 got, want, over = job->move_completed < 0;
 
 	want = over ? -job->move_completed - 1 : job->move_completed;
+	want += job->move_failed;
 	if (job->expected > want)
 		want = job->expected;
 	sd = jobs_study_dir(jobs, job->study_uid);
@@ -753,7 +829,7 @@ jobs_move_check(struct jobs_job *job)
 		    job->peer_name);
 		return;
 	}
-	if (got < want) {
+	if (got < want && !jobs_partial_ok(job)) {
 		jobs_rmdir(sd);
 		free(sd);
 		jobs_fail(job, -23, 1, "partial study from %s: %d of %d "
@@ -777,8 +853,13 @@ jobs_move_check(struct jobs_job *job)
 	job->ninstances = got;
 	log_info("job id=%lld retrieved instances=%d pacs=%s", job->id, got,
 	    job->peer_name);
-	xasprintf(&reason, "retrieved %d instances of study %s from %s", got,
-	    job->study_uid, job->peer_name);
+	if (got < want)
+		xasprintf(&reason, "retrieved %d of %d instances of study %s "
+		    "from %s: sending the partial study (jobs.partial)", got,
+		    want, job->study_uid, job->peer_name);
+	else
+		xasprintf(&reason, "retrieved %d instances of study %s from "
+		    "%s", got, job->study_uid, job->peer_name);
 	jobs_set(job, 30, reason, -1, 0, jobs_submit);
 	free(reason);
 }
@@ -792,7 +873,13 @@ jobs_move_done(struct dcmc_op *op, const struct dcmc_result *r, void *arg)
 
 	(void)op;
 	job->op = NULL;
-	if (r->status != DCMC_OK) {
+	v = r->fields != NULL ? dcmc_event_get(r->fields, "completed") : NULL;
+	job->move_completed = v != NULL ? atoi(v) : 0;
+	v = r->fields != NULL ? dcmc_event_get(r->fields, "failed") : NULL;
+	job->move_failed = v != NULL ? atoi(v) : 0;
+	/* Some instances sent, some failed: a partial study (jobs.partial). */
+	if (r->status != DCMC_OK && !(r->status == DCMC_FAILED &&
+	    job->move_completed > 0 && job->move_failed > 0)) {
 		if (job->timeout != NULL) {
 			event_free(job->timeout);
 			job->timeout = NULL;
@@ -806,8 +893,6 @@ jobs_move_done(struct dcmc_op *op, const struct dcmc_result *r, void *arg)
 		return;
 	}
 	job->move_done = 1;
-	v = r->fields != NULL ? dcmc_event_get(r->fields, "completed") : NULL;
-	job->move_completed = v != NULL ? atoi(v) : 0;
 	jobs_move_check(job);
 }
 

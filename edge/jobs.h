@@ -29,5 +29,10 @@ void		 jobs_close(struct jobs *);
 void		 jobs_free(struct jobs *);
 /* Polls now (a new job or a RIS status may have made a job due). */
 void		 jobs_kick(struct jobs *);
+/*
+ * Staff cancelled job id (its -21 is committed): a run in flight stops
+ * (helper killed, C-MOVE aborted, spool removed) without another write.
+ */
+void		 jobs_cancelled(struct jobs *, long long);
 
 #endif

@@ -72,6 +72,7 @@ main(void)
 	ok(c->jobs.poll_interval == 1 && c->jobs.concurrency == 4 &&
 	    c->jobs.retries == 10 && c->jobs.retry_interval == 600 &&
 	    c->jobs.move_timeout == 1800 && c->jobs.move_grace == 5 &&
+	    c->jobs.partial == EDGE_PARTIAL_RETRY &&
 	    c->jobs.key_file == NULL &&
 	    strcmp(c->jobs.submit_helper, EDGE_SUBMIT_HELPER) == 0,
 	    "jobs defaults: 1s poll, 4 at once, 10 retries every 10m");
