@@ -50,6 +50,7 @@
 #include "xmalloc.h"
 
 #define IMPORT_SPOOL		"imports"	/* spool_dir/imports/<id> */
+#define IMPORT_LOOKUPS		"lookups"	/* a lookup's reports */
 #define IMPORT_MAX_OUT		(4 * 1024 * 1024)	/* helper stdout */
 #define IMPORT_MAX_LOOKUPS	4
 #define IMPORT_MAX_REPORT	(1024 * 1024)
@@ -129,6 +130,7 @@ struct import {
 	int			 has_kek;
 	uint8_t			 kek[KEYWRAP_KEY_LEN];
 	char			*url;		/* https://host:port */
+	char			*lookups;	/* spool_dir/lookups or NULL */
 };
 
 typedef void	(*import_then)(struct import_job *);
@@ -180,9 +182,12 @@ import_rmtree(const char *dir)
 		log_warn("import: could not remove a spool directory");
 }
 
-/* The value of key in a key=value line (percent-decoded), or NULL. */
+/*
+ * The value of key in a key=value line (percent-decoded, NUL-terminated,
+ * its length in *lenp when not NULL), or NULL.
+ */
 static char *
-import_line_get(const char *line, const char *key)
+import_line_getn(const char *line, const char *key, size_t *lenp)
 {
 	size_t		 klen = strlen(key);
 	const char	*p = line, *e;
@@ -204,6 +209,8 @@ import_line_get(const char *line, const char *key)
 					*o++ = *p++;
 			}
 			*o = '\0';
+			if (lenp != NULL)
+				*lenp = (size_t)(o - out);
 			return (out);
 		}
 		if ((p = strchr(p, ' ')) == NULL)
@@ -211,6 +218,55 @@ import_line_get(const char *line, const char *key)
 		p++;
 	}
 	return (NULL);
+}
+
+static char *
+import_line_get(const char *line, const char *key)
+{
+	return (import_line_getn(line, key, NULL));
+}
+
+/*
+ * A JSON string of len bytes of a sender's text: whatever its encoding,
+ * a byte that is not part of valid UTF-8 (or is NUL) becomes U+FFFD, so
+ * jansson takes it and the answer is valid JSON.
+ */
+static json_t *
+import_json_text(const char *s, size_t len)
+{
+	const uint8_t	*p = (const uint8_t *)s;
+	struct dbuf	 b;
+	json_t		*j;
+	size_t		 i = 0, n, k;
+	uint32_t	 cp;
+
+	dbuf_init(&b, SIZE_MAX);
+	while (i < len) {
+		n = p[i] < 0x80 ? 1 : (p[i] & 0xe0) == 0xc0 ? 2 :
+		    (p[i] & 0xf0) == 0xe0 ? 3 : (p[i] & 0xf8) == 0xf0 ? 4 : 0;
+		cp = n == 1 ? p[i] : n == 2 ? p[i] & 0x1fu : n == 3 ?
+		    p[i] & 0x0fu : p[i] & 0x07u;
+		for (k = 1; n > 0 && k < n; k++) {
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80) {
+				n = 0;
+				break;
+			}
+			cp = (cp << 6) | (p[i + k] & 0x3fu);
+		}
+		/* Overlong forms, surrogates and beyond U+10FFFF too. */
+		if (n == 0 || cp == 0 || (n == 2 && cp < 0x80) ||
+		    (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+			dbuf_add(&b, "\xef\xbf\xbd", 3);
+			i++;
+			continue;
+		}
+		dbuf_add(&b, s + i, n);
+		i += n;
+	}
+	j = json_stringn(b.len > 0 ? b.data : "", b.len);
+	dbuf_free(&b);
+	return (j);
 }
 
 /* A PostgreSQL array literal element: quoted, \ and " escaped. */
@@ -499,6 +555,9 @@ import_spawn(struct import *imp, const char *cmd, const char *study,
 		argv[n++] = study;
 		argv[n++] = "--out";
 		argv[n++] = out;
+	} else if (out != NULL) {
+		argv[n++] = "--tmp";	/* list: where it reads reports */
+		argv[n++] = out;
 	}
 	argv[n] = NULL;
 	for (i = 0; i < n; i++)
@@ -656,8 +715,8 @@ static json_t *
 import_list_json(char *text, const char *scheme)
 {
 	json_t		*studies, *st = NULL, *series;
-	char		*line, *save = NULL, *v[6];
-	size_t		 i;
+	char		*line, *save = NULL, *v[8];
+	size_t		 i, len = 0;
 
 	studies = json_array();
 	for (line = strtok_r(text, "\n", &save); line != NULL;
@@ -669,18 +728,25 @@ import_list_json(char *text, const char *scheme)
 			v[3] = import_line_get(line, "series");
 			v[4] = import_line_get(line, "instances");
 			v[5] = import_line_get(line, "report");
+			v[6] = import_line_getn(line, "text", &len);
+			v[7] = import_line_get(line, "cut");
 			if (v[0] != NULL && v[1] != NULL && v[2] != NULL &&
 			    v[4] != NULL && v[5] != NULL) {
-				st = json_pack("{s:s,s:s,s:I,s:I,s:b,s:[]}",
+				st = json_pack("{s:s,s:s,s:I,s:I,s:b,s:o,s:b,"
+				    "s:[]}",
 				    "uid", v[0], "submission", v[1],
 				    "submitted", (json_int_t)strtoll(v[2],
 				    NULL, 10), "instances",
 				    (json_int_t)strtoll(v[4], NULL, 10),
 				    "report", strcmp(v[5], "1") == 0,
+				    "report_text", v[6] != NULL ?
+				    import_json_text(v[6], len) : json_null(),
+				    "report_truncated", v[6] != NULL &&
+				    v[7] != NULL && strcmp(v[7], "1") == 0,
 				    "series");
 				json_array_append_new(studies, st);
 			}
-			for (i = 0; i < 6; i++)
+			for (i = 0; i < 8; i++)
 				free(v[i]);
 		} else if (strncmp(line, "series ", 7) == 0 && st != NULL) {
 			v[0] = import_line_get(line, "uid");
@@ -704,19 +770,26 @@ import_lookup_done(struct import_proc *p)
 	struct import	*imp = p->imp;
 	import_reply_cb	 cb = p->reply;
 	void		*arg = p->reply_arg;
-	char		*text, *nothing = NULL, *scheme = NULL;
+	char		*text, *nothing = NULL, *scheme = NULL, *nst = NULL;
+	char		*ntexts = NULL;
 	const char	*r;
+	size_t		 tlen;
 	int		 ex = import_proc_exit(p);
 
 	text = import_proc_text(p);
+	tlen = strlen(text);
 	import_proc_free(p);
 	imp->nlookups--;
 	if ((r = import_result_line(text)) != NULL) {
 		nothing = import_line_get(r, "nothing");
 		scheme = import_line_get(r, "scheme");
+		nst = import_line_get(r, "studies");
+		ntexts = import_line_get(r, "texts");
 	}
 	if (ex == 0 && r != NULL && strncmp(r, "result=ok", 9) == 0) {
-		log_info("import lookup found=1");
+		log_info("import lookup found=1 studies=%d reports=%d",
+		    nst != NULL ? atoi(nst) : 0,
+		    ntexts != NULL ? atoi(ntexts) : 0);
 		import_reply_json(cb, arg, 200, import_list_json(text,
 		    scheme != NULL ? scheme : "?"));
 	} else if (nothing != NULL && strcmp(nothing, "1") == 0) {
@@ -731,7 +804,9 @@ import_lookup_done(struct import_proc *p)
 	}
 	free(nothing);
 	free(scheme);
-	free(text);
+	free(nst);
+	free(ntexts);
+	freezero(text, tlen);	/* it held the reports */
 }
 
 void
@@ -755,8 +830,8 @@ import_lookup(struct import *imp, struct import_secrets *s,
 	}
 	in = import_secret_lines(s, &len);
 	import_secrets_clear(s);
-	p = import_spawn(imp, "list", NULL, NULL, in, len, import_lookup_done,
-	    &cause);
+	p = import_spawn(imp, "list", NULL, imp->lookups, in, len,
+	    import_lookup_done, &cause);
 	freezero(in, len);
 	if (p == NULL) {
 		log_warnx("import lookup spawn failed cause=\"%s\"", cause);
@@ -1797,6 +1872,19 @@ import_new(struct edge *edge, char **cause)
 			return (NULL);
 		}
 		free(p);
+		/*
+		 * What a lookup's helper killed on the way left (decrypted
+		 * reports) goes now; each lookup makes its own directory.
+		 */
+		xasprintf(&imp->lookups, "%s/" IMPORT_LOOKUPS,
+		    c->dicom.spool_dir);
+		import_rmtree(imp->lookups);
+		if (mkdir(imp->lookups, 0700) == -1) {
+			log_warn("import: %s (lookups without reports)",
+			    imp->lookups);
+			free(imp->lookups);
+			imp->lookups = NULL;
+		}
 	}
 	imp->sigchld = evsignal_new(edge->base, SIGCHLD, import_sigchld, imp);
 	imp->poll = evtimer_new(edge->base, import_poll_cb, imp);
@@ -1875,5 +1963,6 @@ import_free(struct import *imp)
 	dcmc_free(imp->dcmc);
 	explicit_bzero(imp->kek, sizeof(imp->kek));
 	free(imp->url);
+	free(imp->lookups);
 	free(imp);
 }

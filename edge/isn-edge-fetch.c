@@ -8,22 +8,30 @@
  *
  *   isn-edge-fetch list|retrieve --url URL --ca F --cert F --key F
  *       [--oid OID] [--timeout SECONDS] [--study UID --out DIR]
+ *       [--tmp DIR]
  *
  * stdin: four lines, scheme ("any", "isn2", "rsna-token" or
  * "rsna-access-code"), token or access code, date of birth, password
  * (empty for an access code). Never on the command line.
  *
+ * list --tmp DIR also reads each study's report (libisnphr's
+ * ISNPHR_OPT_NO_IMAGES: report and KOS only, checked, decrypted and
+ * verified as a PHR does) through a private directory made under DIR
+ * and removed before the result line is written.
+ *
  * stdout, one line each, key=value separated by spaces (values
  * percent-encoded):
  *   study uid=U set=S submitted=EPOCH series=N instances=N report=0|1
+ *       [text=REPORT [cut=1]]
  *   series study=U uid=U instances=N
- *   result=ok scheme=S [studies=N | retrieved=N skipped=N]
+ *   result=ok scheme=S [studies=N texts=N | retrieved=N skipped=N]
  *   result=fail nothing=0|1 reason=TEXT
  * Exit 0 ok; 1 nothing found for these details (or a document failed
  * verification); 75 worth retrying (network, clearinghouse busy); 2 usage.
  */
 #include "config.h"
 
+#include <ftw.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +45,14 @@
 #define FETCH_EXIT_USAGE	2
 #define FETCH_EXIT_TEMP		75
 #define FETCH_LINE_MAX		1024
+/*
+ * A report's text is cut at FETCH_REPORT_MAX bytes, and all of them
+ * together at FETCH_REPORTS_MAX (the rest go without their text): even
+ * encoded three bytes for one, they stay far under the daemon's 4 MiB
+ * cap on this output.
+ */
+#define FETCH_REPORT_MAX	(64 * 1024)
+#define FETCH_REPORTS_MAX	(512 * 1024)
 
 static void
 usage(void)
@@ -44,21 +60,28 @@ usage(void)
 	fprintf(stderr, "usage: isn-edge-fetch list|retrieve --url URL "
 	    "--ca FILE --cert FILE --key FILE\n"
 	    "\t[--oid OID] [--timeout SECONDS] [--study UID --out DIR]"
-	    "  < secrets\n");
+	    " [--tmp DIR]  < secrets\n");
 	exit(FETCH_EXIT_USAGE);
 }
 
-/* A value safe for one key=value field: spaces, %, controls encoded. */
+/* len bytes safe for one key=value field: spaces, %, controls encoded. */
+static void
+put_bytes(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] <= ' ' || p[i] == '%' || p[i] >= 0x7f)
+			printf("%%%02X", p[i]);
+		else
+			putchar(p[i]);
+}
+
 static void
 put_value(const char *s)
 {
-	const unsigned char	*p;
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p <= ' ' || *p == '%' || *p >= 0x7f)
-			printf("%%%02X", *p);
-		else
-			putchar(*p);
+	put_bytes(s, strlen(s));
 }
 
 static int
@@ -97,12 +120,107 @@ wipe(char *s, size_t size)
 		*p++ = '\0';
 }
 
+/*
+ * The reports of every study into a private directory under tmp: the
+ * report and KOS only, checked and verified as a PHR does. The directory,
+ * or NULL when there is none to read; what failed has no report.txt.
+ */
+static char *
+fetch_reports(struct isnphr *h, struct isnphr_list *l, const char *tmp)
+{
+	const struct isnphr_set_info	*set;
+	char				*dir;
+	size_t				 i, j, n = 0;
+
+	for (i = 0; i < isnphr_list_nsets(l); i++) {
+		set = isnphr_list_set(l, i);
+		for (j = 0; j < set->nstudies; j++)
+			n += set->studies[j].has_report;
+	}
+	if (tmp == NULL || n == 0)
+		return (NULL);
+	if (asprintf(&dir, "%s/XXXXXX", tmp) == -1)
+		return (NULL);
+	if (mkdtemp(dir) == NULL) {
+		fprintf(stderr, "isn-edge-fetch: cannot create a directory "
+		    "in %s\n", tmp);
+		free(dir);
+		return (NULL);
+	}
+	isnphr_set_options(h, ISNPHR_OPT_KDF_IN_PROCESS |
+	    ISNPHR_OPT_NO_IMAGES);
+	/* A report that failed goes without its text: the list stands. */
+	(void)isnphr_retrieve(h, dir, NULL);
+	return (dir);
+}
+
 static int
-print_list(struct isnphr_list *l)
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return (0);
+}
+
+/* A UID as libisnphr names files by it: digits and single dots. */
+static int
+uid_safe(const char *s)
+{
+	size_t	len = strlen(s);
+
+	return (len > 0 && len <= 64 && strspn(s, "0123456789.") == len &&
+	    s[0] != '.' && s[len - 1] != '.' && strstr(s, "..") == NULL);
+}
+
+/*
+ * The study's report text (at most FETCH_REPORT_MAX bytes, *cut when
+ * there was more), charged to *budget; NULL without one or past it.
+ */
+static char *
+read_report(const char *dir, const char *study, size_t *len, int *cut,
+    size_t *budget)
+{
+	char	*p, *s;
+	FILE	*f;
+
+	*cut = 0;
+	/* A hostile UID names no file outside the directory. */
+	if (dir == NULL || !uid_safe(study) ||
+	    asprintf(&p, "%s/%s/report.txt", dir, study) == -1)
+		return (NULL);
+	f = fopen(p, "r");
+	free(p);
+	if (f == NULL)
+		return (NULL);
+	if ((s = malloc(FETCH_REPORT_MAX)) == NULL) {
+		fclose(f);
+		return (NULL);
+	}
+	*len = fread(s, 1, FETCH_REPORT_MAX, f);
+	if (*len == FETCH_REPORT_MAX && getc(f) != EOF)
+		*cut = 1;
+	fclose(f);
+	if (*len > *budget) {
+		free(s);
+		return (NULL);
+	}
+	*budget -= *len;
+	return (s);
+}
+
+static int
+print_list(struct isnphr_list *l, const char *dir, int *ntexts)
 {
 	const struct isnphr_set_info	*set;
 	const struct isnphr_study_info	*st;
-	size_t				 i, j, k, n = 0;
+	char				*text;
+	size_t				 i, j, k, n = 0, len;
+	size_t				 budget = FETCH_REPORTS_MAX;
+	int				 cut;
 
 	for (i = 0; i < isnphr_list_nsets(l); i++) {
 		set = isnphr_list_set(l, i);
@@ -113,8 +231,19 @@ print_list(struct isnphr_list *l)
 			printf(" set=");
 			put_value(set->uid);
 			printf(" submitted=%lld series=%zu instances=%zu "
-			    "report=%d\n", (long long)set->submitted,
+			    "report=%d", (long long)set->submitted,
 			    st->nseries, st->ninstances, st->has_report);
+			text = st->has_report ? read_report(dir, st->uid, &len,
+			    &cut, &budget) : NULL;
+			if (text != NULL) {
+				printf(" text=");
+				put_bytes(text, len);
+				if (cut)
+					printf(" cut=1");
+				free(text);
+				(*ntexts)++;
+			}
+			putchar('\n');
 			for (k = 0; k < st->nseries; k++) {
 				printf("series study=");
 				put_value(st->uid);
@@ -164,6 +293,7 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "study", required_argument, NULL, 's' },
 		{ "out", required_argument, NULL, 'd' },
+		{ "tmp", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const	 any[] = { "isn2", "rsna-token",
@@ -172,11 +302,14 @@ main(int argc, char **argv)
 	struct isnphr_list		*l = NULL;
 	struct isnphr			*h = NULL;
 	const char			*cmd, *study = NULL, *out = NULL;
+	const char			*tmp = NULL;
+	char				*rdir;
 	const char			*one[2] = { NULL, NULL };
 	const char *const		*schemes;
 	char				 scheme[64], secret[FETCH_LINE_MAX];
 	char				 dob[64], pw[FETCH_LINE_MAX];
 	int				 ch, list, rc, found = 0, temp = 0, n;
+	int				 ntexts = 0;
 	size_t				 i;
 
 	memset(&p, 0, sizeof(p));
@@ -203,6 +336,7 @@ main(int argc, char **argv)
 			break;
 		case 's': study = optarg; break;
 		case 'd': out = optarg; break;
+		case 'T': tmp = optarg; break;
 		default: usage();
 		}
 	}
@@ -259,8 +393,15 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (list) {
-		n = print_list(l);
-		printf("result=ok scheme=%s studies=%d\n", scheme, n);
+		rdir = fetch_reports(h, l, tmp);
+		n = print_list(l, rdir, &ntexts);
+		/* No decrypted report outlives the run: gone before result=. */
+		if (rdir != NULL) {
+			nftw(rdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+			free(rdir);
+		}
+		printf("result=ok scheme=%s studies=%d texts=%d\n", scheme, n,
+		    ntexts);
 		rc = 0;
 		goto out;
 	}

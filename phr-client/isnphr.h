@@ -72,9 +72,14 @@ int		 isnphr_open_file(struct isnphr *, const char *path);
  * ISNPHR_OPT_SYNC  syncfs(2) the output directory's file system before
  *     index.json is written (durable across a power loss; it costs about
  *     as much as the transfer itself).
+ * ISNPHR_OPT_NO_IMAGES  isnphr_retrieve fetches each study's report and
+ *     KOS only (ITI-43; hash-checked, decrypted and verified as always),
+ *     no image: a reader of the report before the images are wanted.
+ *     index.json then lists no instances.
  */
 #define ISNPHR_OPT_KDF_IN_PROCESS	0x01u
 #define ISNPHR_OPT_SYNC			0x02u
+#define ISNPHR_OPT_NO_IMAGES		0x04u
 void		 isnphr_set_options(struct isnphr *, unsigned int);
 
 /*
@@ -142,9 +147,10 @@ void		 isnphr_list_free(struct isnphr_list *);
 /*
  * Retrieve everything (study NULL) or one study into dir (created when
  * missing): dir/<study>/<series>/<sop>.dcm, dir/<study>/report.txt,
- * dir/<study>/kos.dcm and dir/index.json. Files already there and
- * verified are skipped. -1 when anything failed: what did verify is
- * written and listed in index.json, what did not is not written.
+ * dir/<study>/kos.dcm and dir/index.json (no images under
+ * ISNPHR_OPT_NO_IMAGES). Files already there and verified are skipped.
+ * -1 when anything failed: what did verify is written and listed in
+ * index.json, what did not is not written.
  */
 int		 isnphr_retrieve(struct isnphr *, const char *dir,
 		    const char *study);

@@ -1,12 +1,13 @@
 /*
  * phr_retrieve.c: isnphr_retrieve. Per study: ITI-43 for the KOS and the
  * report, then RAD-69 per series in batches of at most PHR_BATCH
- * instances (ITI-43 when the clearinghouse does not support RAD-69). Each
- * MTOM attachment streams into a temp file under DIR/.isnphr-tmp while the
- * MTOM parser computes its SHA-1 and size and, for isn2, the envelope
- * decoder decrypts it on the way. A document is renamed into place only
- * when its hash and size match its entry, it decrypted whole, and it
- * verified; otherwise the temp file is removed and the failure reported.
+ * instances (ITI-43 when the clearinghouse does not support RAD-69); only
+ * the first under ISNPHR_OPT_NO_IMAGES. Each MTOM attachment streams into
+ * a temp file under DIR/.isnphr-tmp while the MTOM parser computes its
+ * SHA-1 and size and, for isn2, the envelope decoder decrypts it on the
+ * way. A document is renamed into place only when its hash and size match
+ * its entry, it decrypted whole, and it verified; otherwise the temp file
+ * is removed and the failure reported.
  */
 #include "config.h"
 
@@ -722,7 +723,9 @@ phr_set_paths(struct isnphr *h, const struct phr_set *set, const char *dir,
 	for (j = 0; j < set->ndocs; j++) {
 		d = &set->docs[j];
 		d->state = PHR_PENDING;
-		if (study != NULL && strcmp(d->study, study) != 0) {
+		if ((study != NULL && strcmp(d->study, study) != 0) ||
+		    (d->kind == PHR_IMAGE &&
+		    (h->options & ISNPHR_OPT_NO_IMAGES))) {
 			d->state = PHR_SKIPPED;	/* not asked for */
 			continue;
 		}

@@ -4,7 +4,8 @@
 # "edge" for site A's edge, "edgeb" for site B's), the clearinghouse with
 # mutual TLS, two dcmqrscp PACS (A's and B's), two isn-edge daemons. Site
 # A's staff send a study to site B through A's API (the handout's token);
-# site B's staff look it up through B's API and import it into B's PACS;
+# site B's staff look it up through B's API (the report's text in the
+# answer, no image fetched) and import it into B's PACS;
 # every instance in B's PACS is compared with A's original, byte for byte
 # after the meta header. Negative: wrong details (one neutral message),
 # a SOP class B's PACS refuses (reported per instance, retried, the rest
@@ -246,6 +247,16 @@ check "the right details under any scheme: 200, isn2, study a with 6 instances i
      grep -q "\"uid\": *\"1.2.826.77.1\"" api.out &&
      grep -q "\"instances\": *6" api.out && grep -q "\"report\": *true" api.out &&
      [ "$(grep -o "\"uid\": *\"1.2.826.77.1\.[0-9]*\"" api.out | wc -l)" = 2 ]'
+cp api.out lookup-a.out
+# The clearinghouse's log: one ITI-43 for the KOS and report, no RAD-69.
+check "the lookup carries the report's text, decrypted, and no image was fetched" \
+    'jhas report_text "\"FINDINGS: normal\.[^\"]*\"" && jhas report_truncated false &&
+     grep -q "txn=ITI-43 event=answer status=success docs=2 " log &&
+     ! grep -q "txn=RAD-69" log && [ -z "$(find b/spool -name "*.dcm")" ]'
+check "the lookup's private directory is gone, the report text not logged" \
+    '[ -d b/spool/lookups ] && [ -z "$(find b/spool/lookups -mindepth 1)" ] &&
+     grep -q "import lookup found=1 studies=1 reports=1" b/elog &&
+     ! grep -q FINDINGS b/elog'
 
 # --- 3. the import ---
 echo "# site B: import study a into PACS B"
@@ -263,6 +274,10 @@ bapi GET /api/imports/$i1
 check "the API shows 6 instances, 6 stored, none failed, the report kept with the job" \
     '[ "$code" = 200 ] && jhas instances 6 && jhas stored 6 && jhas failed 0 &&
      jhas report "\"FINDINGS: normal\."'
+check "the lookup's report text is the very text the import kept" \
+    'a=$(sed -n "s/.*\"report_text\": *\(\"[^\"]*\"\).*/\1/p" lookup-a.out) &&
+     b=$(sed -n "s/.*\"report\" *: *\(\"[^\"]*\"\).*/\1/p" api.out) &&
+     [ -n "$a" ] && [ "$a" = "$b" ]'
 check "nothing is left in site B's spool" \
     '[ -z "$(find b/spool/imports -mindepth 1 2>/dev/null)" ]'
 check "the sealed details are erased once retrieved" \
@@ -298,6 +313,11 @@ check "it is stored at the clearinghouse" \
     'ch_register "$rid" reg-r 1.2.260 &&
      ch_post source pnr-r "$(cat ct-r)" /services/xdsrepositoryb &&
      [ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp'
+bapi POST /api/imports/lookup "{\"token\": \"fpzddg\", \"dob\": \"1960-01-02\", \"password\": \"quackquack\"}"
+check "a lookup of it (no report): report false, report_text null" \
+    '[ "$code" = 200 ] && grep -q "\"scheme\": *\"rsna-token\"" api.out &&
+     jhas report false && jhas report_text null &&
+     grep -q "import lookup found=1 studies=1 reports=0" b/elog'
 bapi POST /api/imports "{\"token\": \"fpzddg\", \"dob\": \"1960-01-02\", \"password\": \"quackquack\", \"study\": \"1.2.826.77.30\", \"pacs\": \"local\"}"
 i2=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
 check "an import of it (any scheme finds rsna-token) is created" \
@@ -362,6 +382,25 @@ jpeg_fallback() {
 }
 check "the JPEG one arrived decoded (Explicit LE, equal to dcmdjpeg's), the other byte for byte" \
     jpeg_fallback
+
+# --- 4c. a report any PHR could get: quotes, a backslash, CR LF, Latin-1 ---
+echo "# a lookup of a report with quotes, a backslash, line breaks and a Latin-1 byte"
+mkdir -p src/q && "$tool" gen src/q P360 J360 1.2.826.77.45 1 > /dev/null
+printf 'IMPRESSION: "no" \\ change\r\nLine 2 caf\351\n' > report-q.txt
+"$mksub" --scheme rsna-token --token rptok --dob 1960-01-02 \
+    --password-env PW --oid 1.2.260 --repository 1.2.3 --report report-q.txt \
+    --info mk-q --out pnr-q --content-type-file ct-q src/q/*.dcm \
+    2> mk-q.err
+qid=$(sed -n 's/^rsna-id //p' mk-q)
+check "a submission with that report is stored" \
+    'ch_register "$qid" reg-q 1.2.260 &&
+     ch_post source pnr-q "$(cat ct-q)" /services/xdsrepositoryb &&
+     [ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp'
+bapi POST /api/imports/lookup "{\"token\": \"rptok\", \"dob\": \"1960-01-02\", \"password\": \"quackquack\"}"
+printf '"report_text":"IMPRESSION: \\"no\\" \\\\ change\\r\\nLine 2 caf\357\277\275\\n"' > want-q.txt
+check "its lookup: the text JSON-escaped whole, the Latin-1 byte as U+FFFD" \
+    '[ "$code" = 200 ] && grep -qF -f want-q.txt api.out &&
+     jhas report_truncated false'
 
 # --- 5. PACS B killed mid-import, then back ---
 echo "# study c (20 instances): PACS B dies after 5, comes back"

@@ -618,8 +618,9 @@ hook_cb(const struct isnphr_progress *p, void *arg)
  * clearinghouse busy, or to expire the set, right then), sends RAD-69 to
  * $PHR_RAD69_PATH when set (where the clearinghouse refuses it), and
  * counts rather than sleeps the backoff when $PHR_NO_SLEEP is set,
- * asks for at most $PHR_BATCH documents a request, and lets the server
- * close the connection after each answer or stalls one (hook_cb). Prints what happened, one
+ * asks for at most $PHR_BATCH documents a request (no images with
+ * $PHR_NO_IMAGES set), and lets the server close the connection after
+ * each answer or stalls one (hook_cb). Prints what happened, one
  * "key value" a line; exit 0 when it ran.
  */
 static int
@@ -648,6 +649,8 @@ hook_mode(char **argv)
 	h->no_sleep = getenv("PHR_NO_SLEEP") != NULL;
 	if (getenv("PHR_BATCH") != NULL)
 		h->batch = (size_t)strtoul(getenv("PHR_BATCH"), NULL, 10);
+	if (getenv("PHR_NO_IMAGES") != NULL)
+		isnphr_set_options(h, ISNPHR_OPT_NO_IMAGES);
 	isnphr_set_progress(h, hook_cb, &hs);
 	r = isnphr_retrieve(h, argv[6], NULL);
 	printf("rc %d\nerror %s\nretrieved %zu\nfailed %zu\n"

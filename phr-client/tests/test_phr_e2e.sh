@@ -10,7 +10,8 @@
 # skip, one study, a profile file, wrong details, a document corrupted in
 # the blob store, a consumer without a certificate, an expired submission;
 # through test_phr hook: RAD-69 refused (SOAP fault, HTTP 404) and ITI-43
-# instead, XDSRepositoryBusy from the failed-lookup limit during the
+# instead, a retrieve of reports only (ISNPHR_OPT_NO_IMAGES),
+# XDSRepositoryBusy from the failed-lookup limit during the
 # retrieval (retried, then bounded with a clear message), and a set that
 # expires between listing and retrieval reported as expired.
 top_srcdir=${top_srcdir:-.}
@@ -285,6 +286,14 @@ hook outh
 check "RAD-69 accepted: no fallback" \
     '[ "$(val outh rc)" = 0 ] && [ "$(val outh rad69_off)" = 0 ] &&
      same outh plain-isn2 $ST'
+
+hook outn PHR_NO_IMAGES=1
+check "ISNPHR_OPT_NO_IMAGES: the report and KOS only, verified, byte for byte, no image" \
+    '[ "$(val outn rc)" = 0 ] && [ "$(val outn retrieved)" = 2 ] &&
+     cmp -s plain-isn2/report.txt outn/$ST/report.txt &&
+     cmp -s plain-isn2/kos.dcm outn/$ST/kos.dcm &&
+     [ -z "$(find outn -name "*.dcm" ! -name kos.dcm)" ] &&
+     ! grep -q "\"sop\"" outn/index.json && [ ! -e outn/.isnphr-tmp ]'
 
 # --- XDSRepositoryBusy during retrieval (the failed-lookup limit) ---
 # The hook makes one failed lookup with the same certificate right after
