@@ -227,16 +227,16 @@ import_line_get(const char *line, const char *key)
 }
 
 /*
- * A JSON string of len bytes of a sender's text: whatever its encoding,
- * a byte that is not part of valid UTF-8 (or is NUL) becomes U+FFFD, so
- * jansson takes it and the answer is valid JSON.
+ * len bytes of a sender's text as valid UTF-8 (NUL-terminated, malloc'd):
+ * whatever its encoding, a byte that is not part of valid UTF-8 (or is
+ * NUL) becomes U+FFFD, so that jansson and a PostgreSQL text column both
+ * take it.
  */
-static json_t *
-import_json_text(const char *s, size_t len)
+static char *
+import_utf8(const char *s, size_t len)
 {
 	const uint8_t	*p = (const uint8_t *)s;
 	struct dbuf	 b;
-	json_t		*j;
 	size_t		 i = 0, n, k;
 	uint32_t	 cp;
 
@@ -264,8 +264,18 @@ import_json_text(const char *s, size_t len)
 		dbuf_add(&b, s + i, n);
 		i += n;
 	}
-	j = json_stringn(b.len > 0 ? b.data : "", b.len);
-	dbuf_free(&b);
+	dbuf_addc(&b, '\0');
+	return (dbuf_take(&b, NULL));
+}
+
+/* A JSON string of len bytes of a sender's text (import_utf8). */
+static json_t *
+import_json_text(const char *s, size_t len)
+{
+	char	*u = import_utf8(s, len);
+	json_t	*j = json_string(u);
+
+	free(u);
 	return (j);
 }
 
@@ -1164,15 +1174,17 @@ import_scan(const char *dir, const char *study, struct dbuf *sops,
 static char *
 import_report(const char *dir, const char *study)
 {
-	char	*p, *s = NULL;
+	char	*p, *s = NULL, *buf;
 	FILE	*f;
 	size_t	 n;
 
 	xasprintf(&p, "%s/%s/report.txt", dir, study);
 	if ((f = fopen(p, "r")) != NULL) {
-		s = xmalloc(IMPORT_MAX_REPORT + 1);
-		n = fread(s, 1, IMPORT_MAX_REPORT, f);
-		s[n] = '\0';
+		/* Any encoding the sender used: stored as valid UTF-8. */
+		buf = xmalloc(IMPORT_MAX_REPORT);
+		n = fread(buf, 1, IMPORT_MAX_REPORT, f);
+		s = import_utf8(buf, n);
+		free(buf);
 		fclose(f);
 		unlink(p);
 	}

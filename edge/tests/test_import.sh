@@ -401,6 +401,11 @@ printf '"report_text":"IMPRESSION: \\"no\\" \\\\ change\\r\\nLine 2 caf\357\277\
 check "its lookup: the text JSON-escaped whole, the Latin-1 byte as U+FFFD" \
     '[ "$code" = 200 ] && grep -qF -f want-q.txt api.out &&
      jhas report_truncated false'
+bapi POST /api/imports "{\"token\": \"rptok\", \"dob\": \"1960-01-02\", \"password\": \"quackquack\", \"study\": \"1.2.826.77.45\", \"pacs\": \"local\"}"
+iq=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "imported, the report is kept as valid UTF-8 (the Latin-1 byte as U+FFFD)" \
+    '[ "$code" = 201 ] && [ -n "$iq" ] && iwait $iq 40 &&
+     [ "$(bsql "SELECT report_text = E'"'"'IMPRESSION: \"no\" \\\\ change\\r\\nLine 2 caf\\uFFFD\\n'"'"' FROM imports WHERE id = $iq")" = t ]'
 
 # --- 5. PACS B killed mid-import, then back ---
 echo "# study c (20 instances): PACS B dies after 5, comes back"
