@@ -904,6 +904,12 @@ dcm_scp(const struct dcm_scp_conf *conf, dcm_stored_cb cb,
 	char			 inc[4096];
 	struct timespec		 ts = { 0, 20 * 1000 * 1000 };
 	int			 i, announced = 0;
+	/*
+	 * The daemon that started us: when it is gone (its parent-death
+	 * signal can miss, e.g. through a wrapper between us), nobody reads
+	 * what we store and we would hold its port: stop. 1: no watch.
+	 */
+	pid_t			 parent = getppid();
 
 	scp_conf = conf;
 	scp_cb = cb;
@@ -948,7 +954,8 @@ dcm_scp(const struct dcm_scp_conf *conf, dcm_stored_cb cb,
 			result_set(r, -1, "cannot start the listener thread");
 			return DCM_ERROR;
 		}
-		while (!*stop && !t.finished) {
+		while (!*stop && !t.finished &&
+		    (parent == 1 || getppid() == parent)) {
 			if (!announced && port_listening(conf->port)) {
 				announced = 1;
 				if (ready != NULL)
@@ -958,6 +965,10 @@ dcm_scp(const struct dcm_scp_conf *conf, dcm_stored_cb cb,
 		}
 		pool.stopAfterCurrentAssociations();
 		t.join();
+		if (!*stop && parent != 1 && getppid() != parent) {
+			result_set(r, 0, "stopped: the daemon is gone");
+			return DCM_OK;
+		}
 		if (!*stop) {
 			result_set(r, -1, "listener stopped: %s",
 			    t.result.text());

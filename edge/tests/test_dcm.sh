@@ -196,6 +196,18 @@ done
 wait $scp; rc=$?
 check "the SCP exits 0 on SIGTERM" \
     '[ $rc -eq 0 ] && tail -1 "$tmp/scp.out" | grep -q "^result exit=0"'
+# Orphaned (its parent gone without a signal reaching it) it stops too.
+sh -c '"$1" scp --ae RSNA-ISN --port "$2" --spool "$3" > "$4" 2>&1 &
+    echo $! > "$5"; sleep 1' sh "$helper" "$scp2_port" "$tmp/spool2" \
+    "$tmp/orphan.out" "$tmp/orphan.pid"
+op=$(cat "$tmp/orphan.pid")
+i=0
+while kill -0 "$op" 2>/dev/null; do
+	i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.05
+done
+check "an SCP whose parent is gone stops within 5 s" \
+    '! kill -0 "$op" 2>/dev/null && grep -q "^ready" "$tmp/orphan.out" &&
+     tail -1 "$tmp/orphan.out" | grep -q "^result exit=0"' || kill "$op" 2>/dev/null
 check "no patient data on the helpers' stderr" \
     '! grep -q -e Doe -e Roe -e MRN- "$tmp/scp.err" "$tmp/stderr"'
 
