@@ -33,6 +33,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "ris.h"
+#include "spool.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -302,6 +303,10 @@ edge_modules_start(struct edge *edge)
 		fatalx("ris.tls: %s", cause);
 	if ((edge->ris = ris_new(edge, &cause)) == NULL)
 		fatalx("ris: %s", cause);
+	/* No PACS: nothing is retrieved or imported, no spool. */
+	if (c->npacs > 0 &&
+	    (edge->spool = spool_new(c->dicom.spool_dir, &cause)) == NULL)
+		fatalx("%s", cause);
 	if ((edge->jobs = jobs_new(edge, &cause)) == NULL)
 		fatalx("jobs: %s", cause);
 	if ((edge->import = import_new(edge, &cause)) == NULL)
@@ -323,6 +328,8 @@ edge_modules_free(struct edge *edge)
 	ris_free(edge->ris);
 	jobs_free(edge->jobs);
 	import_free(edge->import);
+	spool_free(edge->spool);
+	edge->spool = NULL;
 	if (edge->ris_tls != NULL)
 		SSL_CTX_free(edge->ris_tls);
 	if (edge->api_tls != NULL)

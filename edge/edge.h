@@ -192,6 +192,7 @@ struct edge {
 	struct jobs		*jobs;		/* the job runner (jobs.h) */
 	struct api		*api;		/* the staff API, or NULL */
 	struct import		*import;	/* the receiving side */
+	struct spool		*spool;		/* removes spools (spool.h) */
 	SSL_CTX			*api_tls;	/* NULL: plain HTTP */
 };
 

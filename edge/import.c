@@ -47,6 +47,7 @@
 #include "import.h"
 #include "keywrap.h"
 #include "log.h"
+#include "spool.h"
 #include "xmalloc.h"
 
 #define IMPORT_SPOOL		"imports"	/* spool_dir/imports/<id> */
@@ -153,33 +154,6 @@ import_value(PGresult *res, int row, int col)
 	if (PQgetisnull(res, row, col))
 		return (NULL);
 	return (xstrdup(PQgetvalue(res, row, col)));
-}
-
-/* Removes a tree of plain files and directories (a spool). */
-static void
-import_rmtree(const char *dir)
-{
-	DIR		*d;
-	struct dirent	*de;
-	struct stat	 st;
-	char		*p;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		xasprintf(&p, "%s/%s", dir, de->d_name);
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			import_rmtree(p);
-		else if (unlink(p) == -1)
-			log_warn("import: could not remove a spool file");
-		free(p);
-	}
-	closedir(d);
-	if (rmdir(dir) == -1 && errno != ENOENT)
-		log_warn("import: could not remove a spool directory");
 }
 
 /*
@@ -1121,7 +1095,7 @@ import_fail(struct import_job *job, int status, int retry,
 	    again);
 	/* Nothing to store any more: no data left behind. */
 	if (!again && status != -30)
-		import_rmtree(job->dir);
+		spool_discard(job->imp->edge->spool, job->dir);
 	x.clear = !again && status != -30;
 	import_set_x(job, status, reason, again ? (double)ival : -1, retry,
 	    &x, NULL);
@@ -1223,7 +1197,7 @@ import_retrieved(struct import_proc *p)
 			/* Final: the details are wrong, erase them. */
 			memset(&x, 0, sizeof(x));
 			x.clear = 1;
-			import_rmtree(job->dir);
+			spool_discard(job->imp->edge->spool, job->dir);
 			import_set_x(job, -10, "nothing found for these "
 			    "details; the details were erased", -1, 0, &x,
 			    NULL);
@@ -1283,7 +1257,7 @@ import_retrieve_start(struct import_job *job)
 		    "with this site key: start a new import");
 		return;
 	}
-	import_rmtree(job->dir);
+	spool_discard(job->imp->edge->spool, job->dir);
 	if (mkdir(job->dir, 0700) == -1) {
 		freezero(in, len);
 		import_fail(job, -11, 1, "spool: %s", strerror(errno));
@@ -1453,7 +1427,7 @@ import_store_done(struct dcmc_op *op, const struct dcmc_result *r, void *arg)
 		xasprintf(&reason, "stored %d instances into %s", job->nstored,
 		    job->pacs);
 		import_set_x(job, 40, reason, -1, 0, &x, NULL);
-		import_rmtree(job->dir);
+		spool_discard(job->imp->edge->spool, job->dir);
 	} else {
 		long long	 ival = job->imp->edge->conf->import.retry_interval;
 		int		 again = job->retries > 0;
@@ -1586,7 +1560,7 @@ import_cancel_write(struct import_job *job)
 		job->op = NULL;
 	}
 	left = import_left(job->dir);
-	import_rmtree(job->dir);
+	spool_discard(job->imp->edge->spool, job->dir);
 	xasprintf(&reason, "cancelled by %s", job->cancel_by);
 	memset(&x, 0, sizeof(x));
 	x.cte = import_sql_stored_cancel;
@@ -1623,7 +1597,7 @@ import_cancel_db(PGresult *res, const char *cause, void *arg)
 		import_reply_error(q->cb, q->arg, 409, msg);
 		free(msg);
 	} else {
-		import_rmtree(q->dir);
+		spool_discard(q->imp->edge->spool, q->dir);
 		log_info("import id=%lld cancelled", q->id);
 		import_reply_json(q->cb, q->arg, 200, json_pack("{s:I}",
 		    "import", (json_int_t)q->id));
@@ -1890,7 +1864,7 @@ import_new(struct edge *edge, char **cause)
 		 */
 		xasprintf(&imp->lookups, "%s/" IMPORT_LOOKUPS,
 		    c->dicom.spool_dir);
-		import_rmtree(imp->lookups);
+		spool_rmtree(imp->lookups);
 		if (mkdir(imp->lookups, 0700) == -1) {
 			log_warn("import: %s (lookups without reports)",
 			    imp->lookups);

@@ -9,7 +9,7 @@
  *       [--pix HOST:PORT --registry HOST:PORT] [--oid OID]
  *       [--source-id OID] --repository-uid OID [--sending-app A]
  *       [--sending-facility F] [--registry-url URL] [--sop-uids]
- *       [--timeout SECS] [-v] < SPEC
+ *       [--register-only | --registered] [--timeout SECS] [-v] < SPEC
  *
  * SPEC (standard input, never the command line: it holds the patient's
  * secrets) has one "key value" per line: scheme (isn2, rsna-token,
@@ -28,12 +28,18 @@
  * uniqueId of its own (docs/protocol.md 7), so that a study can be sent
  * again; --sop-uids makes it the SOP Instance UID instead.
  *
+ * The daemon runs the first two steps while the study is still coming
+ * from the PACS: --register-only does the ITI-18 check and ITI-8 and
+ * stops (the spec then needs only scheme, rsna_id and submission_uid:
+ * no key, no files), and --registered skips both in the run that sends.
+ *
  * Standard output gets one line per event, "key=value" fields with
  * values percent-encoded (patient data may appear here, never in the
  * log on standard error):
  *   stage=iti8 feed=pix|registry ack=AA
  *   result=ok submission=UID study=UID instances=N bytes=N already=0|1
  *       cx=CX
+ *   result=ok registered=1 already=0|1 cx=CX      (--register-only)
  *   result=fail retry=0|1 stage=spec|build|iti18|iti8|iti41 code=C
  *       reason=TEXT
  * Exit status: 0 stored, 1 refused for good (retrying cannot help), 75
@@ -58,6 +64,7 @@
 #include <openssl/ssl.h>
 
 #include "dbuf.h"
+#include "dicom.h"
 #include "hl7.h"
 #include "isnsub.h"
 #include "log.h"
@@ -90,6 +97,8 @@ struct submit_opts {
 	const char	*sending_fac;
 	int		 timeout;
 	int		 sop_uids;	/* uniqueId = SOP UID (protocol.md 7) */
+	int		 register_only;	/* ITI-18 check and ITI-8, no ITI-41 */
+	int		 registered;	/* both done by an earlier run */
 };
 
 /* The parsed SPEC; strings are owned. */
@@ -186,8 +195,9 @@ submit_spec_line(struct submit_spec *sp, char *line, size_t lineno)
 	submit_fail(0, "spec", "key", "line %zu: unknown key", lineno);
 }
 
+/* register_only: identity and submission uid suffice (no key, no files). */
 static void
-submit_spec_read(struct submit_spec *sp, FILE *f)
+submit_spec_read(struct submit_spec *sp, FILE *f, int register_only)
 {
 	char	*line = NULL;
 	size_t	 cap = 0, lineno = 0, total = 0;
@@ -209,7 +219,8 @@ submit_spec_read(struct submit_spec *sp, FILE *f)
 		if (sp->secret != NULL || sp->password != NULL)
 			submit_fail(0, "spec", "identity", "rsna_id replaces "
 			    "token, dob and password: not both");
-		if ((sp->scheme == RSNAID_ISN2) != (sp->content_key != NULL))
+		if (!register_only && (sp->scheme == RSNAID_ISN2) !=
+		    (sp->content_key != NULL))
 			submit_fail(0, "spec", "identity", "content_key goes "
 			    "with rsna_id under isn2, and only then");
 	} else {
@@ -220,6 +231,15 @@ submit_spec_read(struct submit_spec *sp, FILE *f)
 		    sp->password == NULL)
 			submit_fail(0, "spec", "identity", "the spec needs a "
 			    "password");
+	}
+	if (register_only) {
+		if (sp->rsna_id == NULL || sp->submission_uid == NULL)
+			submit_fail(0, "spec", "identity", "--register-only "
+			    "needs rsna_id and submission_uid");
+		if (sp->content_key != NULL || sp->nfiles > 0)
+			submit_fail(0, "spec", "key", "--register-only "
+			    "takes neither a content_key nor files");
+		return;
 	}
 	if (sp->nfiles == 0)
 		submit_fail(0, "spec", "files", "the spec names no DICOM file");
@@ -432,6 +452,36 @@ submit_iti8(struct event_base *base, SSL_CTX *ctx, const char *feed,
 	fflush(stdout);
 	hl7_msg_free(ack);
 	free(a.reply);
+}
+
+/* ITI-8 ADT^A04 to the PIX feed, then to the registry feed. */
+static void
+submit_feeds(const struct submit_opts *o, const char *cx)
+{
+	struct tls_conf		 tc;
+	struct event_base	*base;
+	SSL_CTX			*ctx;
+	char			*a04, *cause = NULL;
+	size_t			 a04len;
+
+	if (o->pix == NULL)
+		return;
+	memset(&tc, 0, sizeof(tc));
+	tc.cert_file = o->cert;
+	tc.key_file = o->key;
+	tc.ca_file = o->ca;
+	tc.verify_peer = 1;
+	if ((ctx = tls_client_ctx(&tc, &cause)) == NULL)
+		submit_fail(0, "iti8", "tls", "%s", cause);
+	if ((base = event_base_new()) == NULL)
+		submit_fail(1, "iti8", "event", "no event base");
+	a04 = submit_a04(o, cx, &a04len);
+	submit_iti8(base, ctx, "pix", o->pix, a04, a04len, o->timeout);
+	submit_iti8(base, ctx, "registry", o->registry, a04, a04len,
+	    o->timeout);
+	free(a04);
+	event_base_free(base);
+	SSL_CTX_free(ctx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -718,6 +768,39 @@ submit_iti41(const struct submit_opts *o, struct isnsub *sub)
 	submit_ok(sub, u.sent, 0);
 }
 
+/*
+ * --register-only: the ITI-18 check and ITI-8, then exit. The daemon
+ * runs it while the C-MOVE runs: neither needs the study.
+ */
+static __dead void
+submit_register(const struct submit_opts *o, struct submit_spec *sp)
+{
+	char	cx[256];
+	int	already = 0;
+
+	if (rsnaid_valid(sp->rsna_id, NULL) == -1 ||
+	    rsnaid_cx(sp->rsna_id, o->oid != NULL ? o->oid :
+	    RSNAID_DEFAULT_OID, cx, sizeof(cx)) == -1)
+		submit_fail(0, "spec", "identity", "rsna_id is not an "
+		    "RSNA-ID, or the affinity domain is not an OID");
+	if (!dicom_uid_valid(sp->submission_uid))
+		submit_fail(0, "spec", "submission_uid", "not a UID");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		submit_fail(1, "iti18", "curl", "cannot start libcurl");
+	if (o->registry_url != NULL)
+		already = submit_stored(o, sp->submission_uid);
+	if (!already)
+		submit_feeds(o, cx);
+	curl_global_cleanup();
+	printf("result=ok registered=1 already=%d ", already);
+	submit_put(stdout, "cx", cx);
+	fputc('\n', stdout);
+	fflush(stdout);
+	submit_spec_free(sp);
+	log_info("submit registered already=%d", already);
+	exit(0);
+}
+
 /* ------------------------------------------------------------------ */
 
 static __dead void
@@ -728,7 +811,8 @@ usage(void)
 	    "\t[--pix HOST:PORT --registry HOST:PORT] [--oid OID] "
 	    "[--source-id OID]\n"
 	    "\t--repository-uid OID [--sending-app A] [--sending-facility F]\n"
-	    "\t[--registry-url URL] [--sop-uids] [--timeout SECS] [-v] < SPEC\n");
+	    "\t[--registry-url URL] [--sop-uids] [--register-only | "
+	    "--registered]\n\t[--timeout SECS] [-v] < SPEC\n");
 	exit(2);
 }
 
@@ -750,16 +834,13 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "registry-url", required_argument, NULL, 'Q' },
 		{ "sop-uids", no_argument, NULL, 'W' },
+		{ "register-only", no_argument, NULL, 'G' },
+		{ "registered", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct submit_opts	 o;
 	struct submit_spec	 sp;
-	struct tls_conf		 tc;
-	struct event_base	*base;
 	struct isnsub		*sub;
-	SSL_CTX			*ctx;
-	char			*a04, *cause = NULL;
-	size_t			 a04len;
 	int			 ch, verbose = 0;
 
 	memset(&o, 0, sizeof(o));
@@ -780,6 +861,8 @@ main(int argc, char **argv)
 		case 'F': o.sending_fac = optarg; break;
 		case 'Q': o.registry_url = optarg; break;
 		case 'W': o.sop_uids = 1; break;
+		case 'G': o.register_only = 1; break;
+		case 'D': o.registered = 1; break;
 		case 't':
 			o.timeout = atoi(optarg);
 			if (o.timeout <= 0)
@@ -791,21 +874,24 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || o.url == NULL || o.ca == NULL ||
 	    o.cert == NULL || o.key == NULL || o.repository_uid == NULL ||
-	    (o.pix == NULL) != (o.registry == NULL))
+	    (o.pix == NULL) != (o.registry == NULL) ||
+	    (o.register_only && o.registered))
 		usage();
 	log_init(1, "isn-edge-submit", LOG_DAEMON);
 	log_setverbose(verbose);
 
-	submit_spec_read(&sp, stdin);
+	submit_spec_read(&sp, stdin, o.register_only);
 	if (o.registry_url != NULL && sp.submission_uid == NULL)
 		submit_fail(0, "spec", "submission_uid", "--registry-url needs "
 		    "the spec's submission_uid");
+	if (o.register_only)
+		submit_register(&o, &sp);
 	sub = submit_build(&o, &sp);
 	submit_spec_free(&sp);
 	log_info("submit instances=%zu", isnsub_ninstances(sub));
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		submit_fail(1, "iti41", "curl", "cannot start libcurl");
-	if (o.registry_url != NULL &&
+	if (o.registry_url != NULL && !o.registered &&
 	    submit_stored(&o, isnsub_submission_uid(sub))) {
 		log_info("submit already stored");
 		submit_ok(sub, 0, 1);
@@ -815,24 +901,8 @@ main(int argc, char **argv)
 	}
 
 	/* ITI-8 to both feeds first: the registry refuses unknown ids. */
-	if (o.pix != NULL) {
-		memset(&tc, 0, sizeof(tc));
-		tc.cert_file = o.cert;
-		tc.key_file = o.key;
-		tc.ca_file = o.ca;
-		tc.verify_peer = 1;
-		if ((ctx = tls_client_ctx(&tc, &cause)) == NULL)
-			submit_fail(0, "iti8", "tls", "%s", cause);
-		if ((base = event_base_new()) == NULL)
-			submit_fail(1, "iti8", "event", "no event base");
-		a04 = submit_a04(&o, isnsub_patient_cx(sub), &a04len);
-		submit_iti8(base, ctx, "pix", o.pix, a04, a04len, o.timeout);
-		submit_iti8(base, ctx, "registry", o.registry, a04, a04len,
-		    o.timeout);
-		free(a04);
-		event_base_free(base);
-		SSL_CTX_free(ctx);
-	}
+	if (!o.registered)
+		submit_feeds(&o, isnsub_patient_cx(sub));
 	submit_iti41(&o, sub);
 	curl_global_cleanup();
 	isnsub_free(sub);

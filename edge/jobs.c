@@ -41,6 +41,7 @@
 #include "jobs.h"
 #include "keywrap.h"
 #include "log.h"
+#include "spool.h"
 #include "xmalloc.h"
 
 #define JOBS_MAX_LINE		65536	/* of isn-edge-submit's output */
@@ -95,6 +96,9 @@ struct jobs_job {
 	int			 wstatus;
 	char			*result;	/* the result= line */
 	int			 registered;	/* both ITI-8 acknowledged */
+	int			 reg_running;	/* the helper runs --register-only */
+	int			 prereg;	/* JOBS_PREREG_* */
+	int			 submit_waiting; /* for reg_running to end */
 	int			 writing;	/* a status write in flight */
 	int			 cancelled;	/* by staff: stop after the write */
 	int			 finish_pending;
@@ -118,17 +122,26 @@ struct jobs {
 	int			 closing;
 };
 
+/* The registration run beside the C-MOVE (jobs_register_start). */
+#define JOBS_PREREG_NONE	0	/* not run or failed: the sender registers */
+#define JOBS_PREREG_DONE	1	/* both feeds acknowledged */
+#define JOBS_PREREG_STORED	2	/* the set is stored already */
+
 typedef void	(*jobs_then)(struct jobs_job *);
 
 static void	jobs_poll_arm(struct jobs *);
 static void	jobs_pick(struct jobs *);
 static void	jobs_decide(struct jobs_job *);
 static void	jobs_retrieve(struct jobs_job *);
-static void	jobs_echo_next(struct jobs_job *);
+static void	jobs_find_next(struct jobs_job *);
 static void	jobs_move_check(struct jobs_job *);
 static void	jobs_submit(struct jobs_job *);
 static void	jobs_submit_spawn(struct jobs_job *);
 static void	jobs_submit_finish(struct jobs_job *);
+static void	jobs_submit_start(struct jobs_job *);
+static void	jobs_register_start(struct jobs_job *);
+static void	jobs_register_finish(struct jobs_job *);
+static void	jobs_submit_go(struct jobs_job *);
 static void	jobs_end(struct jobs_job *);
 
 /* --- small helpers --- */
@@ -139,30 +152,6 @@ jobs_value(PGresult *res, int row, int col)
 	if (PQgetisnull(res, row, col))
 		return (NULL);
 	return (xstrdup(PQgetvalue(res, row, col)));
-}
-
-/* Removes a directory of plain files (the spool of a study or a job). */
-static void
-jobs_rmdir(const char *dir)
-{
-	DIR		*d;
-	struct dirent	*de;
-	char		*p;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
-		    (de->d_name[1] == '.' && de->d_name[2] == '\0')))
-			continue;
-		xasprintf(&p, "%s/%s", dir, de->d_name);
-		if (unlink(p) == -1)
-			log_warn("jobs: could not remove a spool file");
-		free(p);
-	}
-	closedir(d);
-	if (rmdir(dir) == -1 && errno != ENOENT)
-		log_warn("jobs: could not remove a spool directory");
 }
 
 /* The *.dcm files of dir, sorted; their number, or -1 when no dir. */
@@ -320,10 +309,10 @@ jobs_abandon(struct jobs_job *job, int ended)
 	if (ended) {
 		if (job->moving && job->study_uid != NULL) {
 			sd = jobs_study_dir(job->jobs, job->study_uid);
-			jobs_rmdir(sd);
+			spool_discard(job->jobs->edge->spool, sd);
 			free(sd);
 		}
-		jobs_rmdir(job->dir);
+		spool_discard(job->jobs->edge->spool, job->dir);
 	}
 	jobs_end(job);
 }
@@ -481,7 +470,7 @@ jobs_fail(struct jobs_job *job, int status, int retry, const char *fmt, ...)
 	log_warnx("job id=%lld failed status=%d retry=%d", job->id, status,
 	    again);
 	if (!again && job->dir != NULL)
-		jobs_rmdir(job->dir);
+		spool_discard(job->jobs->edge->spool, job->dir);
 	jobs_set(job, status, reason, again ? (double)ival : -1, retry, NULL);
 	free(reason);
 }
@@ -672,7 +661,7 @@ jobs_decide(struct jobs_job *job)
 	    jobs_retrieve);
 }
 
-/* --- retrieval: C-ECHO, C-FIND, C-MOVE --- */
+/* --- retrieval: C-FIND, C-MOVE --- */
 
 static struct jobs_job *
 jobs_by_study(struct jobs *jobs, const char *study, struct jobs_job *not)
@@ -699,7 +688,8 @@ jobs_retrieve(struct jobs_job *job)
 	}
 	job->pacs_i = 0;
 	job->answered = 0;
-	jobs_echo_next(job);
+	jobs_register_start(job);
+	jobs_find_next(job);
 }
 
 static void
@@ -748,7 +738,7 @@ jobs_move_timeout(evutil_socket_t fd, short what, void *arg)
 	job->move_done = 0;
 	sd = jobs_study_dir(job->jobs, job->study_uid);
 	got = jobs_list_dcm(sd, NULL);
-	jobs_rmdir(sd);
+	spool_discard(job->jobs->edge->spool, sd);
 	free(sd);
 	job->moving = 0;
 	jobs_fail(job, -23, 1, "C-MOVE from %s timed out after %llds (%d "
@@ -823,25 +813,25 @@ jobs_move_check(struct jobs_job *job)
 	}
 	job->moving = 0;
 	if (got == 0) {
-		jobs_rmdir(sd);
+		spool_discard(job->jobs->edge->spool, sd);
 		free(sd);
 		jobs_fail(job, -21, 1, "C-MOVE from %s sent no instance",
 		    job->peer_name);
 		return;
 	}
 	if (got < want && !jobs_partial_ok(job)) {
-		jobs_rmdir(sd);
+		spool_discard(job->jobs->edge->spool, sd);
 		free(sd);
 		jobs_fail(job, -23, 1, "partial study from %s: %d of %d "
 		    "instances arrived", job->peer_name, got, want);
 		return;
 	}
-	jobs_rmdir(job->dir);
+	spool_discard(job->jobs->edge->spool, job->dir);
 	xasprintf(&parent, "%s/" JOBS_SPOOL_JOBS,
 	    jobs->edge->conf->dicom.spool_dir);
 	if ((mkdir(parent, 0700) == -1 && errno != EEXIST) ||
 	    rename(sd, job->dir) == -1) {
-		jobs_rmdir(sd);
+		spool_discard(job->jobs->edge->spool, sd);
 		free(sd);
 		free(parent);
 		jobs_fail(job, -23, 1, "could not move the study into the "
@@ -885,7 +875,7 @@ jobs_move_done(struct dcmc_op *op, const struct dcmc_result *r, void *arg)
 			job->timeout = NULL;
 		}
 		sd = jobs_study_dir(job->jobs, job->study_uid);
-		jobs_rmdir(sd);
+		spool_discard(job->jobs->edge->spool, sd);
 		free(sd);
 		job->moving = 0;
 		jobs_fail(job, -23, 1, "C-MOVE from %s failed: %s",
@@ -913,7 +903,8 @@ jobs_move(struct jobs_job *job)
 	}
 	job->moving = 1;
 	sd = jobs_study_dir(jobs, job->study_uid);
-	jobs_rmdir(sd);		/* what an earlier attempt left */
+	/* What an earlier attempt left. */
+	spool_discard(job->jobs->edge->spool, sd);
 	free(sd);
 	peer.ae_title = job->peer_ae;
 	peer.host = job->peer_host;
@@ -940,6 +931,8 @@ jobs_find_done(struct dcmc_op *op, const struct dcmc_result *r, void *arg)
 
 	(void)op;
 	job->op = NULL;
+	if (r->status != DCMC_ERROR)
+		job->answered++;
 	if (r->status == DCMC_OK && job->study_uid != NULL) {
 		if (job->nstudies > 1)
 			log_warnx("job id=%lld studies=%d: the first is sent",
@@ -947,58 +940,30 @@ jobs_find_done(struct dcmc_op *op, const struct dcmc_result *r, void *arg)
 		jobs_move(job);
 		return;
 	}
-	if (r->status == DCMC_ERROR)
+	if (r->status != DCMC_OK)
 		log_warnx("job id=%lld pacs=%s find failed cause=\"%s\"",
 		    job->id, job->peer_name, r->cause);
 	job->pacs_i++;
-	jobs_echo_next(job);
+	jobs_find_next(job);
 }
 
+/*
+ * The next configured PACS, in order; none left: the verdict. No C-ECHO
+ * first: a PACS that does not answer fails the C-FIND just as well, and
+ * each association costs a PACS such as dcmqrscp tens of milliseconds.
+ */
 static void
-jobs_echo_done(struct dcmc_op *op, const struct dcmc_result *r, void *arg)
-{
-	struct jobs_job			*job = arg;
-	const struct edge_conf		*c = job->jobs->edge->conf;
-	struct dcmc_find_keys		 keys;
-	struct dcmc_peer		 peer;
-	char				*cause = NULL;
-
-	(void)op;
-	job->op = NULL;
-	if (r->status != DCMC_OK) {
-		log_warnx("job id=%lld pacs=%s echo failed cause=\"%s\"",
-		    job->id, job->peer_name, r->cause);
-		job->pacs_i++;
-		jobs_echo_next(job);
-		return;
-	}
-	job->answered++;
-	memset(&keys, 0, sizeof(keys));
-	keys.mrn = job->mrn;
-	keys.accession = job->accession;
-	peer.ae_title = job->peer_ae;
-	peer.host = job->peer_host;
-	peer.port = job->peer_port;
-	job->op = dcmc_find(job->jobs->dcmc, &peer, c->dicom.ae_title, &keys,
-	    jobs_find_event, jobs_find_done, job, &cause);
-	if (job->op == NULL) {
-		jobs_fail(job, -21, 1, "C-FIND could not start: %s", cause);
-		free(cause);
-	}
-}
-
-/* The next configured PACS, in order; none left: the verdict. */
-static void
-jobs_echo_next(struct jobs_job *job)
+jobs_find_next(struct jobs_job *job)
 {
 	const struct edge_conf	*c = job->jobs->edge->conf;
 	const struct edge_pacs	*p;
+	struct dcmc_find_keys	 keys;
 	struct dcmc_peer	 peer;
 	char			*cause = NULL;
 
 	if (job->pacs_i >= c->npacs) {
 		if (job->answered == 0)
-			jobs_fail(job, -1, 1, "no PACS answered C-ECHO");
+			jobs_fail(job, -1, 1, "no PACS answered C-FIND");
 		else
 			jobs_fail(job, -21, 1, "no PACS has a study of "
 			    "accession %s", job->accession);
@@ -1015,10 +980,13 @@ jobs_echo_next(struct jobs_job *job)
 	peer.ae_title = p->ae_title;
 	peer.host = p->host;
 	peer.port = p->port;
-	job->op = dcmc_echo(job->jobs->dcmc, &peer, c->dicom.ae_title,
-	    jobs_echo_done, job, &cause);
+	memset(&keys, 0, sizeof(keys));
+	keys.mrn = job->mrn;
+	keys.accession = job->accession;
+	job->op = dcmc_find(job->jobs->dcmc, &peer, c->dicom.ae_title, &keys,
+	    jobs_find_event, jobs_find_done, job, &cause);
 	if (job->op == NULL) {
-		jobs_fail(job, -1, 1, "C-ECHO could not start: %s", cause);
+		jobs_fail(job, -1, 1, "C-FIND could not start: %s", cause);
 		free(cause);
 	}
 }
@@ -1109,6 +1077,7 @@ jobs_sub_read(struct bufferevent *bev, void *arg)
 			continue;
 		}
 		if (strncmp(line, "stage=iti8 ", 11) == 0 &&
+		    !job->reg_running &&
 		    (feed = jobs_line_get(line, "feed")) != NULL) {
 			if (strcmp(feed, "registry") == 0 && !job->writing &&
 			    !job->registered) {
@@ -1200,6 +1169,10 @@ jobs_submit_finish(struct jobs_job *job)
 
 	if (!job->eof || !job->reaped)
 		return;
+	if (job->reg_running) {
+		jobs_register_finish(job);
+		return;
+	}
 	if (job->writing) {
 		job->finish_pending = 1;
 		return;
@@ -1217,7 +1190,7 @@ jobs_submit_finish(struct jobs_job *job)
 	    strncmp(job->result, "result=ok", 9) == 0) {
 		log_info("job id=%lld submitted instances=%d already=%s",
 		    job->id, job->ninstances, already != NULL ? already : "?");
-		jobs_rmdir(job->dir);
+		spool_discard(job->jobs->edge->spool, job->dir);
 		jobs_set(job, 40, already != NULL && strcmp(already, "1") == 0 ?
 		    "already stored by an earlier attempt" :
 		    "stored by the clearinghouse", -1, 0, NULL);
@@ -1273,7 +1246,7 @@ jobs_closefrom3(void)
 
 /* The helper's command line from the clearinghouse section. */
 static char **
-jobs_submit_argv(const struct edge_conf *c)
+jobs_submit_argv(const struct edge_conf *c, const char *mode)
 {
 	const struct edge_clearinghouse	*h = &c->clearinghouse;
 	char				**v;
@@ -1299,6 +1272,8 @@ jobs_submit_argv(const struct edge_conf *c)
 	ARG("--sending-facility"); ARG(c->site.name);
 	ARG("--timeout");
 	xasprintf(&v[n++], "%lld", h->timeout);
+	if (mode != NULL)
+		ARG(mode);
 #undef ARG
 	return (v);
 }
@@ -1429,19 +1404,32 @@ jobs_fork(struct jobs_job *job, char **argv, char **cause)
 	return (0);
 }
 
-/* 32: the spec is ready; the helper registers, then submits. */
+static void
+jobs_argv_free(char **argv)
+{
+	size_t	i;
+
+	for (i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/*
+ * 32 (or 34 when the patient was registered during the retrieval): the
+ * spec is ready; the helper registers if need be, then submits.
+ */
 static void
 jobs_submit_start(struct jobs_job *job)
 {
 	char	*why = NULL, **argv;
-	size_t	 i;
 	int	 rc;
 
-	argv = jobs_submit_argv(job->jobs->edge->conf);
+	argv = jobs_submit_argv(job->jobs->edge->conf,
+	    job->prereg == JOBS_PREREG_DONE ? "--registered" : NULL);
+	if (job->prereg == JOBS_PREREG_DONE)
+		job->registered = 1;
 	rc = jobs_fork(job, argv, &why);
-	for (i = 0; argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
+	jobs_argv_free(argv);
 	if (rc == -1) {
 		evbuffer_free(job->spec);
 		job->spec = NULL;
@@ -1455,6 +1443,108 @@ jobs_submit_start(struct jobs_job *job)
 	job->spec = NULL;
 	log_info("job id=%lld submitting instances=%d pid=%ld", job->id,
 	    job->ninstances, (long)job->pid);
+}
+
+/*
+ * The patient registration (ITI-18 check, ITI-8) needs only the RSNA-ID
+ * and the set's uid, so it runs beside the C-MOVE in a helper of its own
+ * (--register-only), and the sending run skips it (--registered). It
+ * only saves time: when it fails, the sending run registers as before
+ * and reports what went wrong in the job's history.
+ */
+static void
+jobs_register_start(struct jobs_job *job)
+{
+	const struct edge_clearinghouse	*h =
+	    &job->jobs->edge->conf->clearinghouse;
+	struct evbuffer			*spec;
+	char				*why = NULL, **argv, uid[64];
+	int				 rc;
+
+	job->prereg = JOBS_PREREG_NONE;
+	if (h->url == NULL || job->pid > 0)
+		return;
+	argv = jobs_submit_argv(job->jobs->edge->conf, "--register-only");
+	rc = jobs_fork(job, argv, &why);
+	jobs_argv_free(argv);
+	if (rc == -1) {
+		log_warnx("job id=%lld registration could not start "
+		    "cause=\"%s\"", job->id, why);
+		free(why);
+		return;
+	}
+	job->reg_running = 1;
+	jobs_submission_uid(job, uid);
+	if ((spec = evbuffer_new()) == NULL)
+		fatalx("jobs: evbuffer_new");
+	evbuffer_add_printf(spec, "scheme %s\nrsna_id %s\nsubmission_uid "
+	    "%s\n", job->scheme, job->rsna_id, uid);
+	bufferevent_write_buffer(job->in, spec);
+	evbuffer_free(spec);
+}
+
+/* Its helper ended: note the outcome; a waiting submission goes on. */
+static void
+jobs_register_finish(struct jobs_job *job)
+{
+	char	*already = NULL;
+	int	 ex;
+
+	ex = WIFEXITED(job->wstatus) ? WEXITSTATUS(job->wstatus) : -1;
+	if (ex == 0 && job->result != NULL &&
+	    strncmp(job->result, "result=ok registered=1 ", 23) == 0 &&
+	    (already = jobs_line_get(job->result, "already")) != NULL) {
+		job->prereg = strcmp(already, "1") == 0 ?
+		    JOBS_PREREG_STORED : JOBS_PREREG_DONE;
+		log_info("job id=%lld patient registered beside the retrieval "
+		    "already=%s", job->id, already);
+	} else
+		log_warnx("job id=%lld registration beside the retrieval "
+		    "failed exit=%d: the submission registers", job->id, ex);
+	free(already);
+	free(job->result);
+	job->result = NULL;
+	bufferevent_free(job->out);
+	job->out = NULL;
+	if (job->in != NULL) {
+		bufferevent_free(job->in);
+		job->in = NULL;
+	}
+	job->pid = 0;
+	job->eof = job->reaped = 0;
+	job->reg_running = 0;
+	if (job->submit_waiting) {
+		job->submit_waiting = 0;
+		jobs_submit_go(job);
+	}
+}
+
+/* The spec is ready: send, unless the registration run is still on. */
+static void
+jobs_submit_go(struct jobs_job *job)
+{
+	if (job->reg_running) {
+		job->submit_waiting = 1;
+		return;
+	}
+	switch (job->prereg) {
+	case JOBS_PREREG_STORED:
+		evbuffer_free(job->spec);
+		job->spec = NULL;
+		log_info("job id=%lld submitted instances=%d already=1",
+		    job->id, job->ninstances);
+		spool_discard(job->jobs->edge->spool, job->dir);
+		jobs_set(job, 40, "already stored by an earlier attempt", -1,
+		    0, NULL);
+		break;
+	case JOBS_PREREG_DONE:
+		jobs_set(job, 34, "patient registered during the retrieval; "
+		    "submitting the documents", -1, 0, jobs_submit_start);
+		break;
+	default:
+		jobs_set(job, 32, "registering the patient (ITI-8) and "
+		    "submitting", -1, 0, jobs_submit_start);
+	}
 }
 
 static void
@@ -1501,8 +1591,7 @@ jobs_report_done(PGresult *res, const char *cause, void *arg)
 		return;
 	}
 	free(path);
-	jobs_set(job, 32, "registering the patient (ITI-8) and submitting",
-	    -1, 0, jobs_submit_start);
+	jobs_submit_go(job);
 }
 
 static void

@@ -53,9 +53,13 @@ struct dicom_ids {
  */
 int	 dicom_read_ids(const void *, size_t, struct dicom_ids *,
 	    char **cause);
-/* The same on a whole file: reads at most its first 1 MiB; 1 becomes -1. */
+/*
+ * The same on a whole file: reads its first 16 KiB, then more as needed,
+ * at most 1 MiB; 1 becomes -1.
+ */
 int	 dicom_read_ids_file(const char *path, struct dicom_ids *,
 	    char **cause);
+#define DICOM_IDS_FIRST		(16 * 1024)
 #define DICOM_IDS_PREFIX	(1024 * 1024)
 
 /* 1 when s is a UID: 1-64 characters, digits and dots, no empty component. */

@@ -5,18 +5,22 @@
 # clearinghouse over mutual TLS, dcmqrscp holding a synthetic CT study of
 # BENCH_SLICES slices (default 500: 512 x 512 x 16 bit, ~263 MB, from
 # isn-mksub --ct), and the isn-edge daemon.
-#  edge      a job set of urgency "final" for the exam; the clock starts
-#            when the RIS sends the final report and stops at status 40
-#            (C-ECHO, C-FIND, C-MOVE into the edge's SCP, the submission
-#            through isn-edge-submit: ITI-18 check, ITI-8, ITI-41 isn2)
+#  edge      a job set of urgency "final" for the exam, then the RIS's
+#            final report; the clock starts before the job is made and
+#            stops at status 40 (C-FIND, C-MOVE into the edge's SCP with
+#            the ITI-18 check and ITI-8 beside it, ITI-41 isn2 through
+#            isn-edge-submit)
 #  baseline  DCMTK's movescu fetching the same study into storescp, plus
 #            curl POSTing the same instances as one ITI-41 (made by
 #            isn-mksub from the received files) over the same mutual TLS
-#  ratio     edge / baseline (target <= 1.25); a small ITI-41 first
-#            warms the clearinghouse up for both
+#  ratio     edge / baseline per round, edge then baseline; the median
+#            of BENCH_ROUNDS rounds (target <= 1.25), as single runs swing
+#            by a third on a small machine; a small ITI-41 first warms
+#            the clearinghouse up for both
 #  rss       the daemon's peak RSS (VmHWM) and the largest of its helper
 #            processes (GNU time's maximum resident set), target <= 64 MB
-# Environment: BENCH_SLICES (500), BENCH_KEEP (keep the work directory).
+# Environment: BENCH_SLICES (500), BENCH_ROUNDS (5), BENCH_KEEP (keep the
+# work directory).
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 . "$top_srcdir/clearinghouse/tests/pg.sh"
@@ -84,49 +88,79 @@ SUBMIT_HELPER=$tmp/wrap-submit DCM_HELPER=$tmp/wrap-dcmhelper edge_yaml "$pacs_p
 sed -i 's/move_timeout: 20s/move_timeout: 10m/; s/timeout: 10s/timeout: 120s/' edge.yaml
 edge_start && ewait "jobs storage SCP ready" || die "isn-edge did not start"
 order P1 A1 || die "the order was refused"
-job P1 A1 final || die "no job"
-t0=$(clock_s)
-result P1 A1 F "FINDINGS: synthetic. IMPRESSION: benchmark." || die "report"
-waitstatus "$job" 40 12000 || die "the job did not complete: $(history "$job")"
-t1=$(clock_s)
-edge_s=$(calc %.2f "$t1 - $t0")
-edge_rss=$(sed -n 's/^VmHWM:[ \t]*\([0-9]*\) kB/\1/p' "/proc/$epid/status")
-helper_rss=$(cat rss-* 2>/dev/null | sort -n | tail -n 1)
-echo "# edge: report to status 40 in $edge_s s; $(load)"
-phases=$(esql "SELECT string_agg(status || ' +' || d, ', ' ORDER BY id) FROM
-    (SELECT id, status, round(coalesce(extract(epoch FROM at - lag(at) OVER
-    (ORDER BY id)), 0)::numeric, 2) AS d FROM job_history WHERE job_id =
-    $job) h")
-echo "# edge: statuses and the seconds each took to reach: $phases"
-
-# --- the baseline: movescu + curl ---
 mkdir -p base
 storescp -aet BASE -od base "$base_port" > storescp.log 2>&1 & spid=$!
 bgpids="$bgpids $spid"
 i=0; until echoscu -aec BASE 127.0.0.1 "$base_port" >/dev/null 2>&1; do
 	i=$((i + 1)); [ $i -gt 200 ] && die "storescp did not start"; sleep 0.05
 done
-t2=$(clock_s)
-movescu -S -aet BASE -aec PACS -aem BASE -k QueryRetrieveLevel=STUDY \
-    -k StudyInstanceUID="$ST" 127.0.0.1 "$pacs_port" > movescu.log 2>&1 ||
-    die "movescu failed"
-t3=$(clock_s)
-[ "$(ls base | wc -l)" = "$slices" ] || die "movescu: $(ls base | wc -l) files"
-PW=x "$mksub" --token zzzz-zzzz --dob 19600102 --password-env PW --oid 1.2.260 \
-    --repository 1.2.3 --accession A1 --info info.txt --out base.req \
-    --content-type-file base.ct base/* > /dev/null || die "isn-mksub (baseline)"
-ch_register "$(sed -n 's/^rsna-id //p' info.txt)" rb 1.2.260 || die "ITI-8"
-sync base.req	# set-up (see above): fsync of that file only; base/ stays dirty as the edge's spool
-t4=$(clock_s)
-ch_post both base.req "$(cat base.ct)" /services/xdsrepositoryb
-t5=$(clock_s)
-[ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp ||
-    die "the baseline's ITI-41 failed: HTTP $code"
-move_s=$(calc %.2f "$t3 - $t2"); curl_s=$(calc %.2f "$t5 - $t4")
-base_s=$(calc %.2f "$move_s + $curl_s")
-ratio=$(calc %.2f "$edge_s / $base_s")
+
+# One round: the edge, then the baseline. Each round's job is a new job
+# set for the exam, due when the RIS's final report (sent again in later
+# rounds: a RIS resending a report) wakes the runner; the clock starts
+# before the job is made.
+round() {
+	sync
+	t0=$(clock_s)
+	job P1 A1 final || die "no job"
+	result P1 A1 F "FINDINGS: synthetic. IMPRESSION: benchmark." ||
+	    die "report"
+	waitstatus "$job" 40 12000 ||
+	    die "the job did not complete: $(history "$job")"
+	# When the edge wrote 40 (the same clock), not when the poll saw it.
+	t1=$(esql "SELECT extract(epoch FROM at) FROM job_history WHERE
+	    job_id = $job AND status = 40")
+	edge_s=$(calc %.2f "$t1 - $t0")
+	phases=$(esql "SELECT string_agg(status || ' +' || d, ', ' ORDER BY
+	    id) FROM (SELECT id, status, round(coalesce(extract(epoch FROM at
+	    - lag(at) OVER (ORDER BY id)), 0)::numeric, 2) AS d FROM
+	    job_history WHERE job_id = $job) h")
+	echo "# round $1 edge: $edge_s s; statuses and the seconds each took to reach: $phases; $(load)"
+
+	rm -rf base/* base.req
+	sync
+	t2=$(clock_s)
+	movescu -S -aet BASE -aec PACS -aem BASE -k QueryRetrieveLevel=STUDY \
+	    -k StudyInstanceUID="$ST" 127.0.0.1 "$pacs_port" > movescu.log 2>&1 ||
+	    die "movescu failed"
+	t3=$(clock_s)
+	[ "$(ls base | wc -l)" = "$slices" ] ||
+	    die "movescu: $(ls base | wc -l) files"
+	PW=x "$mksub" --token zzzz-zzz$1 --dob 19600102 --password-env PW \
+	    --oid 1.2.260 --repository 1.2.3 --accession A1 --info info.txt \
+	    --out base.req --content-type-file base.ct base/* > /dev/null ||
+	    die "isn-mksub (baseline)"
+	ch_register "$(sed -n 's/^rsna-id //p' info.txt)" rb$1 1.2.260 ||
+	    die "ITI-8"
+	sync base.req	# set-up (see above): base/ stays dirty as the edge's spool
+	t4=$(clock_s)
+	ch_post both base.req "$(cat base.ct)" /services/xdsrepositoryb
+	t5=$(clock_s)
+	[ "$code" = 200 ] && grep -q "ResponseStatusType:Success" resp ||
+	    die "the baseline's ITI-41 failed: HTTP $code"
+	move_s=$(calc %.2f "$t3 - $t2"); curl_s=$(calc %.2f "$t5 - $t4")
+	base_s=$(calc %.2f "$move_s + $curl_s")
+	ratio=$(calc %.2f "$edge_s / $base_s")
+	echo "# round $1: edge $edge_s s; movescu $move_s s + curl ITI-41 $curl_s s = $base_s s; ratio $ratio"
+	ratios="$ratios $ratio"
+	edges="$edges $edge_s"
+	bases="$bases $base_s"
+}
+
+# median WORDS...: the middle value (the lower middle of an even count).
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+rounds=${BENCH_ROUNDS:-5}
+ratios= edges= bases=
+# Later rounds' tokens: z-base-32 letters (the alphabet has no 0 or 2).
+for r in $(echo ybndrfg8ejkmcpqxot | cut -c1-"$rounds" | sed 's/./& /g'); do
+	round "$r"
+done
+edge_rss=$(sed -n 's/^VmHWM:[ \t]*\([0-9]*\) kB/\1/p' "/proc/$epid/status")
+helper_rss=$(cat rss-* 2>/dev/null | sort -n | tail -n 1)
+ratio=$(median $ratios)
 ok=$(calc %s "($ratio <= 1.25) ? \"met\" : \"NOT met\"")
 rok=$(calc %s "($edge_rss <= 65536 && ${helper_rss:-0} <= 65536) ? \"met\" : \"NOT met\"")
-echo "=== edge benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores) ==="
-echo "time: $slices CT slices, $(calc %.1f "$bytes / 1e6") MB, final report to completed submission: $edge_s s; movescu $move_s s + curl ITI-41 $curl_s s = $base_s s; ratio $ratio (target <= 1.25, $ok); $(load)"
+echo "=== edge benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $rounds rounds) ==="
+echo "time: $slices CT slices, $(calc %.1f "$bytes / 1e6") MB, final report to completed submission: median $(median $edges) s; movescu + curl ITI-41 median $(median $bases) s; ratio median $ratio (of$ratios; target <= 1.25, $ok); $(load)"
 echo "rss: isn-edge peak $(calc %.1f "$edge_rss / 1024") MB, largest helper $(calc %.1f "${helper_rss:-0} / 1024") MB (target <= 64 MB, $rok)"

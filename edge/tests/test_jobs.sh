@@ -58,8 +58,11 @@ check "a job set for the exam (final urgency) is created with SQL" \
 j1=$job
 check "the job reaches 40 (completed transfer to the clearinghouse)" \
     'waitstatus $j1 40'
-check "its history: 23 retrieving, 30 retrieved, 31 preparing, 32 registering, 34, 40" \
-    '[ "$(history $j1)" = "23 30 31 32 34 40" ]'
+check "its history: 23 retrieving (and registering), 30 retrieved, 31 preparing, 34 submitting, 40" \
+    '[ "$(history $j1)" = "23 30 31 34 40" ]'
+check "the patient was registered (ITI-18 check, ITI-8) beside the C-MOVE" \
+    'grep -q "job id=$j1 patient registered beside the retrieval already=0" elog &&
+     [ "$(esql "SELECT reason FROM job_history WHERE job_id = $j1 AND status = 34")" = "patient registered during the retrieval; submitting the documents" ]'
 check "a fresh job got jobs.retries (3) as remaining_retries" \
     '[ "$(esql "SELECT remaining_retries FROM jobs WHERE id = $j1")" = 3 ]'
 check "the spool of the job is removed after success" \
@@ -99,8 +102,8 @@ check "a routine job with a preliminary report waits for the final (21)" \
 j2=$job
 check "the final report moves it to 22 (waiting for the delay)" \
     'result P200 J200 F "FINAL TEXT" && waitstatus $j2 22'
-check "after the delay it is sent (40), history 21 22 23 30 31 32 34 40" \
-    'waitstatus $j2 40 200 && [ "$(history $j2)" = "21 22 23 30 31 32 34 40" ]'
+check "after the delay it is sent (40), history 21 22 23 30 31 34 40" \
+    'waitstatus $j2 40 200 && [ "$(history $j2)" = "21 22 23 30 31 34 40" ]'
 retrieve 1.2.826.77.2 got2
 check "retrieved byte for byte" 'same b 1.2.826.77.2 got2'
 
@@ -181,8 +184,9 @@ check "retrieved byte for byte (60 instances)" 'same f 1.2.826.77.6 got6'
 # --- 8. killed after the clearinghouse stored the study, before 40 ---
 echo "# killed after the submission was stored but before its 40 was written:"
 echo "# the retry finds the set with ITI-18 (already=1) and stores nothing"
-printf '#!/bin/sh\n"%s" "$@"; touch "%s/submitted"; exec sleep 30\n' \
-    "$submit" "$tmp" > slow-submit
+# (the registration run beside the C-MOVE is not the one that hangs)
+printf '#!/bin/sh\ncase "$*" in *--register-only*) exec "%s" "$@" ;; esac\n"%s" "$@"; touch "%s/submitted"; exec sleep 30\n' \
+    "$submit" "$submit" "$tmp" > slow-submit
 chmod +x slow-submit
 sed -i "s|submit_helper: .*|submit_helper: \"$tmp/slow-submit\"|" edge.yaml
 kill -HUP "$epid" && ewait "conf reloaded" 1
@@ -201,6 +205,12 @@ check "the clearinghouse still has one submission set for it" \
     '[ "$(sets)" = $((sets0 + 1)) ]'
 retrieve 1.2.826.77.9 got9
 check "retrieved byte for byte" 'same h 1.2.826.77.9 got9'
+check "run again from the start (status 1 set with SQL), the registration beside the C-MOVE finds the set: 40 without sending (23 30 31 40)" \
+    'esql "UPDATE jobs SET status = 1, next_attempt = now() WHERE id = $j8" &&
+     waitstatus $j8 40 400 && history $j8 | grep -q "23 30 31 40$" &&
+     [ "$(esql "SELECT reason FROM job_history WHERE job_id = $j8 ORDER BY id DESC LIMIT 1")" = "already stored by an earlier attempt" ] &&
+     grep -q "job id=$j8 patient registered beside the retrieval already=1" elog &&
+     [ "$(sets)" = $((sets0 + 1)) ] && [ ! -e spool/jobs/$j8 ]'
 
 # --- 9. the staff API: the job set made as staff would, then the PHR ---
 echo "# the staff API: search, a job set for the patient, the handout's token"

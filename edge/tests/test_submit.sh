@@ -142,6 +142,31 @@ run nokey
 check "an isn2 rsna_id without its content_key is refused" \
     '[ $rc = 1 ] && grep -q "stage=spec code=identity" out-nokey'
 
+# --- --register-only (the job runner's run beside the C-MOVE) ---
+printf 'scheme isn2\nrsna_id %s\nsubmission_uid 1.2.260.88.40\n' \
+    "$(sed -n 1p idkey)" > spec-reg
+run reg $feeds $both --register-only
+check "--register-only on a stored set: already=1, no ITI-8" \
+    '[ $rc = 0 ] && grep -q "^result=ok registered=1 already=1 cx=" out-reg &&
+     ! grep -q stage=iti8 out-reg'
+printf 'scheme isn2\nrsna_id %s\nsubmission_uid 1.2.260.88.41\n' \
+    "$(sed -n 1p idkey)" > spec-reg2
+run reg2 $feeds $both --register-only
+check "--register-only on a new set: both feeds AA, already=0" \
+    '[ $rc = 0 ] && [ "$(grep -c "^stage=iti8 .* ack=AA" out-reg2)" = 2 ] &&
+     grep -q "^result=ok registered=1 already=0 cx=" out-reg2'
+{ cat spec-reg2; printf 'content_key %s\n' "$(sed -n 2p idkey)"; } > spec-reg3
+run reg3 $feeds $both --register-only
+check "--register-only refuses a content key in its spec (it needs none)" \
+    '[ $rc = 1 ] && grep -q "stage=spec code=key" out-reg3'
+{ sed -n 1,2p idkey | sed "1s/^/rsna_id /; 2s/^/content_key /"
+  printf 'scheme isn2\naccession A1\nsubmission_uid 1.2.260.88.41\n'
+  for f in dcm-d/*.dcm; do printf 'file %s\n' "$f"; done; } > spec-reg4
+run reg4 $both --registered
+check "--registered: no ITI-18 check and no ITI-8, then ITI-41 stored" \
+    '[ $rc = 0 ] && ! grep -q stage=iti8 out-reg4 &&
+     grep -q "^result=ok submission=1.2.260.88.41 .* already=0 " out-reg4'
+
 # --- the same study again, for another patient (docs/protocol.md 7) ---
 # Every submission above gave its instances uniqueIds of their own (the
 # isn2 one was retrieved by isn-phr through the sopInstanceUID slot).

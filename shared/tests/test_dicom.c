@@ -514,6 +514,55 @@ test_hostile(void)
 }
 
 /* Hand-written implicit VR with undefined-length sequences and items. */
+/*
+ * The UIDs behind a large private element: dicom_read_ids_file reads a
+ * small prefix and more as needed, up to DICOM_IDS_PREFIX.
+ */
+static void
+test_prefix(void)
+{
+	static const uint32_t	 bigs[] = { 100, 100 * 1024, 2 * 1024 * 1024 };
+	struct dicom_ids	 ids;
+	struct dbuf		 head, tail;
+	char			 path[512], *cause = NULL;
+	uint8_t			*zero;
+	size_t			 i;
+	int			 fd, rc, wr;
+
+	zero = xcalloc(1, bigs[2]);
+	snprintf(path, sizeof(path), "%s/prefix.dcm", tmpdir);
+	for (i = 0; i < sizeof(bigs) / sizeof(bigs[0]); i++) {
+		hand_meta(&head, DICOM_TS_EXPLICIT);
+		hand_el(&head, 0x0008, 0x0016, "UI", "1.2.3.4", 8);
+		hand_el(&head, 0x0008, 0x0018, "UI", "1.2.3.4.5.6", 12);
+		hand_el(&head, 0x0009, 0x1000, "OB", NULL, bigs[i]);
+		dbuf_init(&tail, 4096);
+		hand_el(&tail, 0x0020, 0x000d, "UI", "1.2.3.7", 8);
+		hand_el(&tail, 0x0020, 0x000e, "UI", "1.2.3.7.8", 10);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		wr = fd != -1 &&
+		    write(fd, head.data, head.len) == (ssize_t)head.len &&
+		    write(fd, zero, bigs[i]) == (ssize_t)bigs[i] &&
+		    write(fd, tail.data, tail.len) == (ssize_t)tail.len;
+		if (fd != -1)
+			close(fd);
+		rc = dicom_read_ids_file(path, &ids, &cause);
+		if (bigs[i] < DICOM_IDS_PREFIX)
+			ok(wr && rc == 0 && strcmp(ids.study, "1.2.3.7") == 0 &&
+			    strcmp(ids.series, "1.2.3.7.8") == 0,
+			    "UIDs behind a %u-byte element: read", bigs[i]);
+		else
+			okc(wr && rc == -1 && cause != NULL &&
+			    strstr(cause, "not in the first") != NULL,
+			    "UIDs behind 2 MiB: %s", cause);
+		free(cause);
+		cause = NULL;
+		dbuf_free(&head);
+		dbuf_free(&tail);
+	}
+	free(zero);
+}
+
 static void
 test_implicit_undefined(void)
 {
@@ -686,6 +735,7 @@ main(void)
 	test_instance();
 	test_kos();
 	test_hostile();
+	test_prefix();
 	test_implicit_undefined();
 	test_data_files();
 	test_dcmtk();
