@@ -123,6 +123,22 @@ check "a document over limits.max_document_size: Sender fault, nothing stored" \
 submit source N.mime "$ctn"
 check "more documents than limits.max_documents: Sender fault, nothing stored" \
     'fault 400 && unchanged'
+
+# --- The blob store cannot commit: every directory under data/ made
+# immutable (root ignores mode bits), so the batch cannot link its blobs
+# in: XDSRepositoryError, no row, and the temp files gone.
+ctf=$(gen F -n 2 -z 1000 -s 1.2.3.77.8 -u 1.2.3.77.800)
+dirs=$(find blobs/data -type d)
+# shellcheck disable=SC2086
+if chattr +i $dirs 2> /dev/null; then
+	submit source F.mime "$ctf"
+	chattr -i $dirs
+	check "a blob commit that fails: XDSRepositoryError, nothing stored (the next submissions show the store works again)" \
+	    'xdserr XDSRepositoryError && unchanged &&
+	     [ "$(sql "SELECT count(*) FROM submission_sets WHERE unique_id = '"'1.2.3.77.8'"'")" = 0 ]'
+else
+	skip "chattr +i is not possible here (no CAP_LINUX_IMMUTABLE)"
+fi
 pad=$(head -c 6000 /dev/zero | tr '\0' a)
 code=$(curl -s -m 20 --cacert ca.pem --cert source.pem --key source.key \
     -o resp -w '%{http_code}' -H "Content-Type: $ct" -H "X-Pad: $pad" \
