@@ -115,6 +115,16 @@ struct import_job {
 };
 TAILQ_HEAD(import_jobs, import_job);
 
+/* A staff cancel that came while a pick was in flight: run after it. */
+struct import_cancel_w {
+	TAILQ_ENTRY(import_cancel_w)	 entry;
+	long long			 id;
+	char				*user;
+	import_reply_cb			 cb;
+	void				*arg;
+};
+TAILQ_HEAD(import_cancels, import_cancel_w);
+
 struct import {
 	struct edge		*edge;
 	struct dcmc		*dcmc;
@@ -122,6 +132,7 @@ struct import {
 	struct event		*sigchld;
 	struct import_jobs	 running;
 	struct import_procs	 procs;
+	struct import_cancels	 cancels;	/* waiting for the pick */
 	int			 nrunning;
 	int			 nlookups;
 	int			 picking;
@@ -1612,6 +1623,7 @@ import_cancel(struct import *imp, long long id, const char *user,
 {
 	struct import_job	*job;
 	struct import_cancel_q	*q;
+	struct import_cancel_w	*w;
 	char			 ids[32], *left;
 	const char		*v[3];
 
@@ -1635,9 +1647,14 @@ import_cancel(struct import *imp, long long id, const char *user,
 			import_cancel_write(job);
 		return;
 	}
-	/* A pick in flight may be starting it: the caller tries again. */
+	/* A pick in flight may be starting it: the cancel waits for it. */
 	if (imp->picking) {
-		import_reply_error(cb, arg, 503, "busy; try again");
+		w = xcalloc(1, sizeof(*w));
+		w->id = id;
+		w->user = xstrdup(user);
+		w->cb = cb;
+		w->arg = arg;
+		TAILQ_INSERT_TAIL(&imp->cancels, w, entry);
 		return;
 	}
 	q = xcalloc(1, sizeof(*q));
@@ -1674,6 +1691,34 @@ import_cancel(struct import *imp, long long id, const char *user,
 
 /* --- picking --- */
 
+/* The cancels that waited for a pick: the jobs it started are running. */
+static void
+import_cancels_run(struct import *imp)
+{
+	struct import_cancel_w	*w;
+
+	while ((w = TAILQ_FIRST(&imp->cancels)) != NULL) {
+		TAILQ_REMOVE(&imp->cancels, w, entry);
+		import_cancel(imp, w->id, w->user, w->cb, w->arg);
+		free(w->user);
+		free(w);
+	}
+}
+
+/* At a stop: each waiting cancel is answered. */
+static void
+import_cancels_refuse(struct import *imp)
+{
+	struct import_cancel_w	*w;
+
+	while ((w = TAILQ_FIRST(&imp->cancels)) != NULL) {
+		TAILQ_REMOVE(&imp->cancels, w, entry);
+		import_reply_error(w->cb, w->arg, 503, "the edge is stopping");
+		free(w->user);
+		free(w);
+	}
+}
+
 static void
 import_picked(PGresult *res, const char *cause, void *arg)
 {
@@ -1683,9 +1728,10 @@ import_picked(PGresult *res, const char *cause, void *arg)
 
 	imp->picking = 0;
 	if (imp->closing)
-		return;
+		return;		/* import_close answers the waiting cancels */
 	if (cause != NULL) {
 		log_warnx("import pick failed cause=\"%s\"", cause);
+		import_cancels_run(imp);
 		return;
 	}
 	n = PQntuples(res);
@@ -1717,6 +1763,7 @@ import_picked(PGresult *res, const char *cause, void *arg)
 		else
 			import_retrieve(job);
 	}
+	import_cancels_run(imp);
 }
 
 static void
@@ -1828,6 +1875,7 @@ import_new(struct edge *edge, char **cause)
 	imp->edge = edge;
 	TAILQ_INIT(&imp->running);
 	TAILQ_INIT(&imp->procs);
+	TAILQ_INIT(&imp->cancels);
 	imp->url = import_base_url(c->clearinghouse.url);
 	if (c->jobs.key_file != NULL) {
 		if (keywrap_load(c->jobs.key_file, imp->kek, &why) == -1) {
@@ -1912,6 +1960,7 @@ import_close(struct import *imp)
 		return;
 	import_stop(imp);
 	imp->closing = 1;
+	import_cancels_refuse(imp);
 	for (job = TAILQ_FIRST(&imp->running); job != NULL; job = jn) {
 		jn = TAILQ_NEXT(job, entry);
 		if (!job->writing)
@@ -1944,6 +1993,7 @@ import_free(struct import *imp)
 		import_job_free(job);
 	while ((p = TAILQ_FIRST(&imp->procs)) != NULL)
 		import_proc_free(p);
+	import_cancels_refuse(imp);
 	event_free(imp->poll);
 	event_free(imp->sigchld);
 	dcmc_free(imp->dcmc);

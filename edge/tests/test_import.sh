@@ -155,15 +155,9 @@ bapi() {
 	    -H "Content-Type: application/json" ${3:+--data-binary "$3"} \
 	    "http://127.0.0.1:$b_api$2")
 }
-# bcancel ID: POST /api/imports/ID/cancel; a 503 (the runner was picking,
-# api.md) is asked again, as staff would, at most 100 times.
-bcancel() {
-	for i in $(seq 1 100); do
-		bapi POST "/api/imports/$1/cancel"
-		[ "$code" = 503 ] || return 0
-		sleep 0.05
-	done
-}
+# bcancel ID: POST /api/imports/ID/cancel (one try: a cancel that comes
+# while the runner is picking waits for the pick, it is never a 503).
+bcancel() { bapi POST "/api/imports/$1/cancel"; }
 # jhas KEY VALUE-REGEX: api.out has "KEY": VALUE (PostgreSQL writes
 # json_build_object's members as "key" : value).
 jhas() { grep -Eq "\"$1\" *: *$2" api.out; }
