@@ -8,11 +8,7 @@
 
 #include <sys/types.h>
 #include <sys/queue.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +24,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "child.h"
 #include "dcmc.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -373,80 +370,17 @@ dcmc_inev(struct bufferevent *bev, short what, void *arg)
 }
 
 /* Closes every descriptor from 3 up, in the child. */
-static void
-closefrom3(void)
-{
-	long	i, max;
-
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3, ~0U, 0) == 0)
-		return;
-#endif
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (i = 3; i < max; i++)
-		close((int)i);
-}
-
 static struct dcmc_op *
 dcmc_spawn(struct dcmc *d, char *const argv[], int with_stdin,
     dcmc_event_cb ecb, dcmc_done_cb dcb, void *arg, char **cause)
 {
 	struct dcmc_op	*op;
-	int		 out[2], in[2] = { -1, -1 };
-	pid_t		 pid, parent = getpid();
+	int		 outfd, infd = -1;
+	pid_t		 pid;
 
-	if (pipe2(out, O_CLOEXEC) == -1) {
-		xcause(cause, "pipe: %s", strerror(errno));
+	if (child_spawn(argv, &outfd, with_stdin ? &infd : NULL, &pid,
+	    cause) == -1)
 		return NULL;
-	}
-	if (with_stdin && pipe2(in, O_CLOEXEC) == -1) {
-		xcause(cause, "pipe: %s", strerror(errno));
-		close(out[0]);
-		close(out[1]);
-		return NULL;
-	}
-	switch (pid = fork()) {
-	case -1:
-		xcause(cause, "fork: %s", strerror(errno));
-		close(out[0]);
-		close(out[1]);
-		if (with_stdin) {
-			close(in[0]);
-			close(in[1]);
-		}
-		return NULL;
-	case 0:
-		/* Its own group, so a cancel reaches all it may start. */
-		setpgid(0, 0);
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)	/* died before prctl */
-			_exit(127);
-#endif
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		if (dup2(out[1], STDOUT_FILENO) == -1)
-			_exit(127);
-		if (with_stdin) {
-			if (dup2(in[0], STDIN_FILENO) == -1)
-				_exit(127);
-		} else {
-			int	fd = open("/dev/null", O_RDONLY);
-
-			if (fd == -1 || dup2(fd, STDIN_FILENO) == -1)
-				_exit(127);
-		}
-		closefrom3();
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	/* Also here: whichever runs first, kill(-pid) finds the group. */
-	setpgid(pid, pid);
-	close(out[1]);
-	if (with_stdin)
-		close(in[0]);
 	op = xcalloc(1, sizeof(*op));
 	op->d = d;
 	op->pid = pid;
@@ -454,16 +388,14 @@ dcmc_spawn(struct dcmc *d, char *const argv[], int with_stdin,
 	op->done_cb = dcb;
 	op->arg = arg;
 	TAILQ_INSERT_TAIL(&d->ops, op, entry);
-	evutil_make_socket_nonblocking(out[0]);
-	op->out = bufferevent_socket_new(d->base, out[0],
+	op->out = bufferevent_socket_new(d->base, outfd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (op->out == NULL)
 		fatalx("dcmc: bufferevent_socket_new");
 	bufferevent_setcb(op->out, dcmc_read, NULL, dcmc_outev, op);
 	bufferevent_enable(op->out, EV_READ);
 	if (with_stdin) {
-		evutil_make_socket_nonblocking(in[1]);
-		op->in = bufferevent_socket_new(d->base, in[1],
+		op->in = bufferevent_socket_new(d->base, infd,
 		    BEV_OPT_CLOSE_ON_FREE);
 		if (op->in == NULL)
 			fatalx("dcmc: bufferevent_socket_new");

@@ -15,11 +15,7 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +36,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "child.h"
 #include "db.h"
 #include "dbuf.h"
 #include "dcmc.h"
@@ -416,22 +413,6 @@ import_unseal(struct import *imp, const char *hex, const char *study,
 /* --- isn-edge-fetch processes --- */
 
 static void
-import_closefrom3(void)
-{
-	long	i, max;
-
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3, ~0U, 0) == 0)
-		return;
-#endif
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (i = 3; i < max; i++)
-		close((int)i);
-}
-
-static void
 import_proc_free(struct import_proc *p)
 {
 	TAILQ_REMOVE(&p->imp->procs, p, entry);
@@ -572,56 +553,19 @@ static struct import_proc *
 import_fork(struct import *imp, char **argv, char **cause)
 {
 	struct import_proc	*p;
-	int			 po[2], pi[2];
-	pid_t			 pid, parent = getpid();
+	int			 outfd, infd;
+	pid_t			 pid;
 
-	if (pipe2(po, O_CLOEXEC) == -1) {
-		xcause(cause, "pipe: %s", strerror(errno));
+	if (child_spawn(argv, &outfd, &infd, &pid, cause) == -1)
 		return (NULL);
-	}
-	if (pipe2(pi, O_CLOEXEC) == -1) {
-		xcause(cause, "pipe: %s", strerror(errno));
-		close(po[0]);
-		close(po[1]);
-		return (NULL);
-	}
-	if ((pid = fork()) == -1) {
-		xcause(cause, "fork: %s", strerror(errno));
-		close(po[0]);
-		close(po[1]);
-		close(pi[0]);
-		close(pi[1]);
-		return (NULL);
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-#endif
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		if (dup2(po[1], STDOUT_FILENO) == -1 ||
-		    dup2(pi[0], STDIN_FILENO) == -1)
-			_exit(127);
-		import_closefrom3();
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	close(po[1]);
-	close(pi[0]);
 	p = xcalloc(1, sizeof(*p));
 	p->imp = imp;
 	p->pid = pid;
 	if ((p->got = evbuffer_new()) == NULL)
 		fatalx("import: evbuffer_new");
-	evutil_make_socket_nonblocking(po[0]);
-	evutil_make_socket_nonblocking(pi[1]);
-	p->out = bufferevent_socket_new(imp->edge->base, po[0],
+	p->out = bufferevent_socket_new(imp->edge->base, outfd,
 	    BEV_OPT_CLOSE_ON_FREE);
-	p->in = bufferevent_socket_new(imp->edge->base, pi[1],
+	p->in = bufferevent_socket_new(imp->edge->base, infd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (p->out == NULL || p->in == NULL)
 		fatalx("import: bufferevent_socket_new");

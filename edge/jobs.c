@@ -13,11 +13,7 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +31,7 @@
 #include <event2/event.h>
 #include <openssl/sha.h>
 
+#include "child.h"
 #include "db.h"
 #include "dcmc.h"
 #include "edge.h"
@@ -1228,22 +1225,6 @@ jobs_submit_finish(struct jobs_job *job)
 	free(already);
 }
 
-static void
-jobs_closefrom3(void)
-{
-	long	i, max;
-
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3, ~0U, 0) == 0)
-		return;
-#endif
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (i = 3; i < max; i++)
-		close((int)i);
-}
-
 /* The helper's command line from the clearinghouse section. */
 static char **
 jobs_submit_argv(const struct edge_conf *c, const char *mode)
@@ -1343,57 +1324,20 @@ jobs_spec(struct jobs_job *job, const char *report, struct evbuffer *spec,
 	return (0);
 }
 
-/* Forks and execs the helper; stdin and stdout are pipes to us. */
+/* Starts the helper; stdin and stdout are pipes to us. */
 static int
 jobs_fork(struct jobs_job *job, char **argv, char **cause)
 {
-	int	out[2], in[2];
-	pid_t	pid, parent = getpid();
+	int	outfd, infd;
+	pid_t	pid;
 
-	if (pipe2(out, O_CLOEXEC) == -1) {
-		xcause(cause, "pipe: %s", strerror(errno));
+	if (child_spawn(argv, &outfd, &infd, &pid, cause) == -1)
 		return (-1);
-	}
-	if (pipe2(in, O_CLOEXEC) == -1) {
-		xcause(cause, "pipe: %s", strerror(errno));
-		close(out[0]);
-		close(out[1]);
-		return (-1);
-	}
-	if ((pid = fork()) == -1) {
-		xcause(cause, "fork: %s", strerror(errno));
-		close(out[0]);
-		close(out[1]);
-		close(in[0]);
-		close(in[1]);
-		return (-1);
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-#endif
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		if (dup2(out[1], STDOUT_FILENO) == -1 ||
-		    dup2(in[0], STDIN_FILENO) == -1)
-			_exit(127);
-		jobs_closefrom3();
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	close(out[1]);
-	close(in[0]);
 	job->pid = pid;
 	job->eof = job->reaped = 0;
-	evutil_make_socket_nonblocking(out[0]);
-	evutil_make_socket_nonblocking(in[1]);
-	job->out = bufferevent_socket_new(job->jobs->edge->base, out[0],
+	job->out = bufferevent_socket_new(job->jobs->edge->base, outfd,
 	    BEV_OPT_CLOSE_ON_FREE);
-	job->in = bufferevent_socket_new(job->jobs->edge->base, in[1],
+	job->in = bufferevent_socket_new(job->jobs->edge->base, infd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (job->out == NULL || job->in == NULL)
 		fatalx("jobs: bufferevent_socket_new");
