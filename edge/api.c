@@ -708,14 +708,36 @@ static const char api_sql_exams[] =
     " ON true WHERE e.patient_id = p.id AND e.merged_into IS NULL))"
     " FROM patients p WHERE p.id = $1";
 
+/* A statement whose one parameter is the id in the request's path. */
 static void
-api_patient_exams(struct api_q *q)
+api_by_id(struct api_q *q, const char *sql)
 {
 	char		 id[32];
 	const char	*params[1] = { id };
 
 	snprintf(id, sizeof(id), "%lld", q->oid);
-	api_query(q, api_sql_exams, 1, params, api_json_cb);
+	api_query(q, sql, 1, params, api_json_cb);
+}
+
+/* A ?status= filter: a code such as 40 or -23; else 400 and -1. */
+static int
+api_status_param(struct api_q *q, const char *v)
+{
+	const char	*s = v != NULL && v[0] == '-' ? v + 1 : v;
+	long long	 code;
+
+	if (s != NULL && (strlen(s) > 4 ||
+	    api_parse_id(s, strlen(s), &code) == -1)) {
+		api_error(q, 400, "status: a status code");
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+api_patient_exams(struct api_q *q)
+{
+	api_by_id(q, api_sql_exams);
 }
 
 #define API_JOB_COLUMNS \
@@ -751,7 +773,6 @@ api_jobs(struct api_q *q)
 	static const char *const names[] = { "patient", "status", NULL };
 	char		*v[3] = { NULL, NULL, NULL };
 	long long	 id;
-	const char	*s;
 
 	if (api_params(q, names, v) == -1)
 		goto out;
@@ -759,12 +780,8 @@ api_jobs(struct api_q *q)
 		api_error(q, 400, "patient: a positive integer");
 		goto out;
 	}
-	s = v[1] != NULL && v[1][0] == '-' ? v[1] + 1 : v[1];
-	if (s != NULL && (strlen(s) > 4 || api_parse_id(s, strlen(s),
-	    &id) == -1)) {
-		api_error(q, 400, "status: a status code");
+	if (api_status_param(q, v[1]) == -1)
 		goto out;
-	}
 	api_query(q, api_sql_jobs, 2, (const char *const *)v, api_json_cb);
 out:
 	free(v[0]);
@@ -774,11 +791,7 @@ out:
 static void
 api_job(struct api_q *q)
 {
-	char		 id[32];
-	const char	*params[1] = { id };
-
-	snprintf(id, sizeof(id), "%lld", q->oid);
-	api_query(q, api_sql_job, 1, params, api_json_cb);
+	api_by_id(q, api_sql_job);
 }
 
 /* --- retry and cancel ------------------------------------------------ */
@@ -1447,17 +1460,9 @@ api_imports(struct api_q *q)
 {
 	static const char *const names[] = { "status", NULL };
 	char		*v[2] = { NULL, NULL };
-	long long	 id;
-	const char	*s;
 
-	if (api_params(q, names, v) == -1)
+	if (api_params(q, names, v) == -1 || api_status_param(q, v[0]) == -1)
 		goto out;
-	s = v[0] != NULL && v[0][0] == '-' ? v[0] + 1 : v[0];
-	if (s != NULL && (strlen(s) > 4 || api_parse_id(s, strlen(s),
-	    &id) == -1)) {
-		api_error(q, 400, "status: a status code");
-		goto out;
-	}
 	api_query(q, api_sql_imports, 1, (const char *const *)v, api_json_cb);
 out:
 	free(v[0]);
@@ -1466,11 +1471,7 @@ out:
 static void
 api_import(struct api_q *q)
 {
-	char		 id[32];
-	const char	*params[1] = { id };
-
-	snprintf(id, sizeof(id), "%lld", q->oid);
-	api_query(q, api_sql_import, 1, params, api_json_cb);
+	api_by_id(q, api_sql_import);
 }
 
 /*

@@ -297,6 +297,14 @@ check "an import of a study the details do not hold ends at -10 at once, details
 bapi GET /api/imports
 check "the import list has it" \
     '[ "$code" = 200 ] && grep -q "\"id\": *$i1" api.out'
+bapi GET "/api/imports?status=40"
+check "filtered by status 40 it is there" \
+    '[ "$code" = 200 ] && grep -q "\"id\": *$i1" api.out'
+bapi GET "/api/imports?status=-40"
+check "filtered by status -40 it is not" \
+    '[ "$code" = 200 ] && ! grep -q "\"id\": *$i1[,}]" api.out'
+bapi GET "/api/imports?status=x1"
+check "a status filter that is not a code: 400" '[ "$code" = 400 ]'
 
 # --- 4. a SOP class PACS B refuses ---
 echo "# an rsna-token submission with an instance of a private SOP class"
