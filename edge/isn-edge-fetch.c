@@ -150,7 +150,7 @@ fetch_reports(struct isnphr *h, struct isnphr_list *l, const char *tmp)
 	isnphr_set_options(h, ISNPHR_OPT_KDF_IN_PROCESS |
 	    ISNPHR_OPT_NO_IMAGES);
 	/* A report that failed goes without its text: the list stands. */
-	(void)isnphr_retrieve(h, dir, NULL);
+	(void)isnphr_retrieve_list(h, l, dir, NULL);
 	return (dir);
 }
 
@@ -410,7 +410,7 @@ main(int argc, char **argv)
 		rc = fail(1, ISNPHR_NOTHING_FOUND, FETCH_EXIT_FAIL);
 		goto out;
 	}
-	if (isnphr_retrieve(h, out, study) == -1) {
+	if (isnphr_retrieve_list(h, l, out, study) == -1) {
 		/* A document that failed verification fails again. */
 		rc = fail(0, isnphr_error(h), isnphr_failed(h) > 0 ?
 		    FETCH_EXIT_FAIL : FETCH_EXIT_TEMP);

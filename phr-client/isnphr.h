@@ -154,6 +154,14 @@ void		 isnphr_list_free(struct isnphr_list *);
  */
 int		 isnphr_retrieve(struct isnphr *, const char *dir,
 		    const char *study);
+/*
+ * The same from a list isnphr_list gave this handle (for the same
+ * patient), which stays the caller's to free: a program that lists
+ * before it retrieves saves the clearinghouse a second listing. A list
+ * can be retrieved from again (another study, or after a failure).
+ */
+int		 isnphr_retrieve_list(struct isnphr *, struct isnphr_list *,
+		    const char *dir, const char *study);
 /* Counts of the last retrieve. */
 size_t		 isnphr_retrieved(const struct isnphr *);
 size_t		 isnphr_skipped(const struct isnphr *);

@@ -814,6 +814,23 @@ int
 isnphr_retrieve(struct isnphr *h, const char *dir, const char *study)
 {
 	struct isnphr_list	*l;
+	int			 rc;
+
+	if (study != NULL && !phr_uid_safe(study)) {
+		phr_err(h, "\"%s\" is not a study UID", study);
+		return (-1);
+	}
+	if (phr_list_fetch(h, &l) == -1)
+		return (-1);
+	rc = isnphr_retrieve_list(h, l, dir, study);
+	phr_list_free(l);
+	return (rc);
+}
+
+int
+isnphr_retrieve_list(struct isnphr *h, struct isnphr_list *l,
+    const char *dir, const char *study)
+{
 	const struct isnphr_study_info *st;
 	struct phr_kos		*kos;
 	struct phr_set		*set;
@@ -828,8 +845,6 @@ isnphr_retrieve(struct isnphr *h, const char *dir, const char *study)
 		phr_err(h, "\"%s\" is not a study UID", study);
 		return (-1);
 	}
-	if (phr_list_fetch(h, &l) == -1)
-		return (-1);
 	for (i = 0; i < l->nsets; i++)
 		for (j = 0; j < l->info[i].nstudies; j++)
 			if (study == NULL ||
@@ -837,7 +852,6 @@ isnphr_retrieve(struct isnphr *h, const char *dir, const char *study)
 				found++;
 	if (found == 0) {
 		phr_err(h, ISNPHR_NOTHING_FOUND);
-		phr_list_free(l);
 		return (-1);
 	}
 	if ((mkdir(dir, 0755) == -1 && errno != EEXIST) ||
@@ -845,7 +859,6 @@ isnphr_retrieve(struct isnphr *h, const char *dir, const char *study)
 		phr_err(h, "cannot create %s: %s", dir, cause != NULL ? cause :
 		    strerror(errno));
 		free(cause);
-		phr_list_free(l);
 		return (-1);
 	}
 	xasprintf(&tmpdir, "%s/%s", dir, PHR_TMPDIR);
@@ -902,7 +915,6 @@ isnphr_retrieve(struct isnphr *h, const char *dir, const char *study)
 	}
 	rmdir(tmpdir);
 	free(tmpdir);
-	phr_list_free(l);
 	if (rc == 0 && h->nfailed > 0)
 		rc = -1;
 	if (rc == -1 && h->nfailed > 1 && !h->cancelled)

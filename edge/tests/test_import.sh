@@ -244,6 +244,9 @@ check "a wrong date of birth: the very same answer" \
     '[ "$code" = 404 ] && cmp -s api.out wrong1.out'
 bapi POST /api/imports/lookup "{\"token\": \"$tok\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\", \"bogus\": 1}"
 check "an unknown member is refused (400)" '[ "$code" = 400 ]'
+# iti18s: ITI-18 requests the clearinghouse has answered (its metrics).
+iti18s() { ch_metrics | awk '/^isn_ch_iti18_requests_total/ { s += $2 } END { print s + 0 }'; }
+q0=$(iti18s)
 bapi POST /api/imports/lookup "{\"token\": \"$tok\", \"dob\": \"1960-01-02\", \"password\": \"handout-pass\"}"
 check "the right details under any scheme: 200, isn2, study a with 6 instances in 2 series, a report" \
     '[ "$code" = 200 ] && grep -q "\"scheme\": *\"isn2\"" api.out &&
@@ -251,6 +254,8 @@ check "the right details under any scheme: 200, isn2, study a with 6 instances i
      grep -q "\"instances\": *6" api.out && grep -q "\"report\": *true" api.out &&
      [ "$(grep -o "\"uid\": *\"1.2.826.77.1\.[0-9]*\"" api.out | wc -l)" = 2 ]'
 cp api.out lookup-a.out
+check "the lookup listed once: 3 ITI-18 (FindSubmissionSets, GetSubmissionSetAndContents, GetDocuments)" \
+    '[ $(($(iti18s) - q0)) = 3 ]'
 # The clearinghouse's log: one ITI-43 for the KOS and report, no RAD-69.
 check "the lookup carries the report's text, decrypted, and no image was fetched" \
     'jhas report_text "\"FINDINGS: normal\.[^\"]*\"" && jhas report_truncated false &&
