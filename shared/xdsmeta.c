@@ -434,6 +434,19 @@ meta_intl(const xmlNode *n)
 	return (meta_dup(xml_attr(ls, "value")));
 }
 
+/* An object's Name or Description: ebRIM allows one (a second leaked). */
+static void
+meta_intl_once(struct meta_parse *mp, char **dst, const xmlNode *n,
+    const char *what, const char *id)
+{
+	if (*dst != NULL) {
+		xdsmeta_error(&mp->sub->errors, XDS_ERR_METADATA, what, id,
+		    xml_line(n), "more than one %s", n->name);
+		return;
+	}
+	*dst = meta_intl(n);
+}
+
 /*
  * A scheme or node URI compared with whitespace removed and without case
  * (IPF's sample has "...-92fd- a8ff..."): 1 when it is that constant.
@@ -704,9 +717,9 @@ meta_object(struct meta_parse *mp, enum meta_kind kind, void *obj,
 		if (!meta_count(mp, &children))
 			return;
 		if (xml_is(n, XML_NS_RIM, "Name"))
-			o->title = meta_intl(n);
+			meta_intl_once(mp, &o->title, n, t->what, o->id);
 		else if (xml_is(n, XML_NS_RIM, "Description"))
-			o->comments = meta_intl(n);
+			meta_intl_once(mp, &o->comments, n, t->what, o->id);
 		else if (xml_is(n, XML_NS_RIM, "Slot")) {
 			if ((name = xml_attr(n, "name")) == NULL) {
 				xdsmeta_error(&mp->sub->errors,

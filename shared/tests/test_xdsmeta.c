@@ -499,6 +499,41 @@ test_structure(void)
 	xdsmeta_free(sub);
 }
 
+/* A second Name or Description is an error; the first is kept (fuzzer). */
+static void
+test_twice_named(void)
+{
+	struct xds_submission	*sub;
+	char			*cause = NULL, *s;
+	const char		*x;
+
+	x = "<rim:RegistryObjectList xmlns:rim=\"" XML_NS_RIM "\">\n"
+	    "<rim:ExtrinsicObject id=\"d\" mimeType=\"text/plain\">\n"
+	    "<rim:Name><rim:LocalizedString value=\"one\"/></rim:Name>\n"
+	    "<rim:Name><rim:LocalizedString value=\"two\"/></rim:Name>\n"
+	    "<rim:Description><rim:LocalizedString value=\"x\"/>"
+	    "</rim:Description><rim:Description><rim:LocalizedString "
+	    "value=\"y\"/></rim:Description>\n"
+	    "</rim:ExtrinsicObject>\n"
+	    "</rim:RegistryObjectList>";
+	sub = xdsmeta_parse_buf(x, strlen(x), &cause);
+	if (!ok(sub != NULL, "twice named: parses")) {
+		tap_skip(3, "parse failed");
+		free(cause);
+		return;
+	}
+	is_str(sub->docs[0].o.title, "one", "twice named: first Name kept");
+	s = sub->errors.n > 0 ? xdsmeta_error_str(&sub->errors.v[0]) : NULL;
+	is_str(s, "XDSRegistryMetadataError DocumentEntry \"d\" (line 4): "
+	    "more than one Name", "twice named: error for the second Name");
+	free(s);
+	s = sub->errors.n > 1 ? xdsmeta_error_str(&sub->errors.v[1]) : NULL;
+	is_str(s, "XDSRegistryMetadataError DocumentEntry \"d\" (line 5): "
+	    "more than one Description", "twice described: error");
+	free(s);
+	xdsmeta_free(sub);
+}
+
 /* A small network submission built, written, read back field by field. */
 static struct xds_submission *
 build(int isn2)
@@ -753,6 +788,7 @@ main(void)
 	test_pinned(shared);
 	test_refusals();
 	test_structure();
+	test_twice_named();
 	test_build();
 	test_xsd(shared);
 	if (shared == NULL) {
