@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -51,7 +52,8 @@ enum conn_state {
 	C_HEAD,		/* waiting for or reading a head */
 	C_BODY,		/* reading the body */
 	C_WAIT,		/* no more reading for this request */
-	C_CLOSING	/* flush the output, then close */
+	C_CLOSING,	/* flush the output, then close */
+	C_TLSFAIL	/* handshake refused: alert sent, discard input */
 };
 
 struct httpd_route {
@@ -114,6 +116,7 @@ struct httpd_conn {
 	int				 in_pump;
 	int				 linger;	/* input may be unread */
 	int				 lingering;
+	struct event			*raw;		/* C_TLSFAIL reads */
 	struct httpd_req		*req;
 };
 TAILQ_HEAD(httpd_conns, httpd_conn);
@@ -342,6 +345,8 @@ conn_free(struct httpd_conn *c)
 
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
+	if (c->raw != NULL)
+		event_free(c->raw);
 	bufferevent_free(c->bev);
 	event_free(c->timer);
 	event_free(c->kick);
@@ -382,6 +387,48 @@ conn_linger(struct httpd_conn *c, int linger)
 	bufferevent_disable(c->bev, EV_READ);
 	evtimer_del(c->timer);
 	conn_kick(c);
+}
+
+/* Discard a refused peer's input until it closes (see conn_tls_refused). */
+static void
+conn_raw_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct httpd_conn	*c = arg;
+	char			 buf[4096];
+	ssize_t			 n;
+
+	(void)ev;
+	n = read(fd, buf, sizeof(buf));
+	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR)))
+		return;
+	conn_close(c, NULL);
+}
+
+/*
+ * The handshake failed (a certificate refused): the alert is in the
+ * socket, but under TLS 1.3 the client has already sent its request.
+ * Closing with that unread makes the kernel answer with a reset, which
+ * can reach the client before it reads the alert: it then reports a
+ * broken pipe instead of the certificate problem. So half-close and
+ * discard what comes, for a bounded time, as for an early reply.
+ */
+static void
+conn_tls_refused(struct httpd_conn *c)
+{
+	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
+
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	req_free(c, 0, "tls refused");
+	c->state = C_TLSFAIL;
+	c->raw = event_new(c->srv->base, fd, EV_READ | EV_PERSIST,
+	    conn_raw_cb, c);
+	if (fd == -1 || c->raw == NULL || shutdown(fd, SHUT_WR) == -1 ||
+	    event_add(c->raw, NULL) == -1) {
+		conn_close(c, "tls refused");
+		return;
+	}
+	conn_timer(c, HTTPD_LINGER_MS);
 }
 
 /* A server-made error reply (parser failure, timeout, no handler...). */
@@ -714,7 +761,7 @@ conn_pump(struct httpd_conn *c)
 	in = bufferevent_get_input(c->bev);
 	out = bufferevent_get_output(c->bev);
 again:
-	if (c->state == C_HANDSHAKE)
+	if (c->state == C_HANDSHAKE || c->state == C_TLSFAIL)
 		goto out;
 	if (c->state == C_CLOSING) {
 		if (evbuffer_get_length(out) != 0)
@@ -849,6 +896,7 @@ conn_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		conn_close(c, "body timeout");
 		break;
 	case C_CLOSING:
+	case C_TLSFAIL:
 		conn_close(c, "linger timeout");
 		break;
 	default:
@@ -877,7 +925,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			log_warnx("httpd conn=%s event=tls-refused reason=\"%s\"",
 			    c->id, cause != NULL ? cause : "no peer");
 			free(cause);
-			conn_close(c, "no verified peer");
+			conn_tls_refused(c);
 			return;
 		}
 		free(cause);
@@ -896,6 +944,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			log_warnx("httpd conn=%s event=tls-error reason=\"%s\"",
 			    c->id, cause);
 			free(cause);
+			conn_tls_refused(c);
+			return;
 		}
 		conn_close(c, "connection error");
 		return;
@@ -1022,7 +1072,8 @@ httpd_sweep_cb(evutil_socket_t fd, short ev, void *arg)
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->req == NULL && (c->state == C_HEAD ||
-		    c->state == C_HANDSHAKE) && !c->started)
+		    c->state == C_HANDSHAKE || c->state == C_TLSFAIL) &&
+		    !c->started)
 			conn_close(c, "stopping");
 	}
 	if (srv->nconns == 0 && srv->stop_cb != NULL) {
