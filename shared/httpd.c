@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -393,15 +392,9 @@ conn_linger(struct httpd_conn *c, int linger)
 static void
 conn_raw_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct httpd_conn	*c = arg;
-	char			 buf[4096];
-	ssize_t			 n;
-
 	(void)ev;
-	n = read(fd, buf, sizeof(buf));
-	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR)))
-		return;
-	conn_close(c, NULL);
+	if (!tls_refused_drain(fd))
+		conn_close(arg, NULL);
 }
 
 /*

@@ -32,7 +32,8 @@
 enum mllp_conn_state {
 	MLLP_C_READ,		/* waiting for a frame */
 	MLLP_C_PENDING,		/* message handed over, waiting for reply */
-	MLLP_C_FLUSH		/* last reply being written, then close */
+	MLLP_C_FLUSH,		/* last reply being written, then close */
+	MLLP_C_REFUSED		/* handshake refused: alert sent, draining */
 };
 
 struct mllp_conn {
@@ -48,6 +49,7 @@ struct mllp_conn {
 	int			 have_peer;
 	int			 in_cb;
 	int			 dead;	/* free once the callback returns */
+	struct event		*raw;	/* MLLP_C_REFUSED reads and timeout */
 	TAILQ_ENTRY(mllp_conn)	 entry;
 };
 TAILQ_HEAD(mllp_conns, mllp_conn);
@@ -258,6 +260,8 @@ mllp_conn_free(struct mllp_conn *c)
 {
 	TAILQ_REMOVE(&c->srv->conns, c, entry);
 	c->srv->count--;
+	if (c->raw != NULL)
+		event_free(c->raw);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	evbuffer_free(c->msg);
@@ -362,6 +366,36 @@ mllp_conn_writecb(struct bufferevent *bev, void *arg)
 		mllp_conn_free(c);
 }
 
+/* A refused peer's bytes dropped until it closes or the time is up. */
+static void
+mllp_conn_rawcb(evutil_socket_t fd, short what, void *arg)
+{
+	if ((what & EV_TIMEOUT) || !tls_refused_drain(fd))
+		mllp_conn_free(arg);
+}
+
+/*
+ * A refused handshake: the alert is written, but the client's first
+ * frame may be unread, and closing now would reset the alert away
+ * (TLS 1.3). Half-close and drain for MLLP_REFUSED_MS instead.
+ */
+#define MLLP_REFUSED_MS	2000
+static void
+mllp_conn_refused(struct mllp_conn *c)
+{
+	evutil_socket_t	fd = bufferevent_getfd(c->bev);
+	struct timeval	tv = { MLLP_REFUSED_MS / 1000, 0 };
+
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	c->state = MLLP_C_REFUSED;
+	c->raw = event_new(c->srv->base, fd, EV_READ | EV_PERSIST,
+	    mllp_conn_rawcb, c);
+	if (fd == -1 || c->raw == NULL || shutdown(fd, SHUT_WR) == -1 ||
+	    event_add(c->raw, &tv) == -1)
+		mllp_conn_free(c);
+}
+
 /* Handshake done, end of file, error or timeout on a server connection. */
 static void
 mllp_conn_eventcb(struct bufferevent *bev, short what, void *arg)
@@ -384,6 +418,11 @@ mllp_conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		log_warnx("mllp conn=%s event=error reason=\"%s\"", c->id,
 		    cause);
 		free(cause);
+		if (c->srv->ctx != NULL && !c->peer_checked &&
+		    c->state == MLLP_C_READ) {
+			mllp_conn_refused(c);
+			return;
+		}
 	} else if (c->state == MLLP_C_READ &&
 	    evbuffer_get_length(bufferevent_get_input(bev)) != 0)
 		log_warnx("mllp conn=%s event=protocol-error "
@@ -548,8 +587,9 @@ mllp_server_stop(struct mllp_server *srv)
 	}
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->state == MLLP_C_READ && c->bev != NULL &&
-		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+		if ((c->state == MLLP_C_READ && c->bev != NULL &&
+		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) ||
+		    c->state == MLLP_C_REFUSED)
 			mllp_conn_free(c);
 	}
 }

@@ -480,6 +480,16 @@ tls_bufferevent_client(struct event_base *base, SSL_CTX *ctx,
 	return (tls_bufferevent(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING));
 }
 
+int
+tls_refused_drain(evutil_socket_t fd)
+{
+	char	buf[4096];
+	ssize_t	n;
+
+	n = read(fd, buf, sizeof(buf));
+	return (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR)));
+}
+
 /* Explains a TLS bufferevent's failure for a cause string. */
 char *
 tls_bufferevent_cause(struct bufferevent *bev)

@@ -68,5 +68,12 @@ struct bufferevent *tls_bufferevent_client(struct event_base *, SSL_CTX *,
 	    const char *host);
 /* Why a TLS bufferevent failed: OpenSSL's reasons or the socket error. */
 char	*tls_bufferevent_cause(struct bufferevent *);
+/*
+ * After a refused handshake, a server half-closes the socket and calls
+ * this on each read event for a bounded time before closing, so that the
+ * client reads the alert before any reset (see docs/design/httpd.md):
+ * 1 while the peer may send more, 0 once it has closed or failed.
+ */
+int	 tls_refused_drain(evutil_socket_t);
 
 #endif

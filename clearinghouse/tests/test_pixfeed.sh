@@ -77,6 +77,18 @@ check "an unknown client certificate is AR 207" \
     '[ $rc = 0 ] && [ "$(msa)" = AR ] && grep -q "^MSA|AR|c6" ack && grep -q "^ERR|^^^207&" ack'
 send "$pix" consumer new; rc=$?
 check "a consumer-only peer is AR" '[ $rc = 0 ] && [ "$(msa)" = AR ]'
+# Another CA's certificate: the handshake is refused after the sender has
+# written its frame (TLS 1.3); the clearinghouse drains before closing, so
+# the sender reads the alert rather than a reset, every time.
+mkdir other && (cd other && certs_ca &&
+    cert source "/O=ISN Test/CN=source site") 2>/dev/null
+alerts=0
+for k in 1 2 3 4 5 6 7 8; do
+	send "$pix" other/source new && continue
+	grep -q "alert" ack.err && alerts=$((alerts + 1))
+done
+check "another CA's certificate: refused, the sender reads the alert ($alerts of 8)" \
+    '[ $alerts = 8 ]'
 check "no row for refused peers" '[ "$(rows)" = "$before" ]'
 printf 'MSH|^~\\&|||||20261127120000||ADT^A04^ADT_A01|1234567890123456789|P|2.3.1||||||ASCII\rEVN|A04|20261127120000\rPID|||%s^^^&%s&ISO||RSNA ISN^RSNA ISN\rPV1||O\r' \
     "00000000000000000000000000000001" "$D" > rsna
