@@ -1475,15 +1475,17 @@ api_import(struct api_q *q)
 }
 
 /*
- * A failed import (not "nothing found": those details are erased) is due
- * again: with retrieved instances left it stores them (20), else it
- * retrieves again (1), which needs details still sealed.
+ * A failed import (not "nothing found": those details are erased; not
+ * cancelled: its spool is gone, and a store of nothing would count every
+ * unstored instance as stored) is due again: with retrieved instances
+ * left it stores them (20), else it retrieves again (1), which needs
+ * details still sealed.
  */
 static const char api_sql_import_retry[] =
     "WITH cur AS (SELECT id, status FROM imports WHERE id = $1 FOR UPDATE),"
     " upd AS (UPDATE imports i SET remaining_retries = $2::integer,"
     " next_attempt = now() FROM cur WHERE i.id = cur.id AND cur.status < 0"
-    " AND cur.status <> -10 AND (i.sealed_secrets IS NOT NULL OR EXISTS"
+    " AND cur.status NOT IN (-10, -40) AND (i.sealed_secrets IS NOT NULL OR EXISTS"
     " (SELECT 1 FROM import_instances ii WHERE ii.import_id = i.id"
     " AND ii.state <> 'stored')) RETURNING i.id),"
     " ins AS (INSERT INTO import_history (import_id, status, reason)"

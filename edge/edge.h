@@ -128,6 +128,7 @@ struct edge_import {
 	int		 retries;	/* remaining_retries of a new import */
 	long long	 retry_interval;
 	int		 reconcile;	/* local MRN and accession */
+	long long	 keep_failed;	/* a final -30's spool; 0: forever */
 };
 
 enum edge_scheme {

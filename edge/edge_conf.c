@@ -234,6 +234,11 @@ static const struct conf_key edge_import_keys[] = {
 	{ .name = "reconcile", .type = CONF_BOOL, .def = "false",
 	  .offset = offsetof(struct edge_import, reconcile),
 	  .help = "local MRN and accession replace the sender's" },
+	{ .name = "keep_failed", .type = CONF_DURATION, .def = "7d",
+	  .min = 0, .max = 365 * 86400,
+	  .offset = offsetof(struct edge_import, keep_failed),
+	  .help = "a failed import's unstored instances, then -40; 0: "
+	  "until staff act" },
 	{ .name = NULL }
 };
 

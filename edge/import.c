@@ -37,6 +37,7 @@
 #include <openssl/rand.h>
 
 #include "child.h"
+#include "conf.h"
 #include "db.h"
 #include "dbuf.h"
 #include "dcmc.h"
@@ -133,6 +134,7 @@ struct import {
 	int			 nrunning;
 	int			 nlookups;
 	int			 picking;
+	int			 aging;		/* import_age in flight */
 	int			 recovered;
 	int			 stopping;
 	int			 closing;
@@ -1748,6 +1750,64 @@ import_pick(struct import *imp)
 	free(idv);
 }
 
+/* The spools of the imports import_age has just cancelled. */
+static void
+import_aged(PGresult *res, const char *cause, void *arg)
+{
+	struct import	*imp = arg;
+	char		*dir;
+	int		 i;
+
+	imp->aging = 0;
+	if (cause != NULL) {
+		log_warnx("import ageing failed cause=\"%s\"", cause);
+		return;
+	}
+	for (i = 0; i < PQntuples(res); i++) {
+		xasprintf(&dir, "%s/" IMPORT_SPOOL "/%s",
+		    imp->edge->conf->dicom.spool_dir, PQgetvalue(res, i, 0));
+		spool_discard(imp->edge->spool, dir);
+		free(dir);
+		log_info("import id=%s cancelled after keep_failed",
+		    PQgetvalue(res, i, 0));
+	}
+}
+
+/*
+ * A failed import with no retries left keeps its unstored instances
+ * (decrypted patient data) for staff to retry; after import.keep_failed
+ * the edge cancels it as staff would (-40) and drops them. The row is
+ * written first: a spool removed without it would let a later retry
+ * count the missing files as stored.
+ */
+static void
+import_age(struct import *imp)
+{
+	char		 secs[32], why[96], kf[32];
+	const char	*v[2] = { secs, why };
+
+	if (imp->aging || imp->closing || imp->stopping || !imp->recovered ||
+	    imp->edge->conf->import.keep_failed <= 0)
+		return;
+	conf_fmt_duration(kf, sizeof(kf), imp->edge->conf->import.keep_failed);
+	snprintf(secs, sizeof(secs), "%lld",
+	    imp->edge->conf->import.keep_failed);
+	snprintf(why, sizeof(why), "cancelled by the edge: failed %s ago "
+	    "(import.keep_failed)", kf);
+	imp->aging = 1;
+	db_query_prepared(imp->edge->db,
+	    "WITH old AS (SELECT id FROM imports WHERE status = -30"
+	    " AND next_attempt IS NULL"
+	    " AND updated < now() - $1::bigint * interval '1 second'"
+	    " ORDER BY id LIMIT 32 FOR UPDATE SKIP LOCKED),"
+	    " upd AS (UPDATE imports i SET sealed_secrets = NULL,"
+	    " remaining_retries = 0 FROM old WHERE i.id = old.id"
+	    " RETURNING i.id)"
+	    " INSERT INTO import_history (import_id, status, reason)"
+	    " SELECT id, -40, $2::text FROM upd RETURNING import_id",
+	    2, v, NULL, NULL, 0, import_aged, imp);
+}
+
 static void
 import_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1756,6 +1816,7 @@ import_poll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	import_pick(imp);
+	import_age(imp);
 	import_poll_arm(imp);
 }
 

@@ -404,7 +404,7 @@ static const long long conf_size_factor[] = {
 };
 
 /* Write a duration in its largest exact unit ("30d", "90s"). */
-static void
+void
 conf_fmt_duration(char *buf, size_t len, long long v)
 {
 	if (v != 0 && v % 86400 == 0)

@@ -109,6 +109,8 @@ void	conf_error_add(struct conf_errors *, const char *path,
 void	conf_keep_no_reload(const struct conf_key *, void *old, void *cur);
 /* Print the effective configuration as YAML that loads back the same. */
 int	conf_dump(FILE *, const struct conf_key *, const void *);
+/* A duration in seconds in its largest exact unit, as the config takes it. */
+void	conf_fmt_duration(char *buf, size_t len, long long secs);
 /*
  * Names of CONF_NO_RELOAD keys whose value differs between two loads, for
  * a warning on reload. Returns the count; *names (NULL if none) and each

@@ -358,6 +358,20 @@ check "the refused instance stays in the spool for staff, the stored ones are go
     '[ "$(find b/spool/imports/$i2 -name "*.dcm" | wc -l)" = 1 ]'
 check "the other two instances are in PACS B, byte for byte" \
     'rm -f "$rf" && inpacs r 1.2.826.77.30'
+# Eight days later (import.keep_failed is 7d by default) the edge cancels
+# it and drops the instance the PACS refused: decrypted patient data.
+bsql "UPDATE imports SET updated = now() - interval '8 days' WHERE id = $i2" \
+    > /dev/null
+check "after import.keep_failed the edge cancels it (-40), its spool removed" \
+    'iwait $i2 -40 && bsql "SELECT reason FROM import_history
+     WHERE import_id = $i2 AND status = -40" |
+     grep -q "^cancelled by the edge: failed 7d ago (import.keep_failed)$" &&
+     [ ! -e b/spool/imports/$i2 ] &&
+     [ "$(bsql "SELECT count(*) FROM import_instances WHERE import_id = $i2
+          AND state = '"'failed'"'")" = 1 ]'
+bapi POST /api/imports/$i2/retry
+check "a cancelled import cannot be retried (409): its spool is gone" \
+    '[ "$code" = 409 ] && grep -q "cannot be retried (status -40)" api.out'
 
 # --- 4b. a compressed instance PACS B refuses in its own syntax ---
 echo "# a JPEG lossless instance: PACS B (uncompressed only) gets it decoded"
@@ -526,13 +540,21 @@ check "site B's log names neither the sender's nor the local identifiers" \
 
 # --- 7. cancel ---
 echo "# cancel: an import that has ended in failure, and one storing"
-bcancel $i2
+# The refused study again (the edge cancelled the first after keep_failed).
+bapi POST /api/imports "{\"token\": \"fpzddg\", \"dob\": \"1960-01-02\", \"password\": \"quackquack\", \"study\": \"1.2.826.77.30\", \"pacs\": \"local\"}"
+i7=$(sed -n 's/.*"import": *\([0-9]*\).*/\1/p' api.out)
+check "an import of the refused study again ends -30 with no retries left" \
+    '[ "$code" = 201 ] && i=0; until bsql "SELECT reason FROM imports i
+     JOIN import_history h ON h.import_id = i.id AND h.status = i.status
+     WHERE i.id = $i7" | grep -q "no retries left"; do i=$((i + 1));
+     [ $i -gt 400 ] && break; sleep 0.05; done; [ $i -le 400 ]'
+bcancel $i7
 check "cancelling the failed import (refused instance): 200, -40, its spool gone" \
-    '[ "$code" = 200 ] && jhas status -40 && [ "$(istatus $i2)" = -40 ] &&
-     [ ! -e b/spool/imports/$i2 ] &&
-     bsql "SELECT reason FROM import_history WHERE import_id = $i2 ORDER BY id DESC LIMIT 1" |
+    '[ "$code" = 200 ] && jhas status -40 && [ "$(istatus $i7)" = -40 ] &&
+     [ ! -e b/spool/imports/$i7 ] &&
+     bsql "SELECT reason FROM import_history WHERE import_id = $i7 ORDER BY id DESC LIMIT 1" |
      grep -qx "cancelled by staff"'
-bcancel $i2
+bcancel $i7
 check "cancelling it again: 409" '[ "$code" = 409 ]'
 bcancel $i1
 check "a completed import cannot be cancelled (409)" '[ "$code" = 409 ]'
