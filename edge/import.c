@@ -1760,7 +1760,7 @@ import_aged(PGresult *res, const char *cause, void *arg)
 
 	imp->aging = 0;
 	if (cause != NULL) {
-		log_warnx("import ageing failed cause=\"%s\"", cause);
+		log_warnx("import aging failed cause=\"%s\"", cause);
 		return;
 	}
 	for (i = 0; i < PQntuples(res); i++) {
