@@ -130,6 +130,7 @@ struct httpd {
 	size_t				 nroutes;
 	struct httpd_conns		 conns;
 	size_t				 nconns;
+	size_t				 nrefused;	/* in C_TLSFAIL */
 
 	int				 stopping;
 	struct event			*sweep;		/* deferred stop work */
@@ -344,6 +345,8 @@ conn_free(struct httpd_conn *c)
 
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
+	if (c->state == C_TLSFAIL)
+		srv->nrefused--;
 	if (c->raw != NULL)
 		event_free(c->raw);
 	bufferevent_free(c->bev);
@@ -410,10 +413,15 @@ conn_tls_refused(struct httpd_conn *c)
 {
 	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
 
+	if (c->srv->nrefused >= TLS_REFUSED_MAX) {
+		conn_close(c, "tls refused");	/* a flood: no lingering */
+		return;
+	}
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	req_free(c, 0, "tls refused");
 	c->state = C_TLSFAIL;
+	c->srv->nrefused++;
 	c->raw = event_new(c->srv->base, fd, EV_READ | EV_PERSIST,
 	    conn_raw_cb, c);
 	if (fd == -1 || c->raw == NULL || shutdown(fd, SHUT_WR) == -1 ||
@@ -1153,6 +1161,12 @@ int
 httpd_port(const struct httpd *srv)
 {
 	return (srv->port);
+}
+
+size_t
+httpd_nconns(const struct httpd *srv)
+{
+	return (srv->nconns);
 }
 
 size_t

@@ -64,6 +64,7 @@ struct mllp_server {
 	int			 port;
 	int			 stopping;
 	unsigned int		 count;
+	unsigned int		 nrefused;	/* in MLLP_C_REFUSED */
 	mllp_message_cb		 cb;
 	void			*arg;
 	struct mllp_conns	 conns;
@@ -260,6 +261,8 @@ mllp_conn_free(struct mllp_conn *c)
 {
 	TAILQ_REMOVE(&c->srv->conns, c, entry);
 	c->srv->count--;
+	if (c->state == MLLP_C_REFUSED)
+		c->srv->nrefused--;
 	if (c->raw != NULL)
 		event_free(c->raw);
 	if (c->bev != NULL)
@@ -386,9 +389,14 @@ mllp_conn_refused(struct mllp_conn *c)
 	evutil_socket_t	fd = bufferevent_getfd(c->bev);
 	struct timeval	tv = { MLLP_REFUSED_MS / 1000, 0 };
 
+	if (c->srv->nrefused >= TLS_REFUSED_MAX) {
+		mllp_conn_free(c);	/* a flood: no lingering */
+		return;
+	}
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	c->state = MLLP_C_REFUSED;
+	c->srv->nrefused++;
 	c->raw = event_new(c->srv->base, fd, EV_READ | EV_PERSIST,
 	    mllp_conn_rawcb, c);
 	if (fd == -1 || c->raw == NULL || shutdown(fd, SHUT_WR) == -1 ||

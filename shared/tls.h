@@ -75,5 +75,7 @@ char	*tls_bufferevent_cause(struct bufferevent *);
  * 1 while the peer may send more, 0 once it has closed or failed.
  */
 int	 tls_refused_drain(evutil_socket_t);
+/* At most this many refused connections linger per server; others close. */
+#define TLS_REFUSED_MAX	32
 
 #endif

@@ -841,6 +841,61 @@ test_raw(void)
 	free(rep);
 }
 
+/* 40 connections that each fail the handshake at once, held open. */
+static void
+flood_child(int tport)
+{
+	static const char	 req[] = "GET / HTTP/1.1\r\n\r\n";
+	int			 i, fd;
+
+	for (i = 0; i < 40; i++)
+		if ((fd = raw_connect(tport)) != -1 &&
+		    write(fd, req, sizeof(req) - 1) == -1)
+			_exit(1);
+	pause();	/* until killed: its sockets stay open */
+	_exit(0);
+}
+
+/* Waits (at most ms) until the server has exactly n connections. */
+static int
+wait_nconns(struct httpd *ts, size_t n, int ms)
+{
+	int	waited = 0, flag = 0;
+
+	for (; httpd_nconns(ts) != n && waited < ms; waited += 20)
+		(void)loop_until(&flag, 20);
+	return (httpd_nconns(ts) == n);
+}
+
+/*
+ * Refused handshakes linger (so that clients read the alert), but at most
+ * TLS_REFUSED_MAX of them: a flood of bad handshakes closes at once
+ * beyond that; the lingering ones close when their client does.
+ */
+static void
+test_tls_flood(struct httpd *ts)
+{
+	pid_t	pid;
+	int	flag = 0, st, got;
+
+	fflush(stdout);
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0)
+		flood_child(httpd_port(ts));
+	got = wait_nconns(ts, TLS_REFUSED_MAX, 1500);
+	ok(got, "40 refused handshakes: %zu linger (at most %d)",
+	    httpd_nconns(ts), TLS_REFUSED_MAX);
+	(void)loop_until(&flag, 200);
+	is_int((int)httpd_nconns(ts), TLS_REFUSED_MAX,
+	    "and no more than that while the flood holds its sockets");
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	got = wait_nconns(ts, 0, 1500);
+	ok(got, "they close when their client does (%zu left)",
+	    httpd_nconns(ts));
+}
+
 static void
 test_tls(void)
 {
@@ -896,6 +951,7 @@ test_tls(void)
 	    field(rep, "rc"));
 	is_int(whoami_calls, 0, "and no handler ran");
 	free(rep);
+	test_tls_flood(ts);
 
 	httpd_free(ts);
 	SSL_CTX_free(ctx);
