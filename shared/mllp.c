@@ -64,6 +64,8 @@ struct mllp_server {
 	int			 port;
 	int			 stopping;
 	unsigned int		 count;
+	unsigned int		 max_conns;	/* then stop accepting */
+	int			 lev_disabled;
 	unsigned int		 nrefused;	/* in MLLP_C_REFUSED */
 	mllp_message_cb		 cb;
 	void			*arg;
@@ -263,6 +265,11 @@ mllp_conn_free(struct mllp_conn *c)
 	c->srv->count--;
 	if (c->state == MLLP_C_REFUSED)
 		c->srv->nrefused--;
+	if (c->srv->lev_disabled && c->srv->lev != NULL &&
+	    c->srv->count < c->srv->max_conns && !c->srv->stopping) {
+		evconnlistener_enable(c->srv->lev);
+		c->srv->lev_disabled = 0;
+	}
 	if (c->raw != NULL)
 		event_free(c->raw);
 	if (c->bev != NULL)
@@ -493,7 +500,12 @@ mllp_server_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	strlcpy(c->addr, host, sizeof(c->addr));
 	log_new_id(c->id);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
-	srv->count++;
+	/* At the limit the kernel's backlog holds the rest (as httpd). */
+	if (++srv->count >= srv->max_conns && !srv->lev_disabled) {
+		evconnlistener_disable(srv->lev);
+		srv->lev_disabled = 1;
+		log_warnx("mllp event=conn-limit conns=%u", srv->count);
+	}
 	log_info("mllp conn=%s event=accepted addr=%s port=%d tls=%s", c->id,
 	    host, port, srv->ctx != NULL ? "yes" : "no");
 
@@ -543,6 +555,7 @@ mllp_server_new(struct event_base *base, const char *addr, SSL_CTX *ctx,
 	srv->base = base;
 	srv->ctx = ctx;
 	srv->max = max_message;
+	srv->max_conns = MLLP_MAX_CONNS;
 	if (timeout_secs > 0) {
 		srv->tv.tv_sec = timeout_secs;
 		srv->has_tv = 1;
@@ -573,6 +586,13 @@ mllp_server_new(struct event_base *base, const char *addr, SSL_CTX *ctx,
 	log_info("mllp event=listening port=%d tls=%s", srv->port,
 	    ctx != NULL ? "yes" : "no");
 	return (srv);
+}
+
+/* The connection limit (mllp.h). */
+void
+mllp_server_max_conns(struct mllp_server *srv, unsigned int n)
+{
+	srv->max_conns = n > 0 ? n : MLLP_MAX_CONNS;
 }
 
 /* The port the server is bound to (useful after asking for port 0). */

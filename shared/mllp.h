@@ -64,6 +64,12 @@ struct mllp_server *mllp_server_new(struct event_base *, const char *addr,
 	    mllp_message_cb, void *arg, char **cause);
 int	 mllp_server_port(struct mllp_server *);
 /*
+ * At most n connections at once (0: MLLP_MAX_CONNS); beyond that the
+ * listener pauses and the kernel's backlog holds the rest.
+ */
+#define MLLP_MAX_CONNS	256
+void	 mllp_server_max_conns(struct mllp_server *, unsigned int n);
+/*
  * Stops accepting and closes idle connections; a connection waiting for
  * its reply closes once the reply is written. mllp_server_count tells how
  * many are still open.

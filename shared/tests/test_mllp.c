@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -659,6 +660,63 @@ test_addresses(void)
 	event_base_free(base);
 }
 
+/* Runs t's loop for ms milliseconds. */
+static void
+tt_run_ms(struct tt *t, int ms)
+{
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_base_loopexit(t->base, &tv);
+	event_base_dispatch(t->base);
+}
+
+static int
+tt_connect(struct tt *t)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		fatal("socket");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)mllp_server_port(t->srv));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		fatal("connect");
+	return (fd);
+}
+
+/* At the connection limit the listener waits; a close lets one more in. */
+static void
+test_max_conns(void)
+{
+	struct tt	 t;
+	int		 a, b, c;
+
+	tt_start(&t, 1000, 10);
+	mllp_server_max_conns(t.srv, 2);
+	a = tt_connect(&t);
+	b = tt_connect(&t);
+	tt_run_ms(&t, 200);
+	ok(mllp_server_count(t.srv) == 2, "limit 2: two connections accepted");
+	c = tt_connect(&t);	/* the kernel's backlog takes it */
+	tt_run_ms(&t, 200);
+	ok(mllp_server_count(t.srv) == 2, "a third waits in the backlog");
+	ok(strstr(logged.data, "event=conn-limit conns=2") != NULL,
+	    "the limit is logged");
+	close(a);
+	tt_run_ms(&t, 200);
+	ok(mllp_server_count(t.srv) == 2,
+	    "one closes: the third is accepted (%u open)",
+	    mllp_server_count(t.srv));
+	close(b);
+	close(c);
+	tt_run_ms(&t, 200);
+	ok(mllp_server_count(t.srv) == 0, "all closed");
+	tt_end(&t);
+}
+
 /* A refused connection reaches the callback with a cause. */
 static void
 test_refused(void)
@@ -690,6 +748,7 @@ main(void)
 	test_network();
 	test_stop();
 	test_addresses();
+	test_max_conns();
 	test_refused();
 	log_set_sink(NULL, NULL);
 	dbuf_free(&logged);
