@@ -639,6 +639,7 @@ mllp_server_free(struct mllp_server *srv)
 		return;
 	if (srv->lev != NULL)
 		evconnlistener_free(srv->lev);
+	srv->lev = NULL;	/* mllp_conn_free must not enable it */
 	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
 		mllp_conn_free(c);
 	free(srv);

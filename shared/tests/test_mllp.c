@@ -714,7 +714,19 @@ test_max_conns(void)
 	close(c);
 	tt_run_ms(&t, 200);
 	ok(mllp_server_count(t.srv) == 0, "all closed");
+	/*
+	 * Freed at its limit: closing its connections must not enable the
+	 * freed listener. ASan cannot see it (libevent is not instrumented);
+	 * valgrind ./shared/tests/test_mllp showed the old code's invalid
+	 * reads.
+	 */
+	a = tt_connect(&t);
+	b = tt_connect(&t);
+	tt_run_ms(&t, 200);
+	ok(mllp_server_count(t.srv) == 2, "at the limit again");
 	tt_end(&t);
+	close(a);
+	close(b);
 }
 
 /* A refused connection reaches the callback with a cause. */
