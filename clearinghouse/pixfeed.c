@@ -452,6 +452,9 @@ pixfeed_new(struct ch *ch, struct db *db, const char *name, const char *addr,
 		free(pf);
 		return (NULL);
 	}
+	/* limits.max_connections holds for every listener, as for XDS. */
+	mllp_server_max_conns(pf->srv,
+	    (unsigned int)ch->conf->limits.max_connections);
 	log_info("pixfeed listener=%s listening addr=%s port=%d", name, addr,
 	    mllp_server_port(pf->srv));
 	return (pf);

@@ -19,7 +19,8 @@ check "the test PKI was generated" \
 subj=$(cert_subject consumer.pem)
 D=1.3.6.1.4.1.19376.3.840.1.1.1
 CH_DOMAIN=$D
-ch_conf "audit: {destination: file, file: audit.log}"
+ch_conf "audit: {destination: file, file: audit.log}
+limits: {max_connections: 2}"
 check "the daemon starts, every listener on a port" ch_start
 check "the migrations were applied" \
     'grep -q "database schema version=[1-9][0-9]* applied=[1-9]" log'
@@ -153,6 +154,19 @@ check "a good TLS reload is applied" 'waitlog "tls reloaded"'
 send "$pix" source a08b; rc=$?
 check "new connections use the rebuilt context" \
     '[ $rc = 0 ] && [ "$(msa)" = AA ]'
+# limits.max_connections (2 here) holds for the PIX feed: two idle TLS
+# connections (closed 3 s later) fill it; a third sender waits in the
+# backlog and is served once they close.
+for k in 1 2; do
+	sleep 3 | openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$pix" \
+	    -CAfile ca.pem -cert source.pem -key source.key \
+	    > /dev/null 2>&1 &
+done
+check "two connections reach limits.max_connections: the PIX feed pauses" \
+    'waitlog "mllp event=conn-limit conns=2"'
+send "$pix" source a08b; rc=$?
+check "a third sender is served once they close (AA)" \
+    '[ $rc = 0 ] && [ "$(msa)" = AA ]'
 check "the metrics count accepted and refused messages" \
     'ch_metrics | grep -q "^isn_ch_iti8_messages_total{event=\"A04\",outcome=\"accepted\"} 3$"'
 
@@ -160,7 +174,7 @@ ch_stop
 check "SIGTERM stops with status 0" '[ $rc = 0 ] && grep -q "stop idle" log'
 check "the daemon log has no patient id, no audit write failure" \
     '! grep -q "$P1\|$P2\|fedcba9876543210\|00000000000000000000000000000001\|DOE" log &&
-     ! grep -q "audit write-failed" log && [ "$(wc -l < audit.log)" = 12 ]'
+     ! grep -q "audit write-failed" log && [ "$(wc -l < audit.log)" = 13 ]'
 [ $failed = 0 ] || sed 's/^/# /' log | tail -n 40
 echo "1..$n"
 [ $failed = 0 ]
