@@ -1164,12 +1164,6 @@ httpd_port(const struct httpd *srv)
 }
 
 size_t
-httpd_nconns(const struct httpd *srv)
-{
-	return (srv->nconns);
-}
-
-size_t
 httpd_conn_count(const struct httpd *srv)
 {
 	return (srv->nconns);

@@ -98,7 +98,6 @@ struct httpd	*httpd_new(struct event_base *, const struct httpd_conf *);
 /* Listen on "host:port" (IP literal, port may be 0); -1 and *cause. */
 int		 httpd_listen(struct httpd *, const char *, char **cause);
 int		 httpd_port(const struct httpd *);	/* bound port */
-size_t		 httpd_nconns(const struct httpd *);	/* open connections */
 void		 httpd_route(struct httpd *, const char *prefix,
 		    const struct httpd_handler *, void *arg);
 size_t		 httpd_conn_count(const struct httpd *);

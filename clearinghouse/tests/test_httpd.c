@@ -862,9 +862,9 @@ wait_nconns(struct httpd *ts, size_t n, int ms)
 {
 	int	waited = 0, flag = 0;
 
-	for (; httpd_nconns(ts) != n && waited < ms; waited += 20)
+	for (; httpd_conn_count(ts) != n && waited < ms; waited += 20)
 		(void)loop_until(&flag, 20);
-	return (httpd_nconns(ts) == n);
+	return (httpd_conn_count(ts) == n);
 }
 
 /*
@@ -885,15 +885,15 @@ test_tls_flood(struct httpd *ts)
 		flood_child(httpd_port(ts));
 	got = wait_nconns(ts, TLS_REFUSED_MAX, 1500);
 	ok(got, "40 refused handshakes: %zu linger (at most %d)",
-	    httpd_nconns(ts), TLS_REFUSED_MAX);
+	    httpd_conn_count(ts), TLS_REFUSED_MAX);
 	(void)loop_until(&flag, 200);
-	is_int((int)httpd_nconns(ts), TLS_REFUSED_MAX,
+	is_int((int)httpd_conn_count(ts), TLS_REFUSED_MAX,
 	    "and no more than that while the flood holds its sockets");
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	got = wait_nconns(ts, 0, 1500);
 	ok(got, "they close when their client does (%zu left)",
-	    httpd_nconns(ts));
+	    httpd_conn_count(ts));
 }
 
 static void
