@@ -50,6 +50,7 @@ struct mllp_conn {
 	int			 in_cb;
 	int			 dead;	/* free once the callback returns */
 	struct event		*raw;	/* MLLP_C_REFUSED reads and timeout */
+	struct timeval		 raw_end;	/* its deadline */
 	TAILQ_ENTRY(mllp_conn)	 entry;
 };
 TAILQ_HEAD(mllp_conns, mllp_conn);
@@ -376,12 +377,21 @@ mllp_conn_writecb(struct bufferevent *bev, void *arg)
 		mllp_conn_free(c);
 }
 
-/* A refused peer's bytes dropped until it closes or the time is up. */
+/*
+ * A refused peer's bytes dropped until it closes or the time is up (the
+ * event's timeout restarts at each read: a peer that keeps sending meets
+ * the deadline instead).
+ */
 static void
 mllp_conn_rawcb(evutil_socket_t fd, short what, void *arg)
 {
-	if ((what & EV_TIMEOUT) || !tls_refused_drain(fd))
-		mllp_conn_free(arg);
+	struct mllp_conn	*c = arg;
+	struct timeval		 now;
+
+	event_base_gettimeofday_cached(c->srv->base, &now);
+	if ((what & EV_TIMEOUT) || !tls_refused_drain(fd) ||
+	    !evutil_timercmp(&now, &c->raw_end, <))
+		mllp_conn_free(c);
 }
 
 /*
@@ -404,6 +414,8 @@ mllp_conn_refused(struct mllp_conn *c)
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	c->state = MLLP_C_REFUSED;
 	c->srv->nrefused++;
+	event_base_gettimeofday_cached(c->srv->base, &c->raw_end);
+	evutil_timeradd(&c->raw_end, &tv, &c->raw_end);
 	c->raw = event_new(c->srv->base, fd, EV_READ | EV_PERSIST,
 	    mllp_conn_rawcb, c);
 	if (fd == -1 || c->raw == NULL || shutdown(fd, SHUT_WR) == -1 ||
