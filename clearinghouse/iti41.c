@@ -600,10 +600,6 @@ iti41_ebrim(int kind, void *obj)
 {
 	struct xds_submission	 one;
 	struct dbuf		 b;
-	const char		*open = "<rim:RegistryObjectList xmlns:rim=\""
-	    XML_NS_RIM "\">", *close = "</rim:RegistryObjectList>";
-	char			*s;
-	size_t			 ol = strlen(open), cl = strlen(close);
 
 	memset(&one, 0, sizeof(one));
 	switch (kind) {
@@ -613,14 +609,11 @@ iti41_ebrim(int kind, void *obj)
 	default: one.assocs = obj; one.nassocs = 1; break;
 	}
 	dbuf_init(&b, ITI41_MAX_RESPONSE);
-	if (xdsmeta_write(&b, &one, XDSMETA_W_LIST) == -1 || b.len < ol + cl ||
-	    memcmp(b.data, open, ol) != 0) {
+	if (xdsmeta_write(&b, &one, XDSMETA_W_BARE) == -1) {
 		dbuf_free(&b);
 		return (NULL);
 	}
-	s = xstrndup(b.data + ol, b.len - ol - cl);
-	dbuf_free(&b);
-	return (s);
+	return (dbuf_take(&b, NULL));
 }
 
 /* ------------------------------------------------------------------ */

@@ -79,4 +79,15 @@ void	query_run(struct event_base *, struct db *,
 	    const struct query_settings *, const struct sq_query *q,
 	    enum xdsmsg_return, time_t now, query_cb, void *arg);
 
+/*
+ * One stored object's ebRIM text (len bytes) appended to a LeafClass
+ * answer's RegistryObjectList, with status, lid and home (when not NULL)
+ * set, and the surviving patient's CX as its patientId when survivor is
+ * not NULL.  Exported for test_query.
+ */
+struct dbuf;
+int	query_leaf_add(struct dbuf *, const char *ebrim, size_t len,
+	    const char *status, const char *lid, const char *home,
+	    const char *survivor, char **cause);
+
 #endif

@@ -1391,7 +1391,7 @@ xdsmeta_write(struct dbuf *b, const struct xds_submission *sub, int how)
 		meta_w_str(&w, "<lcm:SubmitObjectsRequest xmlns:lcm=\""
 		    XML_NS_LCM "\" xmlns:rim=\"" XML_NS_RIM "\">"
 		    "<rim:RegistryObjectList>");
-	else
+	else if (how == XDSMETA_W_LIST)
 		meta_w_str(&w, "<rim:RegistryObjectList xmlns:rim=\""
 		    XML_NS_RIM "\">");
 	for (i = 0; i < sub->nsubsets; i++)
@@ -1407,7 +1407,8 @@ xdsmeta_write(struct dbuf *b, const struct xds_submission *sub, int how)
 		meta_w_attr(&w, "id", sub->objectrefs.v[i]);
 		meta_w_str(&w, "/>");
 	}
-	meta_w_str(&w, "</rim:RegistryObjectList>");
+	if (how != XDSMETA_W_BARE)
+		meta_w_str(&w, "</rim:RegistryObjectList>");
 	if (how == XDSMETA_W_SOR)
 		meta_w_str(&w, "</lcm:SubmitObjectsRequest>");
 	return (w.err ? -1 : 0);

@@ -272,9 +272,14 @@ struct xds_submission *xdsmeta_parse(const xmlNode *, char **cause);
 struct xds_submission *xdsmeta_parse_buf(const void *, size_t, char **cause);
 void		 xdsmeta_free(struct xds_submission *);
 
-/* Serialise: a rim:RegistryObjectList, or a whole lcm:SubmitObjectsRequest. */
+/*
+ * Serialise: a rim:RegistryObjectList, a whole lcm:SubmitObjectsRequest,
+ * or the objects alone (BARE: rim: elements declaring no namespace, for
+ * an enclosing element to declare; the registry stores objects so).
+ */
 #define XDSMETA_W_LIST	0
 #define XDSMETA_W_SOR	1
+#define XDSMETA_W_BARE	2
 int		 xdsmeta_write(struct dbuf *, const struct xds_submission *,
 		    int how);
 
