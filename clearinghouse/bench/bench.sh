@@ -47,6 +47,7 @@ secs=${BENCH_SECONDS:-30}
 domain=1.2.260
 
 die() { echo "bench: $*" >&2; exit 1; }
+[ -x /usr/bin/time ] || die "/usr/bin/time (Debian: time) is needed"
 for t in openssl curl psql awk; do
 	command -v $t >/dev/null 2>&1 || die "$t is needed"
 done
@@ -113,7 +114,8 @@ echo "# daemon pid $pid, xds port $xds, PostgreSQL port $PGPORT"
 # post FILE CONTENT-TYPE: ITI-41 by the source peer, streamed from the file
 # (-T, no Expect); HTTP status and total seconds in $code and $secs_total.
 post() {
-	set -- $(curl -s -m 3600 --cacert ca.pem --cert source.pem \
+	set -- $(/usr/bin/time -f '%U %S' -o curl.cpu curl -s -m 3600 \
+	    --cacert ca.pem --cert source.pem \
 	    --key source.key -X POST -T "$1" -H "Content-Type: $2" \
 	    -H "Expect:" -o resp -w '%{http_code} %{time_total}' \
 	    "https://127.0.0.1:$xds/services/xdsrepositoryb" 2> curl.err)
@@ -136,6 +138,15 @@ logset() {
 	    [ "$1" = 0 ] && echo -1 || echo 0)" \
 	    -c "SELECT pg_reload_conf()" >/dev/null || die "psql failed"
 }
+# cpu PID: user + system seconds of a process (its threads included);
+# pgcpu: the same summed over the PostgreSQL server's processes.
+cpu() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat"; }
+pgcpu() {
+	pm=$(head -n 1 "$PG_DIR/data/postmaster.pid")
+	for p in "$pm" $(pgrep -P "$pm"); do
+		cpu "$p" 2>/dev/null
+	done | awk '{ s += $1 } END { printf "%.2f\n", s }'
+}
 # load: the 1-minute load average now (the figures are only as good as
 # the machine is otherwise idle).
 load() { echo "load $(cut -d' ' -f1 /proc/loadavg)"; }
@@ -151,6 +162,7 @@ if has ingest; then
 		gen study.req "$ninst" "$isize" BENCHA \
 		    "1.2.826.0.1.3680043.10.543.1.$r" "$r"
 		bytes=$(wc -c < study.req)
+		ch_ballast blobs "$bytes"
 		t0=$(now)
 		dd if=study.req of=blobs/bench-baseline bs=1M conv=fsync \
 		    2>/dev/null || die "dd failed"
@@ -160,18 +172,26 @@ if has ingest; then
 		# The same bytes as one file per instance made durable by one
 		# syncfs, as the blob store's batch commit does (blob.md).
 		mkdir blobs/bench-files || die "mkdir failed"
+		ch_ballast blobs "$bytes"
 		t0=$(now)
 		split -b "$isize" -a 4 study.req blobs/bench-files/p. &&
 		    sync -f blobs/bench-files || die "split or sync failed"
 		t1=$(now)
 		rm -rf blobs/bench-files
 		calc "%.1f\n" "$bytes / ($t1 - $t0) / 1e6" >> files.rates
+		ch_ballast blobs "$bytes"
+		c0=$(cpu "$pid"); p0=$(pgcpu)
 		post study.req "$ct" || { cat curl.err resp >&2;
 		    die "ingest round $r: HTTP $code"; }
+		c1=$(cpu "$pid"); p1=$(pgcpu)
 		calc "%.1f\n" "$bytes / $secs_total / 1e6" >> ingest.rates
 		echo "# ingest round $r: $(tail -n 1 ingest.rates) MB/s," \
 		    "fsync baseline $(tail -n 1 base.rates) MB/s," \
-		    "as $ninst files $(tail -n 1 files.rates) MB/s"
+		    "as $ninst files $(tail -n 1 files.rates) MB/s;" \
+		    "CPU s: daemon $(calc %.2f "$c1 - $c0")," \
+		    "PostgreSQL $(calc %.2f "$p1 - $p0")," \
+		    "curl $(awk '{ printf "%.2f", $1 + $2 }' curl.cpu)," \
+		    "wall $secs_total"
 		rm -f study.req
 		r=$((r + 1))
 	done

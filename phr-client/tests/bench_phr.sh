@@ -10,9 +10,12 @@
 # BENCH_RUNS times, isn-phr retrieve (MB/s, peak RSS) and curl fetching
 # the same documents with ITI-43 over the same mutual TLS, in batches of
 # 100, alternately. Each timed run starts after a sync (so neither pays
-# for the other's writeback) into a new directory (nothing is deleted
-# before the end: ext4 makes creating files slow for a while after many
-# were deleted, which would charge isn-phr's 500 files); each line carries
+# for the other's writeback) and a ballast file written and removed
+# (ch_ballast: both write into just freed page-cache memory, not into
+# memory the virtual machine's host must fault in) into a new directory
+# (nothing is deleted before the end: ext4 without a journal makes
+# creating files slow for a minute or more after many were deleted,
+# which would charge isn-phr's 500 files); each line carries
 # the 1-minute load average at its start. The ratio is per pair of runs;
 # the summary gives the median and the best.
 top_srcdir=${top_srcdir:-.}
@@ -69,7 +72,7 @@ tl1=$(now)
 i=0
 while [ "$i" -lt "$RUNS" ]; do
 	i=$((i + 1))
-	sync
+	ch_ballast . $((N * BYTES))
 	l1=$(load); c0=$(dcpu); t0=$(now)
 	/usr/bin/time -f "%M %e %U %S" -o rss ${BENCH_WRAP:-} "$phr" retrieve \
 	    --url "https://127.0.0.1:$xds" \
@@ -81,7 +84,7 @@ while [ "$i" -lt "$RUNS" ]; do
 	# "isn-phr: stats: peak RSS S KiB, CPU C s; KDF child peak RSS K KiB, CPU D s"
 	stats=$(sed -n 's/^isn-phr: stats: peak RSS \([0-9]*\) KiB, CPU \([0-9.]*\) s; KDF child peak RSS \([0-9]*\) KiB, CPU \([0-9.]*\) s$/\1 \2 \3 \4/p' phr.err)
 
-	mkdir "resp.$i"; sync
+	mkdir "resp.$i"; ch_ballast . $((N * BYTES))
 	l2=$(load); c2=$(dcpu); t2=$(now)
 	for b in batch.??; do
 		curl -s -m 600 --cacert ca.pem --cert consumer.pem --key consumer.key \
