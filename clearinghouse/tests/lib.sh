@@ -243,16 +243,18 @@ ch_waitmetric() {
 # ch_nblobs: committed blobs in ./blobs.
 ch_nblobs() { find blobs/data -type f 2>/dev/null | wc -l | tr -d ' '; }
 
-# ch_ballast DIR BYTES: for benchmarks: write BYTES (+64 MiB) into a file
-# in DIR, make it durable and remove it, so that the timed step that
+# ch_ballast DIR BYTES [ONLY]: for benchmarks: write BYTES (+64 MiB) into
+# a file in DIR, make it durable and remove it, so that the timed step that
 # follows at once writes into just freed, host-backed page-cache memory.
 # On a virtual machine a guest page not touched lately costs a host fault
 # on first write: measured here, a file write growing the page cache ran
 # at 350-440 MB/s and one reusing freed pages at 1300-2100 MB/s, so
 # whichever step happened to grow the cache lost (docs/design/bench.md).
+# The sync makes everything durable; with a third argument (any word) only
+# the ballast is, so that other files stay as dirty as they were.
 ch_ballast() {
 	dd if=/dev/zero of="$1/ballast" bs=1M count=$(($2 / 1048576 + 64)) \
-	    2>/dev/null
-	sync
+	    ${3:+conv=fsync} 2>/dev/null
+	[ -n "${3:-}" ] || sync
 	rm -f "$1/ballast"
 }

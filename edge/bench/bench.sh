@@ -98,9 +98,13 @@ done
 # One round: the edge, then the baseline. Each round's job is a new job
 # set for the exam, due when the RIS's final report (sent again in later
 # rounds: a RIS resending a report) wakes the runner; the clock starts
-# before the job is made.
+# before the job is made. Each timed step follows a ballast (lib.sh
+# ch_ballast: three times the study written, synced and removed), so that
+# each writes into just freed page-cache memory: on a virtual machine
+# memory the host has not backed lately is several times slower to write
+# (docs/design/bench.md, "Latest").
 round() {
-	sync
+	ch_ballast . $((3 * bytes))
 	t0=$(clock_s)
 	job P1 A1 final || die "no job"
 	result P1 A1 F "FINDINGS: synthetic. IMPRESSION: benchmark." ||
@@ -118,7 +122,7 @@ round() {
 	echo "# round $1 edge: $edge_s s; statuses and the seconds each took to reach: $phases; $(load)"
 
 	rm -rf base/* base.req
-	sync
+	ch_ballast . $((3 * bytes))
 	t2=$(clock_s)
 	movescu -S -aet BASE -aec PACS -aem BASE -k QueryRetrieveLevel=STUDY \
 	    -k StudyInstanceUID="$ST" 127.0.0.1 "$pacs_port" > movescu.log 2>&1 ||
@@ -133,6 +137,7 @@ round() {
 	ch_register "$(sed -n 's/^rsna-id //p' info.txt)" rb$1 1.2.260 ||
 	    die "ITI-8"
 	sync base.req	# set-up (see above): base/ stays dirty as the edge's spool
+	ch_ballast . $((3 * bytes)) only
 	t4=$(clock_s)
 	ch_post both base.req "$(cat base.ct)" /services/xdsrepositoryb
 	t5=$(clock_s)
