@@ -80,10 +80,11 @@ void	query_run(struct event_base *, struct db *,
 	    enum xdsmsg_return, time_t now, query_cb, void *arg);
 
 /*
- * One stored object's ebRIM text (len bytes) appended to a LeafClass
- * answer's RegistryObjectList, with status, lid and home (when not NULL)
- * set, and the surviving patient's CX as its patientId when survivor is
- * not NULL.  Exported for test_query.
+ * One stored object's ebRIM text (len bytes and a NUL, as libpq gives it)
+ * appended to a LeafClass answer's RegistryObjectList, with status, lid
+ * and home (when not NULL) set, and the surviving patient's CX as its
+ * patientId when survivor is not NULL.  Exported for test_query and the
+ * leaf fuzzer.
  */
 struct dbuf;
 int	query_leaf_add(struct dbuf *, const char *ebrim, size_t len,
