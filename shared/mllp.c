@@ -378,19 +378,24 @@ mllp_conn_writecb(struct bufferevent *bev, void *arg)
 }
 
 /*
- * A refused peer's bytes dropped until it closes or the time is up (the
- * event's timeout restarts at each read: a peer that keeps sending meets
- * the deadline instead).
+ * A refused peer's bytes dropped until it closes or the time is up. The
+ * event's timeout would restart at each read, so after one it is re-armed
+ * with what is left before the deadline.
  */
 static void
 mllp_conn_rawcb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mllp_conn	*c = arg;
-	struct timeval		 now;
+	struct timeval		 now, left;
 
 	event_base_gettimeofday_cached(c->srv->base, &now);
 	if ((what & EV_TIMEOUT) || !tls_refused_drain(fd) ||
-	    !evutil_timercmp(&now, &c->raw_end, <))
+	    !evutil_timercmp(&now, &c->raw_end, <)) {
+		mllp_conn_free(c);
+		return;
+	}
+	evutil_timersub(&c->raw_end, &now, &left);
+	if (event_add(c->raw, &left) == -1)
 		mllp_conn_free(c);
 }
 

@@ -90,6 +90,17 @@ for k in 1 2 3 4 5 6 7 8; do
 done
 check "another CA's certificate: refused, the sender reads the alert ($alerts of 8)" \
     '[ $alerts = 8 ]'
+# The drain ends 2 s after the refusal even when the sender writes again
+# just before then (libevent restarts a read event's timeout at each
+# read: the old code kept such a connection 3.8 s).
+if command -v python3 >/dev/null 2>&1 && command -v ss >/dev/null 2>&1; then
+	held=$(python3 "$top_srcdir/clearinghouse/tests/linger.py" "$pix" \
+	    ca.pem other/source.pem other/source.key 1.8)
+	check "a refused sender writing again at 1.8 s is closed by 2 s ($held s)" \
+	    '[ "$held" != none ] && [ "${held%%.*}" -lt 3 ]'
+else
+	skip "python3 and ss (iproute2) are needed for the drain's bound"
+fi
 check "no row for refused peers" '[ "$(rows)" = "$before" ]'
 printf 'MSH|^~\\&|||||20261127120000||ADT^A04^ADT_A01|1234567890123456789|P|2.3.1||||||ASCII\rEVN|A04|20261127120000\rPID|||%s^^^&%s&ISO||RSNA ISN^RSNA ISN\rPV1||O\r' \
     "00000000000000000000000000000001" "$D" > rsna
