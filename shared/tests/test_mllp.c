@@ -423,16 +423,23 @@ tt_raw_eventcb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* The server's loopback address. */
+static void
+tt_addr(struct tt *t, struct sockaddr_in *sin)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = htons((uint16_t)mllp_server_port(t->srv));
+}
+
 /* A hand-driven client that writes bytes as given. */
 static void
 tt_raw(struct tt *t, const void *bytes, size_t len)
 {
 	struct sockaddr_in	sin;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)mllp_server_port(t->srv));
+	tt_addr(t, &sin);
 	t->raw = bufferevent_socket_new(t->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	t->raw_msg = evbuffer_new();
 	bufferevent_setcb(t->raw, tt_raw_readcb, NULL, tt_raw_eventcb, t);
@@ -678,10 +685,7 @@ tt_connect(struct tt *t)
 
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
 		fatal("socket");
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)mllp_server_port(t->srv));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	tt_addr(t, &sin);
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
 		fatal("connect");
 	return (fd);
