@@ -138,13 +138,11 @@ logset() {
 	    [ "$1" = 0 ] && echo -1 || echo 0)" \
 	    -c "SELECT pg_reload_conf()" >/dev/null || die "psql failed"
 }
-# cpu PID: user + system seconds of a process (its threads included);
-# pgcpu: the same summed over the PostgreSQL server's processes.
-cpu() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat"; }
+# pgcpu: ch_cpu summed over the PostgreSQL server's processes.
 pgcpu() {
 	pm=$(head -n 1 "$PG_DIR/data/postmaster.pid")
 	for p in "$pm" $(pgrep -P "$pm"); do
-		cpu "$p" 2>/dev/null
+		ch_cpu "$p" 2>/dev/null
 	done | awk '{ s += $1 } END { printf "%.2f\n", s }'
 }
 # load: the 1-minute load average now (the figures are only as good as
@@ -180,10 +178,10 @@ if has ingest; then
 		rm -rf blobs/bench-files
 		calc "%.1f\n" "$bytes / ($t1 - $t0) / 1e6" >> files.rates
 		ch_ballast blobs "$bytes"
-		c0=$(cpu "$pid"); p0=$(pgcpu)
+		c0=$(ch_cpu "$pid"); p0=$(pgcpu)
 		post study.req "$ct" || { cat curl.err resp >&2;
 		    die "ingest round $r: HTTP $code"; }
-		c1=$(cpu "$pid"); p1=$(pgcpu)
+		c1=$(ch_cpu "$pid"); p1=$(pgcpu)
 		calc "%.1f\n" "$bytes / $secs_total / 1e6" >> ingest.rates
 		echo "# ingest round $r: $(tail -n 1 ingest.rates) MB/s," \
 		    "fsync baseline $(tail -n 1 base.rates) MB/s," \

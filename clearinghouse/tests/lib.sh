@@ -243,6 +243,12 @@ ch_waitmetric() {
 # ch_nblobs: committed blobs in ./blobs.
 ch_nblobs() { find blobs/data -type f 2>/dev/null | wc -l | tr -d ' '; }
 
+# ch_cpu PID: the user + system seconds a process has used (its threads
+# included), for benchmarks.
+ch_cpu() {
+	awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat"
+}
+
 # ch_ballast DIR BYTES [ONLY]: for benchmarks: write BYTES (+64 MiB) into
 # a file in DIR, make it durable and remove it, so that the timed step that
 # follows at once writes into just freed, host-backed page-cache memory.

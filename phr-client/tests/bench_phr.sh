@@ -36,7 +36,7 @@ export PW=quackquack
 now() { date +%s.%N; }
 load() { cut -d " " -f 1 /proc/loadavg; }
 # The daemon's CPU seconds so far.
-dcpu() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$pid/stat"; }
+dcpu() { ch_cpu "$pid"; }
 
 ch_pki && ch_conf && ch_start || { echo "cannot start the daemon"; exit 1; }
 "$mksub" --scheme "$SCHEME" --token ybnd-rfg8 --dob 1950-03-04 --password-env PW --oid 1.2.260 \
