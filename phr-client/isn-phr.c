@@ -7,6 +7,9 @@
 #include <sys/resource.h>
 
 #include <getopt.h>
+#ifdef HAVE_MALLOPT
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -642,6 +645,16 @@ main(int argc, char **argv)
 
 	/* Messages of the shared code, fatal ones included, on stderr. */
 	log_init(1, "isn-phr", LOG_USER);
+#ifdef HAVE_MALLOPT
+	/*
+	 * Each listing answer's DOM (a few MB) is built and freed in turn:
+	 * glibc gave the heap's top back to the kernel after every one and
+	 * faulted it in again for the next, 10 ms of a 500-instance listing.
+	 * The peak stays what it was: only the giving back is kept for exit.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+	mallopt(M_TOP_PAD, 16 * 1024 * 1024);
+#endif
 	if (argc < 2) {
 		phrc_usage(stderr);
 		return (PHRC_EXIT_USAGE);

@@ -437,6 +437,7 @@ phr_rx_reset(struct phr_rx *rx)
 	rx->doc = NULL;
 	rx->body = NULL;
 	rx->multipart = 0;
+	rx->nohash = 0;
 	/* rx->unsupported outlives the reset of a failed request. */
 	dbuf_reset(&rx->plain);
 }
@@ -461,8 +462,44 @@ phr_rx_begin(struct phr_rx *rx, const char *ct)
 			return (-1);
 		}
 		rx->multipart = 1;
+		/* The receiving thread digests the parts (phr_http.c). */
+		if (rx->h->rx_digests) {
+			mtom_parser_nohash(rx->mp);
+			rx->nohash = 1;
+		}
 	}
 	return (0);
+}
+
+int
+phr_rx_digest(const struct phr_rx *rx, const struct mtom_part *mp,
+    const char **sha1, uint64_t *size)
+{
+	const struct mtom_part	*sp;
+
+	if (!rx->nohash) {
+		*sha1 = mp->sha1;
+		*size = mp->size;
+		return (0);
+	}
+	/* The same bytes framed twice: the same part at the same index. */
+	if (rx->h->rx_shadow == NULL || (sp = mtom_parser_part(
+	    rx->h->rx_shadow, mp->index)) == NULL || !sp->complete ||
+	    sp->size != mp->size || (sp->cid == NULL) != (mp->cid == NULL) ||
+	    (sp->cid != NULL && strcmp(sp->cid, mp->cid) != 0))
+		return (-1);
+	*sha1 = sp->sha1;
+	*size = sp->size;
+	return (0);
+}
+
+void
+phr_rx_digests_clear(struct isnphr *h)
+{
+	if (h->rx_shadow != NULL)
+		mtom_parser_free(h->rx_shadow);
+	h->rx_shadow = NULL;
+	h->rx_digests = 0;
 }
 
 int

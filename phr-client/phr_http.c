@@ -13,10 +13,15 @@
  *
  * The transfer itself (libcurl: TLS decryption, socket reads) runs in a
  * receiving thread that hands the answer over in PHR_RXQ_SLOTS buffers of
- * PHR_RXQ_SLOT bytes; the handler (MTOM parsing, SHA-1, decryption, file
- * writes) and the progress callback run in the caller's thread, so the
- * two halves overlap on two cores while memory stays bounded. Without a
- * thread (pthread_create failed) the transfer runs in the caller's thread.
+ * PHR_RXQ_SLOT bytes; the handler (MTOM parsing, decryption, file writes)
+ * and the progress callback run in the caller's thread, so the two halves
+ * overlap on two cores while memory stays bounded. The attachments' SHA-1
+ * is the receiving thread's: it runs a second MTOM parser over a
+ * multipart answer, without callbacks, only to frame and digest its parts
+ * (h->rx_shadow, read by the handler after the thread ended); the
+ * caller's parser then does not hash (h->rx_digests). SHA-1 was a third of
+ * the caller's thread, the slower half. Without a thread (pthread_create
+ * failed) the transfer and the hashing run in the caller's thread.
  */
 #include "config.h"
 
@@ -51,6 +56,10 @@ struct phr_rxq {
 	int			 abort;	/* the handler stopped */
 	CURLcode		 res;
 	CURL			*curl;
+	struct isnphr		*h;
+	/* The receiving thread's alone until it ends. */
+	struct mtom_parser	*shadow;	/* digests the parts */
+	int			 shadow_off;	/* not MTOM, or it failed */
 };
 
 struct phr_xfer {
@@ -134,17 +143,18 @@ phr_http_init(struct isnphr *h)
 void
 phr_http_free(struct isnphr *h)
 {
+	phr_ahead_drop(h);
 	if (h->curl != NULL)
 		curl_easy_cleanup(h->curl);
 	h->curl = NULL;
 }
 
-static size_t
-phr_header_cb(char *buf, size_t size, size_t n, void *arg)
+/* A response header line: the Content-Type and Retry-After kept. */
+static void
+phr_header_parse(const char *buf, size_t len, char *ctype, size_t ctsz,
+    long *retry_after)
 {
-	struct phr_xfer	*x = arg;
-	struct isnphr	*h = x->h;
-	size_t		 len = size * n, vl;
+	size_t		 vl;
 	const char	*v;
 
 	if (len > 13 && strncasecmp(buf, "content-type:", 13) == 0) {
@@ -153,18 +163,27 @@ phr_header_cb(char *buf, size_t size, size_t n, void *arg)
 		vl = len - (size_t)(v - buf);
 		while (vl > 0 && isspace((unsigned char)v[vl - 1]))
 			vl--;
-		if (vl >= sizeof(h->ctype))
-			vl = sizeof(h->ctype) - 1;
-		memcpy(h->ctype, v, vl);
-		h->ctype[vl] = '\0';
+		if (vl >= ctsz)
+			vl = ctsz - 1;
+		memcpy(ctype, v, vl);
+		ctype[vl] = '\0';
 	} else if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0)
-		h->retry_after = strtol(buf + 12, NULL, 10);
+		*retry_after = strtol(buf + 12, NULL, 10);
 	else if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		/* A new response (after a 100 Continue): forget the old. */
-		h->ctype[0] = '\0';
-		h->retry_after = 0;
+		ctype[0] = '\0';
+		*retry_after = 0;
 	}
-	return (len);
+}
+
+static size_t
+phr_header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct phr_xfer	*x = arg;
+
+	phr_header_parse(buf, size * n, x->h->ctype, sizeof(x->h->ctype),
+	    &x->h->retry_after);
+	return (size * n);
 }
 
 /* Answer bytes to the handler: 0, or -1 when it failed or cancelled. */
@@ -202,6 +221,28 @@ phr_write_cb(char *buf, size_t size, size_t n, void *arg)
 	return (phr_consume(arg, buf, len) == -1 ? 0 : len);
 }
 
+/*
+ * In the receiving thread: the answer's parts framed and digested. The
+ * headers are all in by the first byte of the body. A failure here is the
+ * caller's parser's too (the same bytes, and its limits are stricter).
+ */
+static void
+phr_rxq_digest(struct phr_rxq *q, const char *buf, size_t len)
+{
+	static const struct mtom_callbacks	 none;
+	char					*cause = NULL;
+
+	if (q->shadow_off)
+		return;
+	if (q->shadow == NULL && (strncasecmp(q->h->ctype,
+	    "multipart/related", 17) != 0 || (q->shadow = mtom_parser_new(
+	    q->h->ctype, &none, NULL, NULL, &cause)) == NULL))
+		q->shadow_off = 1;
+	else if (mtom_parser_feed(q->shadow, buf, len, &cause) == -1)
+		q->shadow_off = 1;
+	free(cause);
+}
+
 /* In the receiving thread: into the ring, waiting while it is full. */
 static size_t
 phr_rxq_write_cb(char *buf, size_t size, size_t n, void *arg)
@@ -209,6 +250,7 @@ phr_rxq_write_cb(char *buf, size_t size, size_t n, void *arg)
 	struct phr_rxq	*q = arg;
 	size_t		 len = size * n, off = 0, tail, k;
 
+	phr_rxq_digest(q, buf, len);
 	pthread_mutex_lock(&q->m);
 	while (off < len) {
 		while (q->count == PHR_RXQ_SLOTS && !q->abort)
@@ -240,8 +282,13 @@ phr_rxq_thread(void *arg)
 	struct phr_rxq	*q = arg;
 	CURLcode	 res;
 	size_t		 tail;
+	char		*cause = NULL;
 
 	res = curl_easy_perform(q->curl);
+	if (q->shadow != NULL && !q->shadow_off &&
+	    mtom_parser_finish(q->shadow, &cause) == -1)
+		q->shadow_off = 1;
+	free(cause);
 	pthread_mutex_lock(&q->m);
 	if (q->fill > 0) {
 		tail = (q->head + q->count) % PHR_RXQ_SLOTS;
@@ -272,13 +319,17 @@ phr_perform_threaded(CURL *c, struct phr_xfer *x, CURLcode *resp)
 
 	memset(&q, 0, sizeof(q));
 	q.curl = c;
+	q.h = x->h;
 	for (i = 0; i < PHR_RXQ_SLOTS; i++)
 		q.buf[i] = xmalloc(PHR_RXQ_SLOT);
 	pthread_mutex_init(&q.m, NULL);
 	pthread_cond_init(&q.cv, NULL);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, phr_rxq_write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &q);
-	if (pthread_create(&t, NULL, phr_rxq_thread, &q) != 0) {
+	x->h->rx_digests = 1;
+	if (x->h->no_rx_thread ||
+	    pthread_create(&t, NULL, phr_rxq_thread, &q) != 0) {
+		x->h->rx_digests = 0;
 		rc = -1;
 		goto out;
 	}
@@ -316,7 +367,13 @@ phr_perform_threaded(CURL *c, struct phr_xfer *x, CURLcode *resp)
 	}
 	pthread_join(t, NULL);
 	*resp = q.res;
+	if (q.shadow != NULL && !q.shadow_off) {
+		x->h->rx_shadow = q.shadow;
+		q.shadow = NULL;
+	}
 out:
+	if (q.shadow != NULL)
+		mtom_parser_free(q.shadow);
 	pthread_cond_destroy(&q.cv);
 	pthread_mutex_destroy(&q.m);
 	for (i = 0; i < PHR_RXQ_SLOTS; i++)
@@ -378,40 +435,281 @@ phr_sleep_ms(struct isnphr *h, long ms)
 		;
 }
 
+/* What one request sends (phr_req_build, phr_req_free). */
+struct phr_req {
+	char			*url;
+	struct dbuf		 body;
+	char			*cth;		/* the Content-Type header */
+	struct curl_slist	*hdrs;
+};
+
+static int
+phr_req_build(struct isnphr *h, struct phr_req *r, const char *path,
+    const char *action, int mtom, const char *soap, size_t len)
+{
+	char	*ct = NULL;
+
+	memset(r, 0, sizeof(*r));
+	xasprintf(&r->url, "%s%s", h->url, path);
+	dbuf_init(&r->body, PHR_MAX_RESPONSE_XML);
+	if (mtom) {
+		if (phr_build_request(h, action, r->url, soap, len, &r->body,
+		    &ct) == -1)
+			return (-1);
+	} else if (soap_request(&r->body, action, r->url, soap, len,
+	    NULL) == -1) {
+		phr_err(h, "the request is too large");
+		return (-1);
+	} else
+		xasprintf(&ct, "application/soap+xml; charset=UTF-8; "
+		    "action=\"%s\"", action);
+	xasprintf(&r->cth, "Content-Type: %s", ct);
+	free(ct);
+	r->hdrs = curl_slist_append(r->hdrs, r->cth);
+	r->hdrs = curl_slist_append(r->hdrs, "Expect:");
+	return (0);
+}
+
+static void
+phr_req_free(struct phr_req *r)
+{
+	curl_slist_free_all(r->hdrs);
+	dbuf_free(&r->body);
+	free(r->url);
+	free(r->cth);
+	memset(r, 0, sizeof(*r));
+}
+
+/* A request's options on the reset handle; the callbacks are the caller's. */
+static void
+phr_curl_opts(struct isnphr *h, CURL *c, const struct phr_req *r,
+    char *errbuf)
+{
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, r->url);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body.data);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)r->body.len);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (h->ca != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca);
+	if (h->cert != NULL)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert);
+	if (h->key != NULL)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, h->key);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->connect_timeout);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->low_speed_time);
+}
+
+/*
+ * A plain SOAP request sent ahead (phr_post_ahead): the listing knows its
+ * next GetDocuments before it parses the current answer, so phr_post
+ * starts the next one in a thread as soon as the current transfer is over
+ * (the same handle, the same connection), and the clearinghouse works on
+ * it while the caller parses. phr_post of that same request takes the
+ * collected answer; anything else (another request, a transport error, not
+ * HTTP 200) drops it and the request is made the ordinary way, retries
+ * and all. One answer more is held (PHR_MAX_RESPONSE_XML at most).
+ */
+struct phr_ahead {
+	struct isnphr	*h;
+	char		*path, *action, *soap;
+	size_t		 len;
+	struct phr_req	 req;
+	pthread_t	 t;
+	int		 started;
+	struct dbuf	 answer;
+	char		 ctype[512];
+	long		 retry_after;
+	long		 status;
+	CURLcode	 res;
+	char		 errbuf[CURL_ERROR_SIZE];
+};
+
+static void
+phr_ahead_free(struct phr_ahead *a)
+{
+	if (a == NULL)
+		return;
+	if (a->started)
+		pthread_join(a->t, NULL);
+	phr_req_free(&a->req);
+	dbuf_free(&a->answer);
+	free(a->path);
+	free(a->action);
+	free(a->soap);
+	free(a);
+}
+
+void
+phr_ahead_drop(struct isnphr *h)
+{
+	phr_ahead_free(h->ahead);
+	phr_ahead_free(h->ahead_next);
+	h->ahead = h->ahead_next = NULL;
+}
+
+void
+phr_post_ahead(struct isnphr *h, const char *path, const char *action,
+    const char *soap, size_t len)
+{
+	struct phr_ahead	*a;
+	char			 err[sizeof(h->err)];
+
+	phr_ahead_free(h->ahead_next);
+	h->ahead_next = NULL;
+	a = xcalloc(1, sizeof(*a));
+	a->h = h;
+	a->path = xstrdup(path);
+	a->action = xstrdup(action);
+	a->soap = xmemdup(soap, len);
+	a->len = len;
+	dbuf_init(&a->answer, PHR_MAX_RESPONSE_XML);
+	memcpy(err, h->err, sizeof(err));
+	if (phr_req_build(h, &a->req, path, action, 0, soap, len) == -1) {
+		memcpy(h->err, err, sizeof(err));	/* asked for later */
+		phr_ahead_free(a);
+		return;
+	}
+	h->ahead_next = a;
+}
+
+static size_t
+phr_ahead_header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct phr_ahead	*a = arg;
+
+	phr_header_parse(buf, size * n, a->ctype, sizeof(a->ctype),
+	    &a->retry_after);
+	return (size * n);
+}
+
+static size_t
+phr_ahead_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct phr_ahead	*a = arg;
+
+	return (dbuf_add(&a->answer, buf, size * n) == -1 ? 0 : size * n);
+}
+
+static void *
+phr_ahead_thread(void *arg)
+{
+	struct phr_ahead	*a = arg;
+	CURL			*c = a->h->curl;
+
+	phr_curl_opts(a->h, c, &a->req, a->errbuf);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, phr_ahead_header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, phr_ahead_write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+	a->res = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+	return (NULL);
+}
+
+/* The handle is free: send the request registered to go next. */
+static void
+phr_ahead_start(struct isnphr *h)
+{
+	struct phr_ahead	*a = h->ahead_next;
+
+	h->ahead_next = NULL;
+	phr_ahead_free(h->ahead);
+	h->ahead = NULL;
+	if (a == NULL || h->no_rx_thread ||
+	    pthread_create(&a->t, NULL, phr_ahead_thread, a) != 0) {
+		phr_ahead_free(a);
+		return;
+	}
+	a->started = 1;
+	h->attempts++;
+	h->ahead = a;
+}
+
+/*
+ * The answer sent ahead for this request, handed to ops as if it had just
+ * arrived: 0/-1 as phr_post, 1 when there was none usable (ask normally).
+ */
+static int
+phr_ahead_take(struct isnphr *h, const char *path, const char *action,
+    const char *soap, size_t len, struct phr_xfer *x)
+{
+	struct phr_ahead	*a = h->ahead;
+	int			 r;
+
+	h->ahead = NULL;
+	if (a == NULL)
+		return (1);
+	pthread_join(a->t, NULL);
+	a->started = 0;
+	if (strcmp(a->path, path) != 0 || strcmp(a->action, action) != 0 ||
+	    a->len != len || memcmp(a->soap, soap, len) != 0 ||
+	    a->res != CURLE_OK || a->status != 200 || a->answer.len == 0) {
+		phr_ahead_free(a);
+		return (1);
+	}
+	memcpy(h->ctype, a->ctype, sizeof(h->ctype));
+	h->retry_after = a->retry_after;
+	h->http_status = a->status;
+	phr_ahead_start(h);	/* the next one, while this one is parsed */
+	r = phr_consume(x, a->answer.data, a->answer.len);
+	phr_ahead_free(a);
+	if (r == -1) {
+		if (x->cancelled)
+			phr_err(h, "cancelled");
+		x->ops->reset(x->arg);
+		return (-1);
+	}
+	r = x->ops->finish(x->arg);
+	if (r == 0 || r == -1) {
+		if (r == -1)
+			x->ops->reset(x->arg);
+		return (r);
+	}
+	x->ops->reset(x->arg);	/* busy: ask again the ordinary way */
+	return (1);
+}
+
 int
 phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
     const char *soap, size_t len, const struct phr_resp_ops *ops, void *arg)
 {
 	struct phr_xfer		 x;
-	struct curl_slist	*hdrs = NULL;
-	struct dbuf		 req;
+	struct phr_req		 req;
 	CURL			*c;
 	CURLcode		 res;
-	char			 errbuf[CURL_ERROR_SIZE], *url = NULL;
-	char			*ct = NULL, *cth = NULL;
+	char			 errbuf[CURL_ERROR_SIZE];
 	uint64_t		 bytes0 = h->prog.bytes;
 	int			 attempt, rc = -1, r;
 
 	if (phr_http_init(h) == -1)
 		return (-1);
 	c = h->curl;
-	xasprintf(&url, "%s%s", h->url, path);
-	dbuf_init(&req, PHR_MAX_RESPONSE_XML);
-	if (mtom) {
-		if (phr_build_request(h, action, url, soap, len, &req,
-		    &ct) == -1)
-			goto out;
-	} else if (soap_request(&req, action, url, soap, len, NULL) == -1) {
-		phr_err(h, "the request is too large");
+	memset(&x, 0, sizeof(x));
+	x.h = h;
+	x.ops = ops;
+	x.arg = arg;
+	if ((r = phr_ahead_take(h, path, action, soap, len, &x)) != 1) {
+		phr_ahead_free(h->ahead_next);
+		h->ahead_next = NULL;
+		return (r);
+	}
+	if (phr_req_build(h, &req, path, action, mtom, soap, len) == -1)
 		goto out;
-	} else
-		xasprintf(&ct, "application/soap+xml; charset=UTF-8; "
-		    "action=\"%s\"", action);
-	xasprintf(&cth, "Content-Type: %s", ct);
-	hdrs = curl_slist_append(hdrs, cth);
-	hdrs = curl_slist_append(hdrs, "Expect:");
 
 	for (attempt = 0;; attempt++) {
+		/* The handle is this request's until it is sent ahead. */
+		phr_ahead_free(h->ahead);
+		h->ahead = NULL;
 		memset(&x, 0, sizeof(x));
 		x.h = h;
 		x.ops = ops;
@@ -421,35 +719,14 @@ phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
 		h->http_status = 0;
 		errbuf[0] = '\0';
 
-		curl_easy_reset(c);
-		curl_easy_setopt(c, CURLOPT_URL, url);
-		curl_easy_setopt(c, CURLOPT_POST, 1L);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.data);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)req.len);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-		curl_easy_setopt(c, CURLOPT_SSLVERSION,
-		    (long)CURL_SSLVERSION_TLSv1_2);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-		if (h->ca != NULL)
-			curl_easy_setopt(c, CURLOPT_CAINFO, h->ca);
-		if (h->cert != NULL)
-			curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert);
-		if (h->key != NULL)
-			curl_easy_setopt(c, CURLOPT_SSLKEY, h->key);
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->connect_timeout);
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->low_speed_time);
+		phr_curl_opts(h, c, &req, errbuf);
 		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, phr_header_cb);
 		curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, phr_write_cb);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
 
 		h->attempts++;
+		phr_rx_digests_clear(h);
 		if (phr_perform_threaded(c, &x, &res) == -1) {
 			curl_easy_setopt(c, CURLOPT_WRITEFUNCTION,
 			    phr_write_cb);
@@ -509,6 +786,8 @@ phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
 		}
 		if (!x.begun && ops->begin(arg, h->ctype) == -1)
 			goto out;
+		if (res == CURLE_OK && h->http_status == 200)
+			phr_ahead_start(h);
 		r = ops->finish(arg);
 		if (r == 0) {
 			rc = 0;
@@ -528,10 +807,9 @@ retry:
 out:
 	if (rc == -1)
 		ops->reset(arg);
-	curl_slist_free_all(hdrs);
-	dbuf_free(&req);
-	free(url);
-	free(ct);
-	free(cth);
+	phr_rx_digests_clear(h);
+	phr_ahead_free(h->ahead_next);	/* not sent: this one failed */
+	h->ahead_next = NULL;
+	phr_req_free(&req);
 	return (rc);
 }

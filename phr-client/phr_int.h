@@ -84,6 +84,9 @@ struct phr_resp_ops {
 };
 #define PHR_RETRY	1
 
+struct mtom_parser;
+struct phr_ahead;
+
 struct isnphr {
 	char			 err[PHR_ERR_MAX];
 	/* Profile. */
@@ -105,6 +108,10 @@ struct isnphr {
 	char			 ctype[512];
 	char			 last_code[64];	/* errorCode of the last Failure */
 	int			 rad69_off;	/* fall back to ITI-43 */
+	int			 rx_digests;	/* receiving thread hashes */
+	struct phr_ahead	*ahead;		/* a request sent ahead */
+	struct phr_ahead	*ahead_next;	/* to send after this one */
+	struct mtom_parser	*rx_shadow;	/* its parts' digests */
 	unsigned int		 options;	/* ISNPHR_OPT_* */
 	/* Progress. */
 	isnphr_progress_cb	 progress;
@@ -117,6 +124,7 @@ struct isnphr {
 	long			 slept_ms;
 	int			 attempts;	/* HTTP requests made */
 	const char		*rad69_path;	/* instead of SOAP_PATH_IDS */
+	int			 no_rx_thread;	/* as if pthread_create failed */
 	size_t			 batch;		/* 1..PHR_BATCH; 0: PHR_BATCH */
 };
 
@@ -132,7 +140,7 @@ void	 phr_list_build_info(struct isnphr_list *);
  * MTOM parser (attachments to cbs), anything else collected (bounded).
  */
 struct mtom_callbacks;
-struct mtom_parser;
+struct mtom_part;
 struct phr_rx {
 	struct isnphr			*h;
 	const struct mtom_callbacks	*cbs;
@@ -143,6 +151,7 @@ struct phr_rx {
 	void				*doc;		/* xmlDoc * of the root */
 	void				*body;		/* xmlNode *, first in Body */
 	int				 unsupported;	/* fault, or no endpoint */
+	int				 nohash;	/* h->rx_shadow digests */
 };
 void	 phr_rx_init(struct phr_rx *, struct isnphr *,
 	    const struct mtom_callbacks *, void *);
@@ -153,6 +162,10 @@ int	 phr_rx_finish(struct phr_rx *);
 void	 phr_rx_reset(struct phr_rx *);
 /* The root bytes so far when complete, or NULL. */
 const char *phr_rx_root(struct phr_rx *, size_t *);
+/* A complete attachment's stored SHA-1 and size; -1 when unknown. */
+int	 phr_rx_digest(const struct phr_rx *, const struct mtom_part *,
+	    const char **sha1, uint64_t *size);
+void	 phr_rx_digests_clear(struct isnphr *);
 /* Errors carried by a response, for a person; busy: PHR_RETRY. */
 int	 phr_rx_errors(struct isnphr *, const void *errs, int failure);
 
@@ -171,6 +184,10 @@ void	 phr_http_free(struct isnphr *);
 int	 phr_post(struct isnphr *, const char *path, const char *action,
 	    int mtom, const char *soap, size_t len, const struct phr_resp_ops *, void *);
 long	 phr_backoff_ms(int attempt, long retry_after);
+/* Send this plain request right after the next one, while it is parsed. */
+void	 phr_post_ahead(struct isnphr *, const char *path, const char *action,
+	    const char *soap, size_t len);
+void	 phr_ahead_drop(struct isnphr *);
 /* 1 when a curl result code is worth retrying. */
 int	 phr_curl_transient(int code, const char *errbuf);
 

@@ -103,33 +103,66 @@ static const struct phr_resp_ops phr_q_ops = {
 	phr_q_begin, phr_q_data, phr_q_finish, phr_q_reset
 };
 
-/* One stored query; the objects it returned in *subp. */
+/* A stored query's SOAP body (the caller frees it). */
 static int
-phr_query(struct isnphr *h, struct sq_build *b, enum xdsmsg_return rtype,
+phr_query_body(struct isnphr *h, struct sq_build *b, enum xdsmsg_return rtype,
+    struct dbuf *body)
+{
+	dbuf_init(body, PHR_MAX_RESPONSE_XML);
+	if (xdsmsg_query_req_build_sq(body, b, rtype) == -1) {
+		phr_err(h, "the query is too large");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Ask it; the objects it returned in *subp. */
+static int
+phr_query_post(struct isnphr *h, const struct dbuf *body,
     struct xds_submission **subp)
 {
-	struct dbuf		 body;
-	struct phr_q		 q;
-	int			 rc = -1;
+	struct phr_q	q;
+	int		rc = -1;
 
-	dbuf_init(&body, PHR_MAX_RESPONSE_XML);
 	h->last_code[0] = '\0';
-	if (xdsmsg_query_req_build_sq(&body, b, rtype) == -1) {
-		phr_err(h, "the query is too large");
-		goto out;
-	}
 	memset(&q, 0, sizeof(q));
 	phr_rx_init(&q.rx, h, NULL, NULL);
-	if (phr_post(h, SOAP_PATH_REGISTRY, SOAP_ACTION_ITI18, 0, body.data,
-	    body.len, &phr_q_ops, &q) == 0) {
+	if (phr_post(h, SOAP_PATH_REGISTRY, SOAP_ACTION_ITI18, 0, body->data,
+	    body->len, &phr_q_ops, &q) == 0) {
 		*subp = q.sub;
 		q.sub = NULL;
 		rc = 0;
 	}
 	phr_q_reset(&q);
 	dbuf_free(&q.rx.plain);
-out:
+	return (rc);
+}
+
+/* One stored query; the objects it returned in *subp. */
+static int
+phr_query(struct isnphr *h, struct sq_build *b, enum xdsmsg_return rtype,
+    struct xds_submission **subp)
+{
+	struct dbuf	body;
+	int		rc = -1;
+
+	if (phr_query_body(h, b, rtype, &body) == 0)
+		rc = phr_query_post(h, &body, subp);
 	dbuf_free(&body);
+	return (rc);
+}
+
+/* GetDocuments (LeafClass) on n entryUUIDs: its SOAP body. */
+static int
+phr_getdocs_body(struct isnphr *h, char *const *uuids, size_t n,
+    struct dbuf *body)
+{
+	struct sq_build	*b;
+	int		 rc;
+
+	b = sq_build_get_documents((const char *const *)(uintptr_t)uuids, n);
+	rc = phr_query_body(h, b, XDSMSG_LEAFCLASS, body);
+	sq_build_free(b);
 	return (rc);
 }
 
@@ -262,53 +295,118 @@ phr_set_add_docs(struct phr_set *s, const struct xds_submission *got)
 	}
 }
 
+static int
+phr_strcmp(const void *a, const void *b)
+{
+	return (strcmp(*(const char *const *)a, *(const char *const *)b));
+}
+
+/*
+ * The patient's Approved DocumentEntries as ObjectRefs (FindDocuments),
+ * sorted: which of a set's members are documents. NULL (every member is
+ * asked for) when the registry would not say.
+ */
+static struct xds_submission *
+phr_doc_refs(struct isnphr *h)
+{
+	struct xds_submission	*refs = NULL;
+	struct sq_build		*b;
+
+	b = sq_build_find_documents(h->cx, NULL);
+	if (phr_query(h, b, XDSMSG_OBJECTREF, &refs) == -1) {
+		h->err[0] = '\0';
+		refs = NULL;
+	} else if (refs->objectrefs.n > 1)
+		qsort(refs->objectrefs.v, refs->objectrefs.n,
+		    sizeof(*refs->objectrefs.v), phr_strcmp);
+	sq_build_free(b);
+	return (refs);
+}
+
 /*
  * The entries of a set: its members as ObjectRefs (GetSubmissionSet-
- * AndContents), then GetDocuments on them PHR_GETDOCS_CHUNK at a time. One
- * LeafClass answer for the whole set would be refused past the
- * clearinghouse's query_result_limit (1000 objects: a 500-instance study),
- * and would be parsed whole in memory (tens of MB of DOM); chunks keep the
- * list's memory to the entries' strings plus one small answer.
+ * AndContents), then GetDocuments on those that are documents (docs, from
+ * phr_doc_refs) PHR_GETDOCS_CHUNK at a time. One LeafClass answer for the
+ * whole set would be refused past the clearinghouse's query_result_limit
+ * (1000 objects: a 500-instance study), and would be parsed whole in
+ * memory (tens of MB of DOM); chunks keep the list's memory to the
+ * entries' strings plus one small answer. The members also include the
+ * set's associations: a GetDocuments on those alone answers nothing, and
+ * the clearinghouse counts a query that matched nothing as a failed lookup
+ * (ratelimit.md): five of them for a 500-instance study.
  */
 #define PHR_GETDOCS_CHUNK	100
 static int
-phr_set_docs_by_ref(struct isnphr *h, struct phr_set *s, const char *uuid)
+phr_set_docs_by_ref(struct isnphr *h, struct phr_set *s, const char *uuid,
+    const struct xds_submission *docs)
 {
 	struct xds_submission	*refs = NULL, *got = NULL;
 	struct sq_build		*b;
-	size_t			 i, n;
+	struct dbuf		 cur, next;
+	size_t			 i, j, k, n;
+	int			 r;
 
+	memset(&cur, 0, sizeof(cur));
 	b = sq_build_get_ss_and_contents(uuid);
 	if (phr_query(h, b, XDSMSG_OBJECTREF, &refs) == -1) {
 		sq_build_free(b);
 		return (-1);
 	}
 	sq_build_free(b);
+	for (i = j = 0; docs != NULL && i < refs->objectrefs.n; i++) {
+		if (bsearch(&refs->objectrefs.v[i], docs->objectrefs.v,
+		    docs->objectrefs.n, sizeof(*docs->objectrefs.v),
+		    phr_strcmp) == NULL) {
+			free(refs->objectrefs.v[i]);
+			continue;
+		}
+		refs->objectrefs.v[j++] = refs->objectrefs.v[i];
+	}
+	if (docs != NULL)
+		refs->objectrefs.n = j;
+	/* Each chunk's successor is sent ahead while it is parsed. */
+	n = refs->objectrefs.n;
+	if (n > 0 && phr_getdocs_body(h, refs->objectrefs.v,
+	    n < PHR_GETDOCS_CHUNK ? n : PHR_GETDOCS_CHUNK, &cur) == -1)
+		goto fail;
 	for (i = 0; i < refs->objectrefs.n; i += n) {
 		n = refs->objectrefs.n - i;
 		if (n > PHR_GETDOCS_CHUNK)
 			n = PHR_GETDOCS_CHUNK;
-		b = sq_build_get_documents((const char *const *)
-		    (uintptr_t)(refs->objectrefs.v + i), n);
-		if (phr_query(h, b, XDSMSG_LEAFCLASS, &got) == -1) {
-			sq_build_free(b);
-			xdsmeta_free(refs);
-			return (-1);
+		memset(&next, 0, sizeof(next));
+		if (i + n < refs->objectrefs.n) {
+			k = refs->objectrefs.n - i - n;
+			if (phr_getdocs_body(h, refs->objectrefs.v + i + n,
+			    k < PHR_GETDOCS_CHUNK ? k : PHR_GETDOCS_CHUNK,
+			    &next) == -1) {
+				dbuf_free(&next);
+				goto fail;
+			}
+			phr_post_ahead(h, SOAP_PATH_REGISTRY,
+			    SOAP_ACTION_ITI18, next.data, next.len);
 		}
-		sq_build_free(b);
+		r = phr_query_post(h, &cur, &got);
+		dbuf_free(&cur);
+		cur = next;
+		if (r == -1)
+			goto fail;
 		phr_set_add_docs(s, got);
 		xdsmeta_free(got);
 		got = NULL;
 	}
 	xdsmeta_free(refs);
 	return (0);
+fail:
+	dbuf_free(&cur);
+	xdsmeta_free(refs);
+	return (-1);
 }
 
 int
 phr_list_fetch(struct isnphr *h, struct isnphr_list **lp)
 {
 	struct isnphr_list	*l;
-	struct xds_submission	*found = NULL;
+	struct xds_submission	*found = NULL, *docs;
 	struct sq_build		*b;
 	struct phr_set		*s;
 	const struct xds_subset	*ss;
@@ -337,14 +435,16 @@ phr_list_fetch(struct isnphr *h, struct isnphr_list **lp)
 		phr_err(h, ISNPHR_NOTHING_FOUND);
 		return (-1);
 	}
+	docs = phr_doc_refs(h);
 	l = xcalloc(1, sizeof(*l));
 	l->sets = xcalloc(found->nsubsets, sizeof(*l->sets));
 	for (i = 0; i < found->nsubsets; i++) {
 		ss = &found->subsets[i];
 		s = &l->sets[l->nsets];
-		r = phr_set_docs_by_ref(h, s, ss->o.id);
+		r = phr_set_docs_by_ref(h, s, ss->o.id, docs);
 		l->nsets++;
 		if (r == -1) {
+			xdsmeta_free(docs);
 			xdsmeta_free(found);
 			phr_list_free(l);
 			return (-1);
@@ -358,6 +458,7 @@ phr_list_fetch(struct isnphr *h, struct isnphr_list **lp)
 		v = phr_slot(&ss->o.extra, XDS_SLOT_ISN_ENCRYPTION);
 		s->isn2 = v != NULL && strcmp(v, "isn2") == 0;
 	}
+	xdsmeta_free(docs);
 	xdsmeta_free(found);
 	phr_list_build_info(l);
 	*lp = l;

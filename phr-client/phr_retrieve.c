@@ -384,11 +384,18 @@ phr_place(struct phr_batch *b, struct phr_doc *d, struct phr_part *pp,
 {
 	struct isnphr	*h = b->h;
 	struct stat	 st;
+	const char	*sha1;
+	uint64_t	 size;
 	char		*final, *rel, *slash, *cause = NULL;
 	int		 v;
 
-	if (mp != NULL && (strcasecmp(mp->sha1, d->hash) != 0 ||
-	    mp->size != d->size)) {
+	if (mp != NULL && phr_rx_digest(&b->rx, mp, &sha1, &size) == -1) {
+		phr_doc_fail(h, d, "its SHA-1 could not be computed (not "
+		    "written)");
+		return;
+	}
+	if (mp != NULL && (strcasecmp(sha1, d->hash) != 0 ||
+	    size != d->size)) {
 		phr_doc_fail(h, d, "tampered or truncated: its SHA-1 or size "
 		    "differs from the registry's (not written)");
 		return;

@@ -441,19 +441,21 @@ envelope_dec_open(struct envelope_dec *d, size_t len, uint32_t index, int last)
 	return (-1);
 }
 
-/* Hand an authenticated chunk's plaintext to the sink. */
+/*
+ * Hand an authenticated chunk's plaintext to the sink. d->out is not wiped
+ * here: the sink has the same bytes, the next chunk overwrites them and
+ * envelope_dec_free wipes the buffer (a wipe per chunk was 1.6% of a PHR's
+ * retrieval). Plaintext that failed authentication is wiped where found.
+ */
 static int
 envelope_dec_release(struct envelope_dec *d, size_t len, char **cause)
 {
-	int	rc = 0;
-
 	if (len != 0 && d->sink(d->arg, d->out, len) == -1) {
 		xcause(cause,
 		    "could not write the plaintext: output failed");
-		rc = -1;
+		return (-1);
 	}
-	envelope_wipe(d->out, len);
-	return (rc);
+	return (0);
 }
 
 /*

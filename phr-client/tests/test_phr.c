@@ -647,6 +647,7 @@ hook_mode(char **argv)
 	}
 	h->rad69_path = getenv("PHR_RAD69_PATH");
 	h->no_sleep = getenv("PHR_NO_SLEEP") != NULL;
+	h->no_rx_thread = getenv("PHR_NO_THREAD") != NULL;
 	if (getenv("PHR_BATCH") != NULL)
 		h->batch = (size_t)strtoul(getenv("PHR_BATCH"), NULL, 10);
 	if (getenv("PHR_NO_IMAGES") != NULL)

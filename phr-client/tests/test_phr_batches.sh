@@ -14,7 +14,8 @@
 # batches instead, many batches on one kept-alive connection, and an
 # answer stalled past the daemon's write timeout mid-batch (the daemon
 # drops it: retried on a new connection, then the remaining batches),
-# and three handles retrieving at once from three threads.
+# three handles retrieving at once from three threads, and a set larger
+# than one GetDocuments listed without a failed lookup.
 # Every run is bounded by timeout(1): a hang is a failure, not a stuck
 # make check.
 top_srcdir=${top_srcdir:-.}
@@ -181,6 +182,25 @@ check "3 concurrent retrievals (isn2, 7 RAD-69 batches each): all byte for byte"
     '[ $rc = 0 ] && [ "$(grep -c " rc 0 retrieved 27 failed 0 " par.out)" = 3 ] &&
      same par.1 isn2 && same par.2 isn2 && same par.3 isn2 &&
      [ "$(requests par RAD-69)" = 21 ] && [ "$(conns par RAD-69)" -ge 3 ]'
+
+# --- a set whose members (152 documents, 152 associations, the set) fill
+# four GetDocuments: the associations are not asked for, so the listing
+# makes no query that matches nothing (the clearinghouse counts those as
+# failed lookups against the PHR's certificate: ratelimit.md), and the
+# second chunk of documents is sent ahead while the first is parsed.
+check "an rsna-token submission of 150 instances is stored" \
+    'submit many 1.2.260.94 150:2000 --scheme rsna-token --token hx3nrw \
+     --password-env PW --dob 19460201'
+lookups() {
+	ch_metrics | sed -n 's/^isn_ch_failed_lookups_total{transaction="ITI-18"} //p'
+}
+lk0=$(lookups)
+run b8 rsna-token hx3nrw
+lk1=$(lookups)
+check "150 instances listed and retrieved without a failed lookup (${lk0:-0} before, ${lk1:-0} after)" \
+    'ok_run b8 152 && same b8 many && [ "${lk1:-0}" = "${lk0:-0}" ]'
+check "their listing: FindSubmissionSets, FindDocuments, GetSubmissionSetAndContents, 2 GetDocuments" \
+    '[ "$(grep -c "path=/services/xdsregistryb status=200" b8.log)" = 5 ]'
 
 echo "1..$n"
 [ $failed = 0 ]

@@ -246,6 +246,14 @@ check "a document corrupted in the blob store: reported, not written" \
      grep -q "1 failed" r5.out &&
      [ "$(find out5 -name "*.dcm" | wc -l)" = 5 ] &&
      [ ! -e out5/.isnphr-tmp ]'
+# The same without the receiving thread (pthread_create failed): the
+# caller's thread hashes the parts itself.
+env ISN_PASSWORD=quackquack PHR_NO_THREAD=1 "$tphr" hook prof.yaml \
+    rsna-token fpzddg 1946-02-01 out5n > out5n.out 2>&1
+check "the corrupted document without a receiving thread: reported, not written" \
+    'grep -q "^rc -1" out5n.out && grep -q "^failed 1" out5n.out &&
+     grep -q "^error.*tampered or truncated" out5n.out &&
+     [ "$(find out5n -name "*.dcm" | wc -l)" = 5 ]'
 
 # --- a set larger than the clearinghouse's query_result_limit ---
 ch_stop
@@ -301,6 +309,10 @@ hook outh
 check "RAD-69 accepted: no fallback" \
     '[ "$(val outh rc)" = 0 ] && [ "$(val outh rad69_off)" = 0 ] &&
      same outh plain-isn2 $ST'
+hook outu PHR_NO_THREAD=1
+check "without a receiving thread: retrieved and hash-checked in one thread, byte for byte" \
+    '[ "$(val outu rc)" = 0 ] && [ "$(val outu retrieved)" = 7 ] &&
+     same outu plain-isn2 $ST'
 
 hook outn PHR_NO_IMAGES=1
 check "ISNPHR_OPT_NO_IMAGES: the report and KOS only, verified, byte for byte, no image" \
