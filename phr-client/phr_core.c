@@ -68,6 +68,7 @@ isnphr_new(void)
 static void
 phr_profile_clear(struct isnphr *h)
 {
+	phr_ahead_drop(h);	/* its thread reads the profile */
 	free(h->url);
 	free(h->ca);
 	free(h->cert);
