@@ -412,29 +412,57 @@ fake_start(const char *dir, const char *const *script, size_t n, int *portp)
 	return (pid);
 }
 
-static void
-test_retries(void)
+/* A CA and the fake's server certificate in a new dir; 0 or -1. */
+static int
+fake_pki(char *dir, char *cafile, size_t len)
 {
-	static const char *const script1[] = { "503", fake_busy, fake_empty };
-	static const char *const script2[] = { "503", "503", "503" };
-	struct testpki		 ca, srv;
-	struct isnphr_profile	 p;
-	struct isnphr_list	*l;
-	struct isnphr		*h;
-	char			 dir[] = "/tmp/test_phr_pki.XXXXXX", url[64];
-	char			 cafile[600], path[600];
-	pid_t			 pid;
-	int			 port, status;
+	struct testpki	ca, srv;
 
 	if (mkdtemp(dir) == NULL) {
 		ok(0, "mkdtemp");
-		return;
+		return (-1);
 	}
 	testpki_make(&ca, "Test CA", NULL, 1, NULL, 1);
 	testpki_make(&srv, "127.0.0.1", &ca, 0, "IP:127.0.0.1", 2);
 	testpki_write(&ca, dir, "ca.pem", NULL);
 	testpki_write(&srv, dir, "server.pem", "server.key");
-	snprintf(cafile, sizeof(cafile), "%s/ca.pem", dir);
+	testpki_free(&ca);
+	testpki_free(&srv);
+	snprintf(cafile, len, "%s/ca.pem", dir);
+	return (0);
+}
+
+static void
+fake_pki_remove(const char *dir)
+{
+	static const char *const files[] = {
+		"ca.pem", "server.pem", "server.key"
+	};
+	char	path[600];
+	size_t	i;
+
+	for (i = 0; i < sizeof(files) / sizeof(*files); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+static void
+test_retries(void)
+{
+	static const char *const script1[] = { "503", fake_busy, fake_empty };
+	static const char *const script2[] = { "503", "503", "503" };
+	struct isnphr_profile	 p;
+	struct isnphr_list	*l;
+	struct isnphr		*h;
+	char			 dir[] = "/tmp/test_phr_pki.XXXXXX", url[64];
+	char			 cafile[600];
+	pid_t			 pid;
+	int			 port, status;
+
+	if (fake_pki(dir, cafile, sizeof(cafile)) == -1)
+		return;
 
 	/* 503, then Busy with Retry-After: 1, then an empty answer. */
 	pid = fake_start(dir, script1, 3, &port);
@@ -480,16 +508,140 @@ test_retries(void)
 	    "connection refused: retried, then \"cannot reach\"");
 	is_int(h->attempts, 3, "three connection attempts");
 	isnphr_free(h);
+	fake_pki_remove(dir);
+}
 
-	testpki_free(&ca);
-	testpki_free(&srv);
-	snprintf(path, sizeof(path), "%s/ca.pem", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/server.pem", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/server.key", dir);
-	unlink(path);
-	rmdir(dir);
+/* What test_ahead's requests got: the bodies, how often finished. */
+struct ahead_rx {
+	struct dbuf	b;
+	int		finished;
+};
+
+static int
+ahead_begin(void *arg, const char *ct)
+{
+	(void)arg;
+	(void)ct;
+	return (0);
+}
+
+static int
+ahead_data(void *arg, const void *buf, size_t len)
+{
+	return (dbuf_add(&((struct ahead_rx *)arg)->b, buf, len));
+}
+
+static int
+ahead_finish(void *arg)
+{
+	((struct ahead_rx *)arg)->finished++;
+	return (0);
+}
+
+static void
+ahead_reset(void *arg)
+{
+	dbuf_reset(&((struct ahead_rx *)arg)->b);
+}
+
+static const struct phr_resp_ops ahead_ops = {
+	ahead_begin, ahead_data, ahead_finish, ahead_reset
+};
+
+/* phr_post of one request; its answer as a string (caller frees). */
+static char *
+ahead_post(struct isnphr *h, const char *req, int *rc)
+{
+	struct ahead_rx	rx;
+	char		*s;
+
+	memset(&rx, 0, sizeof(rx));
+	dbuf_init(&rx.b, 65536);
+	*rc = phr_post(h, "/x", "urn:test", 0, req, strlen(req), &ahead_ops,
+	    &rx);
+	xasprintf(&s, "%.*s finished=%d", (int)rx.b.len,
+	    rx.b.data != NULL ? rx.b.data : "", rx.finished);
+	dbuf_free(&rx.b);
+	return (s);
+}
+
+/*
+ * phr_post_ahead against the fake (one answer per connection, in order):
+ * the request registered next goes out as soon as the current transfer is
+ * over and its answer is taken without a new request; an answer sent ahead
+ * that is not HTTP 200, or that another request follows, is dropped and
+ * the request made the ordinary way.
+ */
+static void
+test_ahead(void)
+{
+	static const char *const ok2[] = { "<a>A</a>", "<a>B</a>" };
+	static const char *const bad[] = { "<a>A</a>", "503", "<a>B</a>" };
+	static const char *const other[] = { "<a>A</a>", "<a>B</a>",
+	    "<a>C</a>" };
+	struct isnphr_profile	 p;
+	struct isnphr		*h;
+	char			 dir[] = "/tmp/test_phr_pki.XXXXXX", url[64];
+	char			 cafile[600], *a, *b;
+	pid_t			 pid;
+	int			 port, status, ra, rb;
+
+	if (fake_pki(dir, cafile, sizeof(cafile)) == -1)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.url = url;
+	p.ca_file = cafile;
+
+	pid = fake_start(dir, ok2, 2, &port);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
+	h = isnphr_new();
+	isnphr_open(h, &p);
+	phr_post_ahead(h, "/x", "urn:test", "<b/>", 4);
+	a = ahead_post(h, "<a/>", &ra);
+	b = ahead_post(h, "<b/>", &rb);
+	ok(ra == 0 && strstr(a, "<a>A</a> finished=1") != NULL &&
+	    rb == 0 && strstr(b, "<a>B</a> finished=1") != NULL,
+	    "sent ahead: each request its answer (%s; %s)", a, b);
+	is_int(h->attempts, 2, "the second answer taken without a request");
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the fake served both");
+	free(a);
+	free(b);
+	isnphr_free(h);
+
+	pid = fake_start(dir, bad, 3, &port);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
+	h = isnphr_new();
+	h->no_sleep = 1;
+	isnphr_open(h, &p);
+	phr_post_ahead(h, "/x", "urn:test", "<b/>", 4);
+	a = ahead_post(h, "<a/>", &ra);
+	b = ahead_post(h, "<b/>", &rb);
+	ok(ra == 0 && rb == 0 && strstr(b, "<a>B</a> finished=1") != NULL &&
+	    h->slept_ms == 0, "sent ahead and answered 503: asked again at "
+	    "once, the ordinary way (%s)", b);
+	is_int(h->attempts, 3, "three requests");
+	waitpid(pid, &status, 0);
+	free(a);
+	free(b);
+	isnphr_free(h);
+
+	pid = fake_start(dir, other, 3, &port);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
+	h = isnphr_new();
+	isnphr_open(h, &p);
+	phr_post_ahead(h, "/x", "urn:test", "<b/>", 4);
+	a = ahead_post(h, "<a/>", &ra);
+	b = ahead_post(h, "<c/>", &rb);
+	ok(rb == 0 && strstr(b, "<a>C</a> finished=1") != NULL,
+	    "another request than the one sent ahead: its own answer (%s)", b);
+	is_int(h->attempts, 3, "the answer sent ahead dropped");
+	waitpid(pid, &status, 0);
+	free(a);
+	free(b);
+	isnphr_free(h);
+	fake_pki_remove(dir);
 }
 
 /* Cancel once the first bytes of documents arrive. */
@@ -748,5 +900,6 @@ main(int argc, char **argv)
 	test_from_xml();
 	test_api();
 	test_retries();
+	test_ahead();
 	return (tap_done());
 }
