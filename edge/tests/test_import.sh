@@ -254,8 +254,8 @@ check "the right details under any scheme: 200, isn2, study a with 6 instances i
      grep -q "\"instances\": *6" api.out && grep -q "\"report\": *true" api.out &&
      [ "$(grep -o "\"uid\": *\"1.2.826.77.1\.[0-9]*\"" api.out | wc -l)" = 2 ]'
 cp api.out lookup-a.out
-check "the lookup listed once: 3 ITI-18 (FindSubmissionSets, GetSubmissionSetAndContents, GetDocuments)" \
-    '[ $(($(iti18s) - q0)) = 3 ]'
+check "the lookup listed once: 4 ITI-18 (FindSubmissionSets, FindDocuments, GetSubmissionSetAndContents, GetDocuments)" \
+    '[ $(($(iti18s) - q0)) = 4 ]'
 # The clearinghouse's log: one ITI-43 for the KOS and report, no RAD-69.
 check "the lookup carries the report's text, decrypted, and no image was fetched" \
     'jhas report_text "\"FINDINGS: normal\.[^\"]*\"" && jhas report_truncated false &&
