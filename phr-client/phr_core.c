@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -51,14 +52,22 @@ phr_log_sink(int pri, const char *line, void *arg)
 		fprintf(stderr, "libisnphr: %s\n", line);
 }
 
+/* Once per process: handles may be made in several threads at once. */
+static void
+phr_log_once(void)
+{
+	log_set_sink(phr_log_sink, NULL);
+}
+
 struct isnphr *
 isnphr_new(void)
 {
-	struct isnphr	*h;
+	static pthread_once_t	 once = PTHREAD_ONCE_INIT;
+	struct isnphr		*h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return (NULL);
-	log_set_sink(phr_log_sink, NULL);
+	pthread_once(&once, phr_log_once);
 	h->connect_timeout = 10;
 	h->low_speed_time = 60;
 	h->max_retries = 4;
