@@ -650,7 +650,7 @@ main(int argc, char **argv)
 	 * Each listing answer's DOM (a few MB) is built and freed in turn:
 	 * glibc gave the heap's top back to the kernel after every one and
 	 * faulted it in again for the next, 10 ms of a 500-instance listing.
-	 * The peak stays what it was: only the giving back is kept for exit.
+	 * The peak is the same; freed memory now stays for reuse until exit.
 	 */
 	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
 	mallopt(M_TOP_PAD, 16 * 1024 * 1024);
