@@ -565,12 +565,47 @@ ahead_post(struct isnphr *h, const char *req, int *rc)
 	return (s);
 }
 
+/* What one run of test_ahead got. */
+struct ahead_run {
+	char	*a, *b;		/* the two answers */
+	int	 ra, rb;	/* phr_post's results */
+	int	 attempts;
+	int	 served;	/* the fake exited 0: every reply sent */
+};
+
+/*
+ * Against a fake with these replies: "<b/>" registered to go next, then
+ * phr_post of "<a/>" and of second.
+ */
+static void
+ahead_run(const char *dir, struct isnphr_profile *p, char *url,
+    size_t urlsz, const char *const *script, size_t n, const char *second,
+    struct ahead_run *r)
+{
+	struct isnphr	*h;
+	pid_t		 pid;
+	int		 port, status;
+
+	pid = fake_start(dir, script, n, &port);
+	snprintf(url, urlsz, "https://127.0.0.1:%d", port);
+	h = isnphr_new();
+	h->no_sleep = 1;
+	isnphr_open(h, p);
+	phr_post_ahead(h, "/x", "urn:test", "<b/>", 4);
+	r->a = ahead_post(h, "<a/>", &r->ra);
+	r->b = ahead_post(h, second, &r->rb);
+	r->attempts = h->attempts;
+	r->served = waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0 && h->slept_ms == 0;
+	isnphr_free(h);
+}
+
 /*
  * phr_post_ahead against the fake (one answer per connection, in order):
  * the request registered next goes out as soon as the current transfer is
  * over and its answer is taken without a new request; an answer sent ahead
  * that is not HTTP 200, or that another request follows, is dropped and
- * the request made the ordinary way.
+ * the request made the ordinary way (at once: no backoff).
  */
 static void
 test_ahead(void)
@@ -580,11 +615,9 @@ test_ahead(void)
 	static const char *const other[] = { "<a>A</a>", "<a>B</a>",
 	    "<a>C</a>" };
 	struct isnphr_profile	 p;
-	struct isnphr		*h;
+	struct ahead_run	 r;
 	char			 dir[] = "/tmp/test_phr_pki.XXXXXX", url[64];
-	char			 cafile[600], *a, *b;
-	pid_t			 pid;
-	int			 port, status, ra, rb;
+	char			 cafile[600];
 
 	if (fake_pki(dir, cafile, sizeof(cafile)) == -1)
 		return;
@@ -592,55 +625,29 @@ test_ahead(void)
 	p.url = url;
 	p.ca_file = cafile;
 
-	pid = fake_start(dir, ok2, 2, &port);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
-	h = isnphr_new();
-	isnphr_open(h, &p);
-	phr_post_ahead(h, "/x", "urn:test", "<b/>", 4);
-	a = ahead_post(h, "<a/>", &ra);
-	b = ahead_post(h, "<b/>", &rb);
-	ok(ra == 0 && strstr(a, "<a>A</a> finished=1") != NULL &&
-	    rb == 0 && strstr(b, "<a>B</a> finished=1") != NULL,
-	    "sent ahead: each request its answer (%s; %s)", a, b);
-	is_int(h->attempts, 2, "the second answer taken without a request");
-	waitpid(pid, &status, 0);
-	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "the fake served both");
-	free(a);
-	free(b);
-	isnphr_free(h);
+	ahead_run(dir, &p, url, sizeof(url), ok2, 2, "<b/>", &r);
+	ok(r.ra == 0 && strstr(r.a, "<a>A</a> finished=1") != NULL &&
+	    r.rb == 0 && strstr(r.b, "<a>B</a> finished=1") != NULL &&
+	    r.served, "sent ahead: each request its answer (%s; %s)", r.a, r.b);
+	is_int(r.attempts, 2, "the second answer taken without a request");
+	free(r.a);
+	free(r.b);
 
-	pid = fake_start(dir, bad, 3, &port);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
-	h = isnphr_new();
-	h->no_sleep = 1;
-	isnphr_open(h, &p);
-	phr_post_ahead(h, "/x", "urn:test", "<b/>", 4);
-	a = ahead_post(h, "<a/>", &ra);
-	b = ahead_post(h, "<b/>", &rb);
-	ok(ra == 0 && rb == 0 && strstr(b, "<a>B</a> finished=1") != NULL &&
-	    h->slept_ms == 0, "sent ahead and answered 503: asked again at "
-	    "once, the ordinary way (%s)", b);
-	is_int(h->attempts, 3, "three requests");
-	waitpid(pid, &status, 0);
-	free(a);
-	free(b);
-	isnphr_free(h);
+	ahead_run(dir, &p, url, sizeof(url), bad, 3, "<b/>", &r);
+	ok(r.ra == 0 && r.rb == 0 && strstr(r.b, "<a>B</a> finished=1") !=
+	    NULL && r.served, "sent ahead and answered 503: asked again at "
+	    "once, the ordinary way (%s)", r.b);
+	is_int(r.attempts, 3, "three requests");
+	free(r.a);
+	free(r.b);
 
-	pid = fake_start(dir, other, 3, &port);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
-	h = isnphr_new();
-	isnphr_open(h, &p);
-	phr_post_ahead(h, "/x", "urn:test", "<b/>", 4);
-	a = ahead_post(h, "<a/>", &ra);
-	b = ahead_post(h, "<c/>", &rb);
-	ok(rb == 0 && strstr(b, "<a>C</a> finished=1") != NULL,
-	    "another request than the one sent ahead: its own answer (%s)", b);
-	is_int(h->attempts, 3, "the answer sent ahead dropped");
-	waitpid(pid, &status, 0);
-	free(a);
-	free(b);
-	isnphr_free(h);
+	ahead_run(dir, &p, url, sizeof(url), other, 3, "<c/>", &r);
+	ok(r.rb == 0 && strstr(r.b, "<a>C</a> finished=1") != NULL &&
+	    r.served, "another request than the one sent ahead: its own "
+	    "answer (%s)", r.b);
+	is_int(r.attempts, 3, "the answer sent ahead dropped");
+	free(r.a);
+	free(r.b);
 	fake_pki_remove(dir);
 }
 
