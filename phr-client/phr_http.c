@@ -563,12 +563,18 @@ phr_ahead_free(struct phr_ahead *a)
 	free(a);
 }
 
+static void
+phr_ahead_clear(struct phr_ahead **ap)
+{
+	phr_ahead_free(*ap);
+	*ap = NULL;
+}
+
 void
 phr_ahead_drop(struct isnphr *h)
 {
-	phr_ahead_free(h->ahead);
-	phr_ahead_free(h->ahead_next);
-	h->ahead = h->ahead_next = NULL;
+	phr_ahead_clear(&h->ahead);
+	phr_ahead_clear(&h->ahead_next);
 }
 
 void
@@ -578,8 +584,7 @@ phr_post_ahead(struct isnphr *h, const char *path, const char *action,
 	struct phr_ahead	*a;
 	char			 err[sizeof(h->err)];
 
-	phr_ahead_free(h->ahead_next);
-	h->ahead_next = NULL;
+	phr_ahead_clear(&h->ahead_next);
 	a = xcalloc(1, sizeof(*a));
 	a->h = h;
 	a->path = xstrdup(path);
@@ -637,8 +642,7 @@ phr_ahead_start(struct isnphr *h)
 	struct phr_ahead	*a = h->ahead_next;
 
 	h->ahead_next = NULL;
-	phr_ahead_free(h->ahead);
-	h->ahead = NULL;
+	phr_ahead_clear(&h->ahead);
 	if (a == NULL || h->no_rx_thread ||
 	    pthread_create(&a->t, NULL, phr_ahead_thread, a) != 0) {
 		phr_ahead_free(a);
@@ -693,6 +697,16 @@ phr_ahead_take(struct isnphr *h, const char *path, const char *action,
 	return (1);
 }
 
+static void
+phr_xfer_init(struct phr_xfer *x, struct isnphr *h,
+    const struct phr_resp_ops *ops, void *arg)
+{
+	memset(x, 0, sizeof(*x));
+	x->h = h;
+	x->ops = ops;
+	x->arg = arg;
+}
+
 int
 phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
     const char *soap, size_t len, const struct phr_resp_ops *ops, void *arg)
@@ -708,26 +722,17 @@ phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
 	if (phr_http_init(h) == -1)
 		return (-1);
 	c = h->curl;
-	memset(&x, 0, sizeof(x));
-	x.h = h;
-	x.ops = ops;
-	x.arg = arg;
-	if ((r = phr_ahead_take(h, path, action, soap, len, &x)) != 1) {
-		phr_ahead_free(h->ahead_next);
-		h->ahead_next = NULL;
+	phr_xfer_init(&x, h, ops, arg);
+	/* Taken: phr_ahead_take has sent the one registered to go next. */
+	if ((r = phr_ahead_take(h, path, action, soap, len, &x)) != 1)
 		return (r);
-	}
 	if (phr_req_build(h, &req, path, action, mtom, soap, len) == -1)
 		goto out;
 
 	for (attempt = 0;; attempt++) {
 		/* The handle is this request's until it is sent ahead. */
-		phr_ahead_free(h->ahead);
-		h->ahead = NULL;
-		memset(&x, 0, sizeof(x));
-		x.h = h;
-		x.ops = ops;
-		x.arg = arg;
+		phr_ahead_clear(&h->ahead);
+		phr_xfer_init(&x, h, ops, arg);
 		h->ctype[0] = '\0';
 		h->retry_after = 0;
 		h->http_status = 0;
@@ -822,8 +827,7 @@ out:
 	if (rc == -1)
 		ops->reset(arg);
 	phr_rx_digests_clear(h);
-	phr_ahead_free(h->ahead_next);	/* not sent: this one failed */
-	h->ahead_next = NULL;
+	phr_ahead_clear(&h->ahead_next);	/* not sent: this one failed */
 	phr_req_free(&req);
 	return (rc);
 }

@@ -152,15 +152,23 @@ phr_query(struct isnphr *h, struct sq_build *b, enum xdsmsg_return rtype,
 	return (rc);
 }
 
-/* GetDocuments (LeafClass) on n entryUUIDs: its SOAP body. */
+/*
+ * GetDocuments (LeafClass) on the entryUUIDs from i on, PHR_GETDOCS_CHUNK
+ * at most: its SOAP body.
+ */
+#define PHR_GETDOCS_CHUNK	100
 static int
-phr_getdocs_body(struct isnphr *h, char *const *uuids, size_t n,
+phr_getdocs_body(struct isnphr *h, const struct xds_strv *uuids, size_t i,
     struct dbuf *body)
 {
 	struct sq_build	*b;
+	size_t		 n = uuids->n - i;
 	int		 rc;
 
-	b = sq_build_get_documents((const char *const *)(uintptr_t)uuids, n);
+	if (n > PHR_GETDOCS_CHUNK)
+		n = PHR_GETDOCS_CHUNK;
+	b = sq_build_get_documents((const char *const *)(uintptr_t)
+	    (uuids->v + i), n);
 	rc = phr_query_body(h, b, XDSMSG_LEAFCLASS, body);
 	sq_build_free(b);
 	return (rc);
@@ -335,7 +343,6 @@ phr_doc_refs(struct isnphr *h)
  * the clearinghouse counts a query that matched nothing as a failed lookup
  * (ratelimit.md): five of them for a 500-instance study.
  */
-#define PHR_GETDOCS_CHUNK	100
 static int
 phr_set_docs_by_ref(struct isnphr *h, struct phr_set *s, const char *uuid,
     const struct xds_submission *docs)
@@ -343,7 +350,7 @@ phr_set_docs_by_ref(struct isnphr *h, struct phr_set *s, const char *uuid,
 	struct xds_submission	*refs = NULL, *got = NULL;
 	struct sq_build		*b;
 	struct dbuf		 cur, next;
-	size_t			 i, j, k, n;
+	size_t			 i, j;
 	int			 r;
 
 	memset(&cur, 0, sizeof(cur));
@@ -365,20 +372,14 @@ phr_set_docs_by_ref(struct isnphr *h, struct phr_set *s, const char *uuid,
 	if (docs != NULL)
 		refs->objectrefs.n = j;
 	/* Each chunk's successor is sent ahead while it is parsed. */
-	n = refs->objectrefs.n;
-	if (n > 0 && phr_getdocs_body(h, refs->objectrefs.v,
-	    n < PHR_GETDOCS_CHUNK ? n : PHR_GETDOCS_CHUNK, &cur) == -1)
+	if (refs->objectrefs.n > 0 && phr_getdocs_body(h, &refs->objectrefs,
+	    0, &cur) == -1)
 		goto fail;
-	for (i = 0; i < refs->objectrefs.n; i += n) {
-		n = refs->objectrefs.n - i;
-		if (n > PHR_GETDOCS_CHUNK)
-			n = PHR_GETDOCS_CHUNK;
+	for (i = 0; i < refs->objectrefs.n; i += PHR_GETDOCS_CHUNK) {
 		memset(&next, 0, sizeof(next));
-		if (i + n < refs->objectrefs.n) {
-			k = refs->objectrefs.n - i - n;
-			if (phr_getdocs_body(h, refs->objectrefs.v + i + n,
-			    k < PHR_GETDOCS_CHUNK ? k : PHR_GETDOCS_CHUNK,
-			    &next) == -1) {
+		if (i + PHR_GETDOCS_CHUNK < refs->objectrefs.n) {
+			if (phr_getdocs_body(h, &refs->objectrefs,
+			    i + PHR_GETDOCS_CHUNK, &next) == -1) {
 				dbuf_free(&next);
 				goto fail;
 			}
