@@ -58,7 +58,7 @@ struct phr_rxq {
 	int			 abort;	/* the handler stopped */
 	CURLcode		 res;
 	CURL			*curl;
-	struct isnphr		*h;
+	const char		*ctype;	/* where the headers go */
 	/* The receiving thread's alone until it ends. */
 	struct mtom_parser	*shadow;	/* digests the parts */
 	int			 shadow_off;	/* not MTOM, or it failed */
@@ -151,10 +151,13 @@ phr_http_free(struct isnphr *h)
 	h->curl = NULL;
 }
 
-/* A response header line: the Content-Type and Retry-After kept. */
+/*
+ * A response header line: the Content-Type, Retry-After and (status not
+ * NULL) the status code kept.
+ */
 static void
 phr_header_parse(const char *buf, size_t len, char *ctype, size_t ctsz,
-    long *retry_after)
+    long *retry_after, long *status)
 {
 	size_t		 vl;
 	const char	*v;
@@ -175,6 +178,8 @@ phr_header_parse(const char *buf, size_t len, char *ctype, size_t ctsz,
 		/* A new response (after a 100 Continue): forget the old. */
 		ctype[0] = '\0';
 		*retry_after = 0;
+		if (status != NULL && (v = memchr(buf, ' ', len)) != NULL)
+			*status = strtol(v + 1, NULL, 10);
 	}
 }
 
@@ -184,7 +189,7 @@ phr_header_cb(char *buf, size_t size, size_t n, void *arg)
 	struct phr_xfer	*x = arg;
 
 	phr_header_parse(buf, size * n, x->h->ctype, sizeof(x->h->ctype),
-	    &x->h->retry_after);
+	    &x->h->retry_after, NULL);
 	return (size * n);
 }
 
@@ -236,9 +241,9 @@ phr_rxq_digest(struct phr_rxq *q, const char *buf, size_t len)
 
 	if (q->shadow_off)
 		return;
-	if (q->shadow == NULL && (strncasecmp(q->h->ctype,
+	if (q->shadow == NULL && (strncasecmp(q->ctype,
 	    "multipart/related", 17) != 0 || (q->shadow = mtom_parser_new(
-	    q->h->ctype, &none, NULL, NULL, &cause)) == NULL))
+	    q->ctype, &none, NULL, NULL, &cause)) == NULL))
 		q->shadow_off = 1;
 	else if (mtom_parser_feed(q->shadow, buf, len, &cause) == -1)
 		q->shadow_off = 1;
@@ -311,56 +316,85 @@ phr_rxq_thread(void *arg)
 }
 
 /*
- * curl_easy_perform in a receiving thread while this thread hands what
- * arrives to the handler; when the handler stops, the transfer is aborted
- * (its write callback fails) and the rest drained. -1: no thread.
+ * A ring for a transfer on c (its write callback fills it); the headers
+ * are parsed into ctype by the transfer's header callback.
  */
-static int
-phr_perform_threaded(CURL *c, struct phr_xfer *x, CURLcode *resp)
+static void
+phr_rxq_init(struct phr_rxq *q, CURL *c, const char *ctype)
 {
-	struct phr_rxq	 q;
-	pthread_t	 t;
-	size_t		 i, len;
-	char		*buf;
-	int		 rc = 0;
+	size_t	i;
 
-	memset(&q, 0, sizeof(q));
-	q.curl = c;
-	q.h = x->h;
+	memset(q, 0, sizeof(*q));
+	q->curl = c;
+	q->ctype = ctype;
 	for (i = 0; i < PHR_RXQ_SLOTS; i++)
-		q.buf[i] = xmalloc(PHR_RXQ_SLOT);
-	pthread_mutex_init(&q.m, NULL);
-	pthread_cond_init(&q.data, NULL);
-	pthread_cond_init(&q.space, NULL);
+		q->buf[i] = xmalloc(PHR_RXQ_SLOT);
+	pthread_mutex_init(&q->m, NULL);
+	pthread_cond_init(&q->data, NULL);
+	pthread_cond_init(&q->space, NULL);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, phr_rxq_write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &q);
-	x->h->rx_digests = 1;
-	if (x->h->no_rx_thread ||
-	    pthread_create(&t, NULL, phr_rxq_thread, &q) != 0) {
-		x->h->rx_digests = 0;
-		rc = -1;
-		goto out;
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
+}
+
+static void
+phr_rxq_destroy(struct phr_rxq *q)
+{
+	size_t	i;
+
+	if (q->shadow != NULL)
+		mtom_parser_free(q->shadow);
+	q->shadow = NULL;
+	pthread_cond_destroy(&q->data);
+	pthread_cond_destroy(&q->space);
+	pthread_mutex_destroy(&q->m);
+	for (i = 0; i < PHR_RXQ_SLOTS; i++)
+		free(q->buf[i]);
+}
+
+/* Until the first bytes of the body are in (or the transfer ended). */
+static void
+phr_rxq_wait(struct phr_rxq *q)
+{
+	pthread_mutex_lock(&q->m);
+	while (q->count == 0 && !q->done) {
+		q->cwait = 1;
+		pthread_cond_wait(&q->data, &q->m);
+		q->cwait = 0;
 	}
+	pthread_mutex_unlock(&q->m);
+}
+
+/*
+ * What arrives, to the handler, until the transfer ended; when the
+ * handler stops, the transfer is aborted (its write callback fails) and
+ * the rest drained. The thread t is joined.
+ */
+static void
+phr_rxq_drain(struct phr_rxq *q, pthread_t t, struct phr_xfer *x)
+{
+	size_t	 len;
+	char	*buf;
+
 	for (;;) {
-		pthread_mutex_lock(&q.m);
-		while (q.count == 0 && !q.done) {
-			q.cwait = 1;
-			pthread_cond_wait(&q.data, &q.m);
-			q.cwait = 0;
+		pthread_mutex_lock(&q->m);
+		while (q->count == 0 && !q->done) {
+			q->cwait = 1;
+			pthread_cond_wait(&q->data, &q->m);
+			q->cwait = 0;
 		}
-		if (q.count == 0) {
-			pthread_mutex_unlock(&q.m);
+		if (q->count == 0) {
+			pthread_mutex_unlock(&q->m);
 			break;
 		}
-		buf = q.buf[q.head];
-		len = q.len[q.head];
-		pthread_mutex_unlock(&q.m);
+		buf = q->buf[q->head];
+		len = q->len[q->head];
+		pthread_mutex_unlock(&q->m);
 
 		/* The head slot is the consumer's until released. */
 		if (phr_consume(x, buf, len) == -1) {
-			pthread_mutex_lock(&q.m);
-			q.abort = 1;
-			pthread_mutex_unlock(&q.m);
+			pthread_mutex_lock(&q->m);
+			q->abort = 1;
+			pthread_mutex_unlock(&q->m);
 		}
 
 		/*
@@ -371,28 +405,60 @@ phr_perform_threaded(CURL *c, struct phr_xfer *x, CURLcode *resp)
 		 * ring, is woken once half of it is free; this thread, waiting
 		 * on an empty one, once half is filled or the transfer ended.
 		 */
-		pthread_mutex_lock(&q.m);
-		q.head = (q.head + 1) % PHR_RXQ_SLOTS;
-		q.count--;
-		if (q.pwait && (q.count <= PHR_RXQ_SLOTS / 2 || q.abort))
-			pthread_cond_signal(&q.space);
-		pthread_mutex_unlock(&q.m);
+		pthread_mutex_lock(&q->m);
+		q->head = (q->head + 1) % PHR_RXQ_SLOTS;
+		q->count--;
+		if (q->pwait && (q->count <= PHR_RXQ_SLOTS / 2 || q->abort))
+			pthread_cond_signal(&q->space);
+		pthread_mutex_unlock(&q->m);
 	}
 	pthread_join(t, NULL);
-	*resp = q.res;
-	if (q.shadow != NULL && !q.shadow_off) {
-		x->h->rx_shadow = q.shadow;
-		q.shadow = NULL;
+}
+
+/* A transfer nobody will read: its write callback fails; t is joined. */
+static void
+phr_rxq_abort(struct phr_rxq *q, pthread_t t)
+{
+	pthread_mutex_lock(&q->m);
+	q->abort = 1;
+	pthread_cond_signal(&q->space);
+	pthread_mutex_unlock(&q->m);
+	pthread_join(t, NULL);
+}
+
+/* The ended transfer's digests, for the handler's finish. */
+static void
+phr_rxq_digests(struct phr_rxq *q, struct isnphr *h)
+{
+	if (q->shadow != NULL && !q->shadow_off) {
+		h->rx_shadow = q->shadow;
+		q->shadow = NULL;
 	}
-out:
-	if (q.shadow != NULL)
-		mtom_parser_free(q.shadow);
-	pthread_cond_destroy(&q.data);
-	pthread_cond_destroy(&q.space);
-	pthread_mutex_destroy(&q.m);
-	for (i = 0; i < PHR_RXQ_SLOTS; i++)
-		free(q.buf[i]);
-	return (rc);
+}
+
+/*
+ * curl_easy_perform in a receiving thread while this thread hands what
+ * arrives to the handler. -1: no thread.
+ */
+static int
+phr_perform_threaded(CURL *c, struct phr_xfer *x, CURLcode *resp)
+{
+	struct phr_rxq	 q;
+	pthread_t	 t;
+
+	phr_rxq_init(&q, c, x->h->ctype);
+	x->h->rx_digests = 1;
+	if (x->h->no_rx_thread ||
+	    pthread_create(&t, NULL, phr_rxq_thread, &q) != 0) {
+		x->h->rx_digests = 0;
+		phr_rxq_destroy(&q);
+		return (-1);
+	}
+	phr_rxq_drain(&q, t, x);
+	*resp = q.res;
+	phr_rxq_digests(&q, x->h);
+	phr_rxq_destroy(&q);
+	return (0);
 }
 
 static int
@@ -524,27 +590,30 @@ phr_curl_opts(struct isnphr *h, CURL *c, const struct phr_req *r,
 }
 
 /*
- * A plain SOAP request sent ahead (phr_post_ahead): the listing knows its
- * next GetDocuments before it parses the current answer, so phr_post
- * starts the next one in a thread as soon as the current transfer is over
- * (the same handle, the same connection), and the clearinghouse works on
- * it while the caller parses. phr_post of that same request takes the
- * collected answer; anything else (another request, a transport error, not
- * HTTP 200) drops it and the request is made the ordinary way, retries
- * and all. One answer more is held (PHR_MAX_RESPONSE_XML at most).
+ * A request sent ahead (phr_post_ahead): the listing knows its next
+ * GetDocuments, and a retrieval its next RAD-69 or ITI-43 request, before
+ * the current answer is handled, so phr_post sends the next one from a
+ * receiving thread as soon as the current transfer is over (the same
+ * handle, the same connection): the clearinghouse works on it, and its
+ * answer fills its ring, while the caller finishes the current one. phr_post
+ * of that same request takes the transfer where it is; anything else
+ * (another request, a status other than 200, a transport error) drops it
+ * and the request is made the ordinary way, retries and all. What is held
+ * meanwhile is bounded by the ring.
  */
 struct phr_ahead {
 	struct isnphr	*h;
 	char		*path, *action, *soap;
 	size_t		 len;
+	int		 mtom;
 	struct phr_req	 req;
+	struct phr_rxq	 q;
+	int		 ring;		/* q set up */
 	pthread_t	 t;
-	int		 started;
-	struct dbuf	 answer;
+	int		 started;	/* t not joined */
 	char		 ctype[512];
 	long		 retry_after;
 	long		 status;
-	CURLcode	 res;
 	char		 errbuf[CURL_ERROR_SIZE];
 };
 
@@ -554,9 +623,10 @@ phr_ahead_free(struct phr_ahead *a)
 	if (a == NULL)
 		return;
 	if (a->started)
-		pthread_join(a->t, NULL);
+		phr_rxq_abort(&a->q, a->t);
+	if (a->ring)
+		phr_rxq_destroy(&a->q);
 	phr_req_free(&a->req);
-	dbuf_free(&a->answer);
 	free(a->path);
 	free(a->action);
 	free(a->soap);
@@ -579,7 +649,7 @@ phr_ahead_drop(struct isnphr *h)
 
 void
 phr_post_ahead(struct isnphr *h, const char *path, const char *action,
-    const char *soap, size_t len)
+    int mtom, const char *soap, size_t len)
 {
 	struct phr_ahead	*a;
 	char			 err[sizeof(h->err)];
@@ -591,9 +661,9 @@ phr_post_ahead(struct isnphr *h, const char *path, const char *action,
 	a->action = xstrdup(action);
 	a->soap = xmemdup(soap, len);
 	a->len = len;
-	dbuf_init(&a->answer, PHR_MAX_RESPONSE_XML);
+	a->mtom = mtom;
 	memcpy(err, h->err, sizeof(err));
-	if (phr_req_build(h, &a->req, path, action, 0, soap, len) == -1) {
+	if (phr_req_build(h, &a->req, path, action, mtom, soap, len) == -1) {
 		memcpy(h->err, err, sizeof(err));	/* asked for later */
 		phr_ahead_free(a);
 		return;
@@ -607,32 +677,8 @@ phr_ahead_header_cb(char *buf, size_t size, size_t n, void *arg)
 	struct phr_ahead	*a = arg;
 
 	phr_header_parse(buf, size * n, a->ctype, sizeof(a->ctype),
-	    &a->retry_after);
+	    &a->retry_after, &a->status);
 	return (size * n);
-}
-
-static size_t
-phr_ahead_write_cb(char *buf, size_t size, size_t n, void *arg)
-{
-	struct phr_ahead	*a = arg;
-
-	return (dbuf_add(&a->answer, buf, size * n) == -1 ? 0 : size * n);
-}
-
-static void *
-phr_ahead_thread(void *arg)
-{
-	struct phr_ahead	*a = arg;
-	CURL			*c = a->h->curl;
-
-	phr_curl_opts(a->h, c, &a->req, a->errbuf);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, phr_ahead_header_cb);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, phr_ahead_write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-	a->res = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
-	return (NULL);
 }
 
 /* The handle is free: send the request registered to go next. */
@@ -640,11 +686,20 @@ static void
 phr_ahead_start(struct isnphr *h)
 {
 	struct phr_ahead	*a = h->ahead_next;
+	CURL			*c = h->curl;
 
 	h->ahead_next = NULL;
 	phr_ahead_clear(&h->ahead);
-	if (a == NULL || h->no_rx_thread ||
-	    pthread_create(&a->t, NULL, phr_ahead_thread, a) != 0) {
+	if (a == NULL || h->no_rx_thread || h->no_ahead) {
+		phr_ahead_free(a);
+		return;
+	}
+	phr_curl_opts(h, c, &a->req, a->errbuf);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, phr_ahead_header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+	phr_rxq_init(&a->q, c, a->ctype);
+	a->ring = 1;
+	if (pthread_create(&a->t, NULL, phr_rxq_thread, &a->q) != 0) {
 		phr_ahead_free(a);
 		return;
 	}
@@ -654,12 +709,12 @@ phr_ahead_start(struct isnphr *h)
 }
 
 /*
- * The answer sent ahead for this request, handed to ops as if it had just
- * arrived: 0/-1 as phr_post, 1 when there was none usable (ask normally).
+ * The transfer sent ahead for this request, handed to ops as it arrives:
+ * 0/-1 as phr_post, 1 when there was none usable (ask normally).
  */
 static int
 phr_ahead_take(struct isnphr *h, const char *path, const char *action,
-    const char *soap, size_t len, struct phr_xfer *x)
+    int mtom, const char *soap, size_t len, struct phr_xfer *x)
 {
 	struct phr_ahead	*a = h->ahead;
 	int			 r;
@@ -667,26 +722,40 @@ phr_ahead_take(struct isnphr *h, const char *path, const char *action,
 	h->ahead = NULL;
 	if (a == NULL)
 		return (1);
-	pthread_join(a->t, NULL);
-	a->started = 0;
 	if (strcmp(a->path, path) != 0 || strcmp(a->action, action) != 0 ||
-	    a->len != len || memcmp(a->soap, soap, len) != 0 ||
-	    a->res != CURLE_OK || a->status != 200 || a->answer.len == 0) {
+	    a->mtom != mtom || a->len != len ||
+	    memcmp(a->soap, soap, len) != 0) {
+		phr_ahead_free(a);
+		return (1);
+	}
+	/* The headers are in by the body's first bytes. */
+	phr_rxq_wait(&a->q);
+	if (a->status != 200) {
 		phr_ahead_free(a);
 		return (1);
 	}
 	memcpy(h->ctype, a->ctype, sizeof(h->ctype));
 	h->retry_after = a->retry_after;
 	h->http_status = a->status;
-	phr_ahead_start(h);	/* the next one, while this one is parsed */
-	r = phr_consume(x, a->answer.data, a->answer.len);
-	phr_ahead_free(a);
-	if (r == -1) {
+	phr_rx_digests_clear(h);
+	h->rx_digests = 1;
+	phr_rxq_drain(&a->q, a->t, x);
+	a->started = 0;
+	if (x->cancelled || x->failed) {
 		if (x->cancelled)
 			phr_err(h, "cancelled");
 		x->ops->reset(x->arg);
+		phr_ahead_free(a);
 		return (-1);
 	}
+	if (a->q.res != CURLE_OK || !x->begun) {
+		x->ops->reset(x->arg);	/* cut short: ask again */
+		phr_ahead_free(a);
+		return (1);
+	}
+	phr_rxq_digests(&a->q, h);
+	phr_ahead_free(a);
+	phr_ahead_start(h);	/* the next one, while this one is finished */
 	r = x->ops->finish(x->arg);
 	if (r == 0 || r == -1) {
 		if (r == -1)
@@ -724,8 +793,11 @@ phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
 	c = h->curl;
 	phr_xfer_init(&x, h, ops, arg);
 	/* Taken: phr_ahead_take has sent the one registered to go next. */
-	if ((r = phr_ahead_take(h, path, action, soap, len, &x)) != 1)
+	if ((r = phr_ahead_take(h, path, action, mtom, soap, len, &x)) != 1) {
+		phr_rx_digests_clear(h);
 		return (r);
+	}
+	h->prog.bytes = bytes0;
 	if (phr_req_build(h, &req, path, action, mtom, soap, len) == -1)
 		goto out;
 

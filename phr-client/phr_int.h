@@ -125,6 +125,7 @@ struct isnphr {
 	int			 attempts;	/* HTTP requests made */
 	const char		*rad69_path;	/* instead of SOAP_PATH_IDS */
 	int			 no_rx_thread;	/* as if pthread_create failed */
+	int			 no_ahead;	/* nothing sent ahead */
 	size_t			 batch;		/* 1..PHR_BATCH; 0: PHR_BATCH */
 };
 
@@ -184,9 +185,9 @@ void	 phr_http_free(struct isnphr *);
 int	 phr_post(struct isnphr *, const char *path, const char *action,
 	    int mtom, const char *soap, size_t len, const struct phr_resp_ops *, void *);
 long	 phr_backoff_ms(int attempt, long retry_after);
-/* Send this plain request right after the next one, while it is parsed. */
+/* Send this request right after the next one, while that one is finished. */
 void	 phr_post_ahead(struct isnphr *, const char *path, const char *action,
-	    const char *soap, size_t len);
+	    int mtom, const char *soap, size_t len);
 void	 phr_ahead_drop(struct isnphr *);
 /* 1 when a curl result code is worth retrying. */
 int	 phr_curl_transient(int code, const char *errbuf);

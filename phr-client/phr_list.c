@@ -384,7 +384,7 @@ phr_set_docs_by_ref(struct isnphr *h, struct phr_set *s, const char *uuid,
 				goto fail;
 			}
 			phr_post_ahead(h, SOAP_PATH_REGISTRY,
-			    SOAP_ACTION_ITI18, next.data, next.len);
+			    SOAP_ACTION_ITI18, 0, next.data, next.len);
 		}
 		r = phr_query_post(h, &cur, &got);
 		dbuf_free(&cur);

@@ -591,7 +591,7 @@ ahead_run(const char *dir, struct isnphr_profile *p, char *url,
 	h = isnphr_new();
 	h->no_sleep = 1;
 	isnphr_open(h, p);
-	phr_post_ahead(h, "/x", "urn:test", "<b/>", 4);
+	phr_post_ahead(h, "/x", "urn:test", 0, "<b/>", 4);
 	r->a = ahead_post(h, "<a/>", &r->ra);
 	r->b = ahead_post(h, second, &r->rb);
 	r->attempts = h->attempts;
@@ -791,8 +791,15 @@ hook_mode(char **argv)
 
 	memset(&hs, 0, sizeof(hs));
 	hs.h = h;
-	if (getenv("PHR_PAUSE_MS") != NULL)
+	/*
+	 * Pauses leave the connection idle between requests: none is sent
+	 * ahead (and the pause reads the handle, which a request sent ahead
+	 * would be using).
+	 */
+	if (getenv("PHR_PAUSE_MS") != NULL) {
 		hs.pause_ms = strtol(getenv("PHR_PAUSE_MS"), NULL, 10);
+		h->no_ahead = 1;
+	}
 	if (getenv("PHR_STALL_MS") != NULL && getenv("PHR_STALL_AT") != NULL) {
 		hs.stall_ms = strtol(getenv("PHR_STALL_MS"), NULL, 10);
 		hs.stall_at = (int)strtol(getenv("PHR_STALL_AT"), NULL, 10);
