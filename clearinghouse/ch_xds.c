@@ -173,7 +173,7 @@ ch_xds_fini(struct httpd_req *req, int completed, void *arg)
 }
 
 static const struct httpd_handler ch_xds_handler = {
-	ch_xds_head, ch_xds_body, ch_xds_done, ch_xds_fini
+	ch_xds_head, ch_xds_body, ch_xds_done, ch_xds_fini, "POST"
 };
 
 /* ------------------------------------------------------------------ */
@@ -618,7 +618,7 @@ ch_xds_q_fini(struct httpd_req *req, int completed, void *arg)
 }
 
 static const struct httpd_handler ch_xds_q_handler = {
-	ch_xds_q_head, ch_xds_q_body, ch_xds_q_req_done, ch_xds_q_fini
+	ch_xds_q_head, ch_xds_q_body, ch_xds_q_req_done, ch_xds_q_fini, "POST"
 };
 
 /* The reloadable values (retention, limits) from conf. */

@@ -2170,5 +2170,5 @@ iti41_state_free(struct iti41_state *st)
 }
 
 const struct httpd_handler iti41_handler = {
-	iti41_head, iti41_body, iti41_done, iti41_fini
+	iti41_head, iti41_body, iti41_done, iti41_fini, "POST"
 };

@@ -1104,7 +1104,7 @@ rt_handler_fini(struct httpd_req *req, int completed, void *arg)
 }
 
 const struct httpd_handler retrieve_handler = {
-	rt_head, rt_body, rt_done, rt_handler_fini
+	rt_head, rt_body, rt_done, rt_handler_fini, "POST"
 };
 
 int

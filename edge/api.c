@@ -1769,7 +1769,7 @@ api_fini(struct httpd_req *req, int completed, void *arg)
 }
 
 static const struct httpd_handler api_handler = {
-	api_head, api_body, api_done, api_fini
+	api_head, api_body, api_done, api_fini, "GET, POST"
 };
 
 /* --- lifetime -------------------------------------------------------- */

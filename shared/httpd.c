@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,6 +522,38 @@ req_send_done(struct httpd_req *r)
 	r->h->done(r, r->harg);
 }
 
+/* OPTIONS: answered here once its body (if any) is read and dropped. */
+static int
+options_body(struct httpd_req *r, const void *buf, size_t len, void *arg)
+{
+	(void)r;
+	(void)buf;
+	(void)len;
+	(void)arg;
+	return (HTTPD_OK);
+}
+
+static void
+options_done(struct httpd_req *r, void *arg)
+{
+	const struct httpd_handler	*h = arg;
+	struct httpd_hdr		 hdr[2] = { { NULL, NULL },
+					    { NULL, NULL } };
+	char				 allow[128];
+
+	if (h->allow != NULL) {
+		snprintf(allow, sizeof(allow), "OPTIONS, %s", h->allow);
+		hdr[0].name = "Allow";
+		hdr[0].value = allow;
+	}
+	if (httpd_reply_start(r, 204, hdr, 0) == 0)
+		httpd_reply_end(r);
+}
+
+static const struct httpd_handler options_handler = {
+	NULL, options_body, options_done, NULL, NULL
+};
+
 static void
 req_send_continue(struct httpd_req *r)
 {
@@ -580,6 +613,10 @@ parser_head(const struct http_msg *m, void *arg, char **cause)
 	}
 	r->h = rt->h;
 	r->harg = rt->arg;
+	if (strcmp(m->method, "OPTIONS") == 0) {
+		r->h = &options_handler;
+		r->harg = (void *)(uintptr_t)rt->h;
+	}
 	if (expect != NULL && has_body)
 		r->continue_pending = 1;
 	rv = r->h->head != NULL ? r->h->head(r, r->harg) : HTTPD_OK;
@@ -1337,7 +1374,8 @@ httpd_reply_start(struct httpd_req *r, int status,
 	const struct httpd_hdr	*h;
 	struct dbuf		 b;
 
-	if (r->replied || status < 200 || status > 999)
+	if (r->replied || status < 200 || status > 999 ||
+	    (status == 204 && length != 0))
 		return (-1);
 	for (h = hdrs; h != NULL && h->name != NULL; h++) {
 		if (!hdr_ok(h->name) || !hdr_ok(h->value) ||
@@ -1363,7 +1401,8 @@ httpd_reply_start(struct httpd_req *r, int status,
 	dbuf_printf(&b, "HTTP/1.1 %d %s\r\n", status, httpd_reason(status));
 	for (h = hdrs; h != NULL && h->name != NULL; h++)
 		dbuf_printf(&b, "%s: %s\r\n", h->name, h->value);
-	if (length >= 0)
+	/* 204 has no body and no framing header (RFC 9110 8.6). */
+	if (length >= 0 && status != 204)
 		dbuf_printf(&b, "Content-Length: %lld\r\n", (long long)length);
 	else if (r->chunked)
 		dbuf_addstr(&b, "Transfer-Encoding: chunked\r\n");

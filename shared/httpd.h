@@ -76,6 +76,13 @@ struct httpd_handler {
 	int	(*body)(struct httpd_req *, const void *, size_t, void *);
 	void	(*done)(struct httpd_req *, void *);
 	void	(*fini)(struct httpd_req *, int completed, void *);
+	/*
+	 * The route's methods besides OPTIONS ("POST"), for the Allow header
+	 * of httpd's own answer to OPTIONS, which never reaches the handler:
+	 * 204, the connection kept (a client may open it ahead of its first
+	 * real request).
+	 */
+	const char *allow;
 };
 
 /* One extra reply header; arrays end with name NULL. */

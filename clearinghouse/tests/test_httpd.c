@@ -472,7 +472,9 @@ small_done(struct httpd_req *r, void *arg)
 	httpd_reply(r, 200, "text/plain", "hello\n", 6);
 }
 
-static const struct httpd_handler small_h = { NULL, NULL, small_done, NULL };
+static const struct httpd_handler small_h = {
+	NULL, NULL, small_done, NULL, "GET"
+};
 
 /* The sink: counts and hashes; pauses on every 8th chunk. */
 struct sink {
@@ -557,7 +559,7 @@ sink_fini(struct httpd_req *r, int completed, void *arg)
 }
 
 static const struct httpd_handler sink_h = {
-	sink_head, sink_body, sink_done, sink_fini
+	sink_head, sink_body, sink_done, sink_fini, "POST"
 };
 
 /* Download: GET /download?n=BYTES[&chunked]. */
@@ -611,7 +613,9 @@ dl_fini(struct httpd_req *r, int completed, void *arg)
 	free(g);
 }
 
-static const struct httpd_handler dl_h = { NULL, NULL, dl_done, dl_fini };
+static const struct httpd_handler dl_h = {
+	NULL, NULL, dl_done, dl_fini, "GET"
+};
 
 /* TLS: who is calling. */
 static int	whoami_calls;
@@ -627,7 +631,7 @@ whoami_done(struct httpd_req *r, void *arg)
 }
 
 static const struct httpd_handler whoami_h = {
-	NULL, NULL, whoami_done, NULL
+	NULL, NULL, whoami_done, NULL, NULL
 };
 
 /* Graceful stop: the handler stops the server, then answers later. */
@@ -655,7 +659,9 @@ slow_done(struct httpd_req *r, void *arg)
 	event_base_once(base, -1, EV_TIMEOUT, slow_reply_cb, r, &tv);
 }
 
-static const struct httpd_handler slow_h = { NULL, NULL, slow_done, NULL };
+static const struct httpd_handler slow_h = {
+	NULL, NULL, slow_done, NULL, NULL
+};
 
 static char *
 tpath(const char *name)
@@ -799,6 +805,13 @@ test_raw(void)
 	const char	*exp = "POST /sink HTTP/1.1\r\nHost: a\r\n"
 			    "Content-Length: 10\r\nExpect: 100-continue\r\n"
 			    "Connection: close\r\n\r\n";
+	const char	*opt = "OPTIONS /sink HTTP/1.1\r\nHost: a\r\n\r\n";
+	const char	*optb = "OPTIONS /sink HTTP/1.1\r\nHost: a\r\n"
+			    "Content-Length: 5\r\n\r\nhello";
+	const char	*next = "GET /small HTTP/1.1\r\nHost: a\r\n"
+			    "Connection: close\r\n\r\n";
+	const char	*optok = "HTTP/1.1 204 No Content\r\n"
+			    "Allow: OPTIONS, POST\r\n\r\n|HTTP/1.1 200 OK\r\n";
 	struct dbuf	 b;
 	size_t		 i;
 
@@ -833,6 +846,22 @@ test_raw(void)
 	rep = run_raw(te, strlen(te), 0, NULL);
 	ok(strncmp(field(rep, "resp"), "HTTP/1.1 501", 12) == 0,
 	    "unknown Transfer-Encoding: 501");
+	free(rep);
+
+	/*
+	 * OPTIONS is httpd's own (the route's handler never sees it): 204
+	 * with the route's methods, no framing header, the connection kept
+	 * for the next request; a body is read and dropped.
+	 */
+	rep = run_raw(opt, strlen(opt), 0, next);
+	ok(strncmp(field(rep, "resp"), optok, strlen(optok)) == 0,
+	    "OPTIONS: 204, Allow, no Content-Length, then the next request "
+	    "on the same connection");
+	free(rep);
+	rep = run_raw(optb, strlen(optb), 0, next);
+	ok(strncmp(field(rep, "resp"), "HTTP/1.1 204 No Content\r\n", 25)
+	    == 0 && strstr(rep, "|HTTP/1.1 200 OK\r\n") != NULL,
+	    "OPTIONS with a body: 204, the body dropped, the connection kept");
 	free(rep);
 
 	rep = run_raw("GET /small HTTP/2.0\r\n\r\n", 23, 0, NULL);
