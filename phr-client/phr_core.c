@@ -241,8 +241,8 @@ struct phr_kdf_msg {
  * is waited for (by pid). Without pipe or fork: in this process.
  */
 static int
-phr_compute_child(enum rsnaid_scheme s, const char *secret, const char *dob,
-    const char *password, struct rsnaid *id, char **cause)
+phr_compute_child(struct isnphr *h, enum rsnaid_scheme s, const char *secret,
+    const char *dob, const char *password, struct rsnaid *id, char **cause)
 {
 	struct phr_kdf_msg	 m;
 	char			*c = NULL, *p;
@@ -274,6 +274,7 @@ phr_compute_child(enum rsnaid_scheme s, const char *secret, const char *dob,
 		_exit(0);
 	}
 	close(fds[1]);
+	phr_http_warm(h);	/* meanwhile */
 	memset(&m, 0, sizeof(m));
 	for (p = (char *)&m, off = 0; off < sizeof(m); off += (size_t)n)
 		if ((n = read(fds[0], p + off, sizeof(m) - off)) == 0 ||
@@ -304,6 +305,7 @@ isnphr_set_patient(struct isnphr *h, const char *scheme, const char *secret,
 {
 	enum rsnaid_scheme	 s;
 	char			*cause = NULL;
+	int			 r;
 
 	h->err[0] = '\0';
 	rsnaid_clear(&h->id);
@@ -326,10 +328,14 @@ isnphr_set_patient(struct isnphr *h, const char *scheme, const char *secret,
 		    scheme);
 		return (-1);
 	}
-	if ((s == RSNAID_ISN2 && !(h->options & ISNPHR_OPT_KDF_IN_PROCESS) ?
-	    phr_compute_child : rsnaid_compute)(s, secret, dob,
-	    s == RSNAID_RSNA_ACCESS_CODE ? NULL : password, &h->id,
-	    &cause) == -1) {
+	if (s == RSNAID_RSNA_ACCESS_CODE)
+		password = NULL;
+	if (s == RSNAID_ISN2 && !(h->options & ISNPHR_OPT_KDF_IN_PROCESS))
+		r = phr_compute_child(h, s, secret, dob, password, &h->id,
+		    &cause);
+	else
+		r = rsnaid_compute(s, secret, dob, password, &h->id, &cause);
+	if (r == -1) {
 		phr_err(h, "%s", cause != NULL ? cause : "invalid details");
 		free(cause);
 		return (-1);

@@ -666,18 +666,15 @@ phr_req_free(struct phr_req *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* A request's options on the reset handle; the callbacks are the caller's. */
+/*
+ * The reset handle's connection options (mutual TLS, timeouts) for url;
+ * the method, body and callbacks are the caller's.
+ */
 static void
-phr_curl_opts(struct isnphr *h, CURL *c, const struct phr_req *r,
-    char *errbuf)
+phr_curl_conn_opts(struct isnphr *h, CURL *c, const char *url, char *errbuf)
 {
 	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, r->url);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body.data);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-	    (curl_off_t)r->body.len);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
@@ -693,6 +690,55 @@ phr_curl_opts(struct isnphr *h, CURL *c, const struct phr_req *r,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->connect_timeout);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->low_speed_time);
+}
+
+/* A request's options on the reset handle; the callbacks are the caller's. */
+static void
+phr_curl_opts(struct isnphr *h, CURL *c, const struct phr_req *r,
+    char *errbuf)
+{
+	phr_curl_conn_opts(h, c, r->url, errbuf);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body.data);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)r->body.len);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->hdrs);
+}
+
+static size_t
+phr_discard_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	(void)buf;
+	(void)arg;
+	return (size * n);
+}
+
+/*
+ * While the KDF child works (isnphr_set_patient): the connection to the
+ * clearinghouse opened, TCP and the TLS handshake with its certificate
+ * checks, by an OPTIONS request, which the clearinghouse answers 204 and
+ * keeps the connection for the first query (on loopback 4-5 ms of the
+ * first query's time; over the internet, two round trips). Not counted
+ * as an attempt, and whatever happens is ignored: the first query opens
+ * its own connection if this one is not there.
+ */
+void
+phr_http_warm(struct isnphr *h)
+{
+	char	errbuf[CURL_ERROR_SIZE], *url;
+	CURL	*c;
+
+	if (!h->opened || h->no_ahead || phr_http_init(h) == -1)
+		return;
+	phr_ahead_drop(h);
+	c = h->curl;
+	xasprintf(&url, "%s%s", h->url, SOAP_PATH_REGISTRY);
+	phr_curl_conn_opts(h, c, url, errbuf);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "OPTIONS");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, phr_discard_cb);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, PHR_WARM_MS);
+	curl_easy_perform(c);
+	free(url);
 }
 
 /*

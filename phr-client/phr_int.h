@@ -189,6 +189,9 @@ long	 phr_backoff_ms(int attempt, long retry_after);
 void	 phr_post_ahead(struct isnphr *, const char *path, const char *action,
 	    int mtom, const char *soap, size_t len);
 void	 phr_ahead_drop(struct isnphr *);
+/* Open the connection (an OPTIONS request), results ignored. */
+#define PHR_WARM_MS		3000
+void	 phr_http_warm(struct isnphr *);
 /* 1 when a curl result code is worth retrying. */
 int	 phr_curl_transient(int code, const char *errbuf);
 
