@@ -105,6 +105,7 @@ struct phr_batch {
 	int			 mapped;
 	int			 rad69;		/* a RAD-69 request */
 	const struct phr_kos	*kos;
+	char			*made;		/* the last directory made */
 };
 
 static int
@@ -426,17 +427,21 @@ phr_place(struct phr_batch *b, struct phr_doc *d, struct phr_part *pp,
 		}
 		d->verified = v;
 	}
+	/* A batch is one series: its directory is made once. */
 	rel = xstrdup(d->path);
 	if ((slash = strrchr(rel, '/')) != NULL) {
 		*slash = '\0';
-		if (phr_mkdirs(b->dir, rel, &cause) == -1) {
+		if ((b->made == NULL || strcmp(b->made, rel) != 0) &&
+		    phr_mkdirs(b->dir, rel, &cause) == -1) {
 			phr_doc_fail(h, d, "%s", cause);
 			free(cause);
 			free(rel);
 			return;
 		}
-	}
-	free(rel);
+		free(b->made);
+		b->made = rel;
+	} else
+		free(rel);
 	xasprintf(&final, "%s/%s", b->dir, d->path);
 	if (rename(pp->tmp, final) == -1) {
 		phr_doc_fail(h, d, "cannot rename into %s: %s", final,
@@ -697,6 +702,7 @@ phr_fetch(struct isnphr *h, const char *dir, char *tmpdir,
 	for (i = 0; i < n; i++)
 		free(b.cids[i]);
 	free(b.cids);
+	free(b.made);
 out:
 	dbuf_free(&body);
 	return (rc);

@@ -3,6 +3,7 @@
 # Performance). Not a test (make check does not run it):
 #   cd _build/default && top_srcdir=../.. top_builddir=. \
 #       [BENCH_N=500 BENCH_BYTES=500000 BENCH_SCHEME=isn2 BENCH_RUNS=3] \
+#       [BENCH_OUT=/dev/shm] \
 #       sh ../../phr-client/tests/bench_phr.sh
 # A private PostgreSQL, a test PKI and the real daemon on loopback; one
 # study of BENCH_N (500) synthetic instances of BENCH_BYTES (500000) pixel
@@ -17,13 +18,22 @@
 # creating files slow for a minute or more after many were deleted,
 # which would charge isn-phr's 500 files); each line carries
 # the 1-minute load average at its start. The ratio is per pair of runs;
-# the summary gives the median and the best.
+# the summary gives the median and the best. BENCH_OUT: a directory
+# (a tmpfs) under which both write instead of the test directory, which
+# leaves the file system's costs out (this machine's ext4 has no journal,
+# and for minutes after many deletions it allocates each new inode slowly:
+# isn-phr creates 500 files, curl 5).
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 . "$top_srcdir/clearinghouse/tests/pg.sh"
 . "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
 ch_begin openssl curl psql awk
+out=.
+if [ -n "${BENCH_OUT:-}" ]; then
+	out=$(mktemp -d "$BENCH_OUT/bench_phr.XXXXXX") || exit 1
+	trap 'rm -rf "$out"; ch_end' EXIT
+fi
 phr=$top_builddir/phr-client/isn-phr
 mksub=$top_builddir/testnet/isn-mksub
 case $phr in /*) ;; *) phr=$OLDPWD/$phr ;; esac
@@ -72,31 +82,31 @@ tl1=$(now)
 i=0
 while [ "$i" -lt "$RUNS" ]; do
 	i=$((i + 1))
-	ch_ballast . $((N * BYTES))
+	ch_ballast "$out" $((N * BYTES))
 	l1=$(load); c0=$(dcpu); t0=$(now)
 	/usr/bin/time -f "%M %e %U %S" -o rss ${BENCH_WRAP:-} "$phr" retrieve \
 	    --url "https://127.0.0.1:$xds" \
 	    --ca ca.pem --cert consumer.pem --key consumer.key --oid 1.2.260 \
 	    --scheme "$SCHEME" --token ybnd-rfg8 --dob 1950-03-04 \
 	    --password-env PW --quiet --stats \
-	    --out "out.$i" > phr.out 2> phr.err || { cat phr.err; exit 1; }
+	    --out "$out/out.$i" > phr.out 2> phr.err || { cat phr.err; exit 1; }
 	t1=$(now); c1=$(dcpu)
 	# "isn-phr: stats: peak RSS S KiB, CPU C s; KDF child peak RSS K KiB, CPU D s"
 	stats=$(sed -n 's/^isn-phr: stats: peak RSS \([0-9]*\) KiB, CPU \([0-9.]*\) s; KDF child peak RSS \([0-9]*\) KiB, CPU \([0-9.]*\) s$/\1 \2 \3 \4/p' phr.err)
 
-	mkdir "resp.$i"; ch_ballast . $((N * BYTES))
+	mkdir "$out/resp.$i"; ch_ballast "$out" $((N * BYTES))
 	l2=$(load); c2=$(dcpu); t2=$(now)
 	for b in batch.??; do
 		curl -s -m 600 --cacert ca.pem --cert consumer.pem --key consumer.key \
 		    -H "Content-Type: application/soap+xml; charset=UTF-8" \
-		    --data-binary "@$b.xml" -o "resp.$i/$b" "https://127.0.0.1:$xds/services/xdsrepositoryb"
+		    --data-binary "@$b.xml" -o "$out/resp.$i/$b" "https://127.0.0.1:$xds/services/xdsrepositoryb"
 	done
 	t3=$(now); c3=$(dcpu)
-	bytes=$(cat "resp.$i"/* | wc -c)
+	bytes=$(cat "$out/resp.$i"/* | wc -c)
 	echo "$i $bytes $t0 $t1 $t2 $t3 $l1 $l2 $(cat rss) $stats $c0 $c1 $c2 $c3" >> runs
 done
 
-awk -v n="$N" -v scheme="$SCHEME" -v list="$(echo "$tl1 - $tl0" | bc)" '
+awk -v n="$N" -v scheme="$SCHEME" -v fs="$(df -P "$out" | awk 'NR == 2 { print $1 }')" -v list="$(echo "$tl1 - $tl0" | bc)" '
 {
 	mb = $2 / 1e6; p = mb / ($4 - $3); q = mb / ($6 - $5)
 	# $9.. from time(1): maxrss (KDF child included) elapsed user sys;
@@ -118,7 +128,7 @@ function median(a, m,    i, j, t) {
 	return (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2)
 }
 END {
-	printf "%s, %d instances, %.1f MB on the wire, %d runs\n", scheme, n, MB, NR
+	printf "%s, %d instances, %.1f MB on the wire, %d runs, written to %s\n", scheme, n, MB, NR, fs
 	printf "ratio isn-phr/curl: median %.2f, best %.2f (target >= 0.8); without the KDF: median %.2f\n",
 	    median(ratio, NR), best, median(ratiok, NR)
 	printf "isn-phr peak RSS (the retrieving process): %.1f MB (target <= 32)\n", rss

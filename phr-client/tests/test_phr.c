@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,7 +333,39 @@ static const char fake_empty[] =
     "oasis:names:tc:ebxml-regrep:xsd:rim:3.0\"/></query:AdhocQueryResponse>"
     "</env:Body></env:Envelope>";
 
-/* Answer one request per connection: the script's next reply. */
+/* Byte i of a "big:N" reply: ASCII, and no period of 64 KiB. */
+static char
+fake_big_byte(size_t i)
+{
+	return ((char)('a' + (i * 31 + i / 65536) % 26));
+}
+
+/* A "big:N" reply: N bytes of fake_big_byte; -1 when the peer left. */
+static int
+fake_big(SSL *ssl, size_t n)
+{
+	char	buf[65536];
+	size_t	off, i, k;
+
+	snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\nContent-Type: "
+	    "application/soap+xml\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n", n);
+	if (SSL_write(ssl, buf, (int)strlen(buf)) <= 0)
+		return (-1);
+	for (off = 0; off < n; off += k) {
+		k = n - off < sizeof(buf) ? n - off : sizeof(buf);
+		for (i = 0; i < k; i++)
+			buf[i] = fake_big_byte(off + i);
+		if (SSL_write(ssl, buf, (int)k) <= 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Answer one request per connection: the script's next reply ("503", a
+ * Busy answer, "big:N", or a body).
+ */
 static void
 fake_serve(int lfd, SSL_CTX *ctx, const char *const *script, size_t n)
 {
@@ -341,6 +374,7 @@ fake_serve(int lfd, SSL_CTX *ctx, const char *const *script, size_t n)
 	int	 fd, r;
 	SSL	*ssl;
 
+	signal(SIGPIPE, SIG_IGN);	/* a client that left: next script */
 	for (i = 0; i < n; i++) {
 		if ((fd = accept(lfd, NULL, NULL)) == -1)
 			_exit(1);
@@ -361,7 +395,10 @@ fake_serve(int lfd, SSL_CTX *ctx, const char *const *script, size_t n)
 			if (strstr(buf, "</env:Envelope>") != NULL)
 				break;
 		}
-		if (strcmp(script[i], "503") == 0)
+		if (strncmp(script[i], "big:", 4) == 0) {
+			fake_big(ssl, strtoul(script[i] + 4, NULL, 10));
+			buf[0] = '\0';
+		} else if (strcmp(script[i], "503") == 0)
 			snprintf(buf, sizeof(buf), "HTTP/1.1 503 Busy\r\n"
 			    "Content-Type: text/plain\r\nContent-Length: 5\r\n"
 			    "Connection: close\r\n\r\nbusy\n");
@@ -373,7 +410,8 @@ fake_serve(int lfd, SSL_CTX *ctx, const char *const *script, size_t n)
 			    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 			    hdr, strlen(script[i]), script[i]);
 		}
-		SSL_write(ssl, buf, (int)strlen(buf));
+		if (buf[0] != '\0')
+			SSL_write(ssl, buf, (int)strlen(buf));
 		SSL_shutdown(ssl);
 		SSL_free(ssl);
 		close(fd);
@@ -556,13 +594,27 @@ ahead_post(struct isnphr *h, const char *req, int *rc)
 	char		*s;
 
 	memset(&rx, 0, sizeof(rx));
-	dbuf_init(&rx.b, 65536);
+	dbuf_init(&rx.b, 64 * 1024 * 1024);
 	*rc = phr_post(h, "/x", "urn:test", 0, req, strlen(req), &ahead_ops,
 	    &rx);
 	xasprintf(&s, "%.*s finished=%d", (int)rx.b.len,
 	    rx.b.data != NULL ? rx.b.data : "", rx.finished);
 	dbuf_free(&rx.b);
 	return (s);
+}
+
+/* A "big:N" answer as ahead_post shows it: N bytes, then " finished=1". */
+#define AHEAD_BIG	8388608
+#define AHEAD_BIG_S	"8388608"
+static int
+big_ok(const char *s, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != fake_big_byte(i))
+			return (0);
+	return (strcmp(s + n, " finished=1") == 0);
 }
 
 /* What one run of test_ahead got. */
@@ -614,6 +666,10 @@ test_ahead(void)
 	static const char *const bad[] = { "<a>A</a>", "503", "<a>B</a>" };
 	static const char *const other[] = { "<a>A</a>", "<a>B</a>",
 	    "<a>C</a>" };
+	static const char *const big[] = { "<a>A</a>",
+	    "big:" AHEAD_BIG_S };
+	static const char *const bigdrop[] = { "<a>A</a>",
+	    "big:" AHEAD_BIG_S, "<a>C</a>" };
 	struct isnphr_profile	 p;
 	struct ahead_run	 r;
 	char			 dir[] = "/tmp/test_phr_pki.XXXXXX", url[64];
@@ -646,6 +702,25 @@ test_ahead(void)
 	    r.served, "another request than the one sent ahead: its own "
 	    "answer (%s)", r.b);
 	is_int(r.attempts, 3, "the answer sent ahead dropped");
+	free(r.a);
+	free(r.b);
+
+	/*
+	 * An answer sent ahead four times the size of the ring: it waits,
+	 * bounded, until taken, then arrives whole and in order; dropped, its
+	 * transfer is cut (no hang) and the next request is answered.
+	 */
+	ahead_run(dir, &p, url, sizeof(url), big, 2, "<b/>", &r);
+	ok(r.rb == 0 && big_ok(r.b, AHEAD_BIG) && r.served,
+	    "a %d-byte answer sent ahead, taken: every byte in order",
+	    AHEAD_BIG);
+	is_int(r.attempts, 2, "taken without a request");
+	free(r.a);
+	free(r.b);
+	ahead_run(dir, &p, url, sizeof(url), bigdrop, 3, "<c/>", &r);
+	ok(r.rb == 0 && strstr(r.b, "<a>C</a> finished=1") != NULL &&
+	    r.served, "a %d-byte answer sent ahead, dropped: the next request "
+	    "answered (%.40s)", AHEAD_BIG, r.b);
 	free(r.a);
 	free(r.b);
 	fake_pki_remove(dir);
