@@ -346,6 +346,51 @@ phr_rxq_thread(void *arg)
 	return (NULL);
 }
 
+/*
+ * A reader's next full slot (pos: how many it has released; wait and cv:
+ * its flag and condition), and whether the handler stopped; 0 at the end.
+ */
+static int
+phr_rxq_next(struct phr_rxq *q, size_t *pos, int *wait, pthread_cond_t *cv,
+    char **buf, size_t *len, int *abort)
+{
+	pthread_mutex_lock(&q->m);
+	while (*pos == q->filled && !q->done) {
+		*wait = 1;
+		pthread_cond_wait(cv, &q->m);
+		*wait = 0;
+	}
+	if (*pos == q->filled) {
+		pthread_mutex_unlock(&q->m);
+		return (0);
+	}
+	*buf = q->buf[*pos % PHR_RXQ_SLOTS];
+	*len = q->len[*pos % PHR_RXQ_SLOTS];
+	*abort = q->abort;
+	pthread_mutex_unlock(&q->m);
+	return (1);
+}
+
+/*
+ * The reader is done with its slot. Each side is woken once half the
+ * ring is ready for it, not at every slot: a wake-up per 64 KiB slot cost
+ * a futex call and a context switch each way (8,900 futex calls in a
+ * 251 MB retrieval). The receiving thread, waiting on a full ring, is
+ * woken once half of it is free; a reader, waiting on an empty one, once
+ * half is filled or the transfer ended (phr_rxq_commit).
+ */
+static void
+phr_rxq_release(struct phr_rxq *q, size_t *pos, int abort)
+{
+	pthread_mutex_lock(&q->m);
+	if (abort)
+		q->abort = 1;
+	(*pos)++;
+	if (q->pwait && (phr_rxq_held(q) <= PHR_RXQ_SLOTS / 2 || q->abort))
+		pthread_cond_signal(&q->space);
+	pthread_mutex_unlock(&q->m);
+}
+
 /* The hashing thread: each slot through the shadow parser. */
 static void *
 phr_rxq_hash_thread(void *arg)
@@ -355,31 +400,11 @@ phr_rxq_hash_thread(void *arg)
 	char		*buf;
 	int		 abort;
 
-	for (;;) {
-		pthread_mutex_lock(&q->m);
-		while (q->hashed == q->filled && !q->done) {
-			q->hwait = 1;
-			pthread_cond_wait(&q->hdata, &q->m);
-			q->hwait = 0;
-		}
-		if (q->hashed == q->filled) {
-			pthread_mutex_unlock(&q->m);
-			break;
-		}
-		buf = q->buf[q->hashed % PHR_RXQ_SLOTS];
-		len = q->len[q->hashed % PHR_RXQ_SLOTS];
-		abort = q->abort;
-		pthread_mutex_unlock(&q->m);
-
+	while (phr_rxq_next(q, &q->hashed, &q->hwait, &q->hdata, &buf, &len,
+	    &abort)) {
 		if (!abort)
 			phr_rxq_digest(q, buf, len);
-
-		pthread_mutex_lock(&q->m);
-		q->hashed++;
-		if (q->pwait && (phr_rxq_held(q) <= PHR_RXQ_SLOTS / 2 ||
-		    q->abort))
-			pthread_cond_signal(&q->space);
-		pthread_mutex_unlock(&q->m);
+		phr_rxq_release(q, &q->hashed, 0);
 	}
 	return (NULL);
 }
@@ -463,13 +488,11 @@ phr_rxq_join(struct phr_rxq *q)
 static void
 phr_rxq_wait(struct phr_rxq *q)
 {
-	pthread_mutex_lock(&q->m);
-	while (q->filled == q->taken && !q->done) {
-		q->cwait = 1;
-		pthread_cond_wait(&q->data, &q->m);
-		q->cwait = 0;
-	}
-	pthread_mutex_unlock(&q->m);
+	size_t	 len;
+	char	*buf;
+	int	 abort;
+
+	phr_rxq_next(q, &q->taken, &q->cwait, &q->data, &buf, &len, &abort);
 }
 
 /*
@@ -482,44 +505,12 @@ phr_rxq_drain(struct phr_rxq *q, struct phr_xfer *x)
 {
 	size_t	 len;
 	char	*buf;
+	int	 abort;
 
-	for (;;) {
-		pthread_mutex_lock(&q->m);
-		while (q->filled == q->taken && !q->done) {
-			q->cwait = 1;
-			pthread_cond_wait(&q->data, &q->m);
-			q->cwait = 0;
-		}
-		if (q->filled == q->taken) {
-			pthread_mutex_unlock(&q->m);
-			break;
-		}
-		buf = q->buf[q->taken % PHR_RXQ_SLOTS];
-		len = q->len[q->taken % PHR_RXQ_SLOTS];
-		pthread_mutex_unlock(&q->m);
-
-		/* The slot is this reader's until released. */
-		if (phr_consume(x, buf, len) == -1) {
-			pthread_mutex_lock(&q->m);
-			q->abort = 1;
-			pthread_mutex_unlock(&q->m);
-		}
-
-		/*
-		 * Each side is woken once half the ring is ready for it, not
-		 * at every slot: a wake-up per 64 KiB slot cost a futex call
-		 * and a context switch each way (8,900 futex calls in a
-		 * 251 MB retrieval). The receiving thread, waiting on a full
-		 * ring, is woken once half of it is free; a reader, waiting
-		 * on an empty one, once half is filled or the transfer ended.
-		 */
-		pthread_mutex_lock(&q->m);
-		q->taken++;
-		if (q->pwait && (phr_rxq_held(q) <= PHR_RXQ_SLOTS / 2 ||
-		    q->abort))
-			pthread_cond_signal(&q->space);
-		pthread_mutex_unlock(&q->m);
-	}
+	/* The slot is this reader's until released. */
+	while (phr_rxq_next(q, &q->taken, &q->cwait, &q->data, &buf, &len,
+	    &abort))
+		phr_rxq_release(q, &q->taken, phr_consume(x, buf, len) == -1);
 	phr_rxq_join(q);
 }
 
@@ -946,6 +937,8 @@ phr_post(struct isnphr *h, const char *path, const char *action, int mtom,
 	/* Taken: phr_ahead_take has sent the one registered to go next. */
 	if ((r = phr_ahead_take(h, path, action, mtom, soap, len, &x)) != 1) {
 		phr_rx_digests_clear(h);
+		if (r == -1)
+			phr_ahead_clear(&h->ahead_next); /* not sent */
 		return (r);
 	}
 	h->prog.bytes = bytes0;

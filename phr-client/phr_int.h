@@ -125,7 +125,7 @@ struct isnphr {
 	int			 attempts;	/* HTTP requests made */
 	const char		*rad69_path;	/* instead of SOAP_PATH_IDS */
 	int			 no_rx_thread;	/* as if pthread_create failed */
-	int			 no_ahead;	/* nothing sent ahead */
+	int			 no_ahead;	/* nothing sent ahead, no warm-up */
 	size_t			 batch;		/* 1..PHR_BATCH; 0: PHR_BATCH */
 };
 
