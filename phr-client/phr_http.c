@@ -745,7 +745,6 @@ phr_http_warm(struct isnphr *h)
  * meanwhile is bounded by the ring.
  */
 struct phr_ahead {
-	struct isnphr	*h;
 	char		*path, *action, *soap;
 	size_t		 len;
 	int		 mtom;
@@ -798,7 +797,6 @@ phr_post_ahead(struct isnphr *h, const char *path, const char *action,
 
 	phr_ahead_clear(&h->ahead_next);
 	a = xcalloc(1, sizeof(*a));
-	a->h = h;
 	a->path = xstrdup(path);
 	a->action = xstrdup(action);
 	a->soap = xmemdup(soap, len);
