@@ -116,7 +116,7 @@ struct httpd_conn {
 	int				 in_pump;
 	int				 linger;	/* input may be unread */
 	int				 lingering;
-	struct event			*raw;		/* C_TLSFAIL reads */
+	struct tls_refused		*refused;	/* in C_TLSFAIL */
 	struct httpd_req		*req;
 };
 TAILQ_HEAD(httpd_conns, httpd_conn);
@@ -348,8 +348,7 @@ conn_free(struct httpd_conn *c)
 	srv->nconns--;
 	if (c->state == C_TLSFAIL)
 		srv->nrefused--;
-	if (c->raw != NULL)
-		event_free(c->raw);
+	tls_refused_free(c->refused);
 	bufferevent_free(c->bev);
 	event_free(c->timer);
 	event_free(c->kick);
@@ -392,22 +391,17 @@ conn_linger(struct httpd_conn *c, int linger)
 	conn_kick(c);
 }
 
-/* Discard a refused peer's input until it closes (see conn_tls_refused). */
+/* The refused peer closed, or its time is up. */
 static void
-conn_raw_cb(evutil_socket_t fd, short ev, void *arg)
+conn_refused_done(void *arg)
 {
-	(void)ev;
-	if (!tls_refused_drain(fd))
-		conn_close(arg, NULL);
+	conn_close(arg, NULL);
 }
 
 /*
- * The handshake failed (a certificate refused): the alert is in the
- * socket, but under TLS 1.3 the client has already sent its request.
- * Closing with that unread makes the kernel answer with a reset, which
- * can reach the client before it reads the alert: it then reports a
- * broken pipe instead of the certificate problem. So half-close and
- * discard what comes, for a bounded time, as for an early reply.
+ * The handshake failed (a certificate refused): linger so that the client
+ * reads the alert rather than a reset (tls_refused_new), as for an early
+ * reply, else it reports a broken pipe instead of the certificate problem.
  */
 static void
 conn_tls_refused(struct httpd_conn *c)
@@ -423,14 +417,10 @@ conn_tls_refused(struct httpd_conn *c)
 	req_free(c, 0, "tls refused");
 	c->state = C_TLSFAIL;
 	c->srv->nrefused++;
-	c->raw = event_new(c->srv->base, fd, EV_READ | EV_PERSIST,
-	    conn_raw_cb, c);
-	if (fd == -1 || c->raw == NULL || shutdown(fd, SHUT_WR) == -1 ||
-	    event_add(c->raw, NULL) == -1) {
+	evtimer_del(c->timer);
+	if ((c->refused = tls_refused_new(c->srv->base, fd, HTTPD_LINGER_MS,
+	    conn_refused_done, c)) == NULL)
 		conn_close(c, "tls refused");
-		return;
-	}
-	conn_timer(c, HTTPD_LINGER_MS);
 }
 
 /* A server-made error reply (parser failure, timeout, no handler...). */
@@ -934,7 +924,6 @@ conn_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		conn_close(c, "body timeout");
 		break;
 	case C_CLOSING:
-	case C_TLSFAIL:
 		conn_close(c, "linger timeout");
 		break;
 	default:

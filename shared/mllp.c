@@ -49,8 +49,7 @@ struct mllp_conn {
 	int			 have_peer;
 	int			 in_cb;
 	int			 dead;	/* free once the callback returns */
-	struct event		*raw;	/* MLLP_C_REFUSED reads and timeout */
-	struct timeval		 raw_end;	/* its deadline */
+	struct tls_refused	*refused;	/* in MLLP_C_REFUSED */
 	TAILQ_ENTRY(mllp_conn)	 entry;
 };
 TAILQ_HEAD(mllp_conns, mllp_conn);
@@ -271,8 +270,7 @@ mllp_conn_free(struct mllp_conn *c)
 		evconnlistener_enable(c->srv->lev);
 		c->srv->lev_disabled = 0;
 	}
-	if (c->raw != NULL)
-		event_free(c->raw);
+	tls_refused_free(c->refused);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	evbuffer_free(c->msg);
@@ -377,39 +375,22 @@ mllp_conn_writecb(struct bufferevent *bev, void *arg)
 		mllp_conn_free(c);
 }
 
-/*
- * A refused peer's bytes dropped until it closes or the time is up. The
- * event's timeout would restart at each read, so after one it is re-armed
- * with what is left before the deadline.
- */
+/* The refused peer closed, or its time is up. */
 static void
-mllp_conn_rawcb(evutil_socket_t fd, short what, void *arg)
+mllp_conn_refused_done(void *arg)
 {
-	struct mllp_conn	*c = arg;
-	struct timeval		 now, left;
-
-	event_base_gettimeofday_cached(c->srv->base, &now);
-	if ((what & EV_TIMEOUT) || !tls_refused_drain(fd) ||
-	    !evutil_timercmp(&now, &c->raw_end, <)) {
-		mllp_conn_free(c);
-		return;
-	}
-	evutil_timersub(&c->raw_end, &now, &left);
-	if (event_add(c->raw, &left) == -1)
-		mllp_conn_free(c);
+	mllp_conn_free(arg);
 }
 
 /*
- * A refused handshake: the alert is written, but the client's first
- * frame may be unread, and closing now would reset the alert away
- * (TLS 1.3). Half-close and drain for MLLP_REFUSED_MS instead.
+ * A refused handshake: linger for MLLP_REFUSED_MS so that the client
+ * reads the alert rather than a reset (tls_refused_new).
  */
 #define MLLP_REFUSED_MS	2000
 static void
 mllp_conn_refused(struct mllp_conn *c)
 {
 	evutil_socket_t	fd = bufferevent_getfd(c->bev);
-	struct timeval	tv = { MLLP_REFUSED_MS / 1000, 0 };
 
 	if (c->srv->nrefused >= TLS_REFUSED_MAX) {
 		mllp_conn_free(c);	/* a flood: no lingering */
@@ -419,12 +400,8 @@ mllp_conn_refused(struct mllp_conn *c)
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	c->state = MLLP_C_REFUSED;
 	c->srv->nrefused++;
-	event_base_gettimeofday_cached(c->srv->base, &c->raw_end);
-	evutil_timeradd(&c->raw_end, &tv, &c->raw_end);
-	c->raw = event_new(c->srv->base, fd, EV_READ | EV_PERSIST,
-	    mllp_conn_rawcb, c);
-	if (fd == -1 || c->raw == NULL || shutdown(fd, SHUT_WR) == -1 ||
-	    event_add(c->raw, &tv) == -1)
+	if ((c->refused = tls_refused_new(c->srv->base, fd, MLLP_REFUSED_MS,
+	    mllp_conn_refused_done, c)) == NULL)
 		mllp_conn_free(c);
 }
 

@@ -480,14 +480,76 @@ tls_bufferevent_client(struct event_base *base, SSL_CTX *ctx,
 	return (tls_bufferevent(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING));
 }
 
-int
-tls_refused_drain(evutil_socket_t fd)
+/*
+ * A refused peer's socket (tls_refused_new): its input dropped until it
+ * closes or the deadline passes. The event's timeout would restart at
+ * each read, so after one it is re-armed with what is left.
+ */
+struct tls_refused {
+	struct event	*ev;
+	struct timeval	 end;
+	void		(*done)(void *);
+	void		*arg;
+};
+
+/* 1 while the peer may send more, 0 once it has closed or failed. */
+static int
+tls_refused_read(evutil_socket_t fd)
 {
 	char	buf[4096];
 	ssize_t	n;
 
 	n = read(fd, buf, sizeof(buf));
 	return (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR)));
+}
+
+static void
+tls_refused_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tls_refused	*t = arg;
+	struct timeval		 now, left;
+
+	event_base_gettimeofday_cached(event_get_base(t->ev), &now);
+	if ((what & EV_TIMEOUT) || !tls_refused_read(fd) ||
+	    !evutil_timercmp(&now, &t->end, <)) {
+		t->done(t->arg);	/* frees t */
+		return;
+	}
+	evutil_timersub(&t->end, &now, &left);
+	if (event_add(t->ev, &left) == -1)
+		t->done(t->arg);
+}
+
+struct tls_refused *
+tls_refused_new(struct event_base *base, evutil_socket_t fd, int ms,
+    void (*done)(void *), void *arg)
+{
+	struct tls_refused	*t;
+	struct timeval		 tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (fd == -1 || shutdown(fd, SHUT_WR) == -1)
+		return (NULL);
+	t = xcalloc(1, sizeof(*t));
+	t->done = done;
+	t->arg = arg;
+	event_base_gettimeofday_cached(base, &t->end);
+	evutil_timeradd(&t->end, &tv, &t->end);
+	t->ev = event_new(base, fd, EV_READ | EV_PERSIST, tls_refused_cb, t);
+	if (t->ev == NULL || event_add(t->ev, &tv) == -1) {
+		tls_refused_free(t);
+		return (NULL);
+	}
+	return (t);
+}
+
+void
+tls_refused_free(struct tls_refused *t)
+{
+	if (t == NULL)
+		return;
+	if (t->ev != NULL)
+		event_free(t->ev);
+	free(t);
 }
 
 /* Explains a TLS bufferevent's failure for a cause string. */

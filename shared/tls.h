@@ -69,12 +69,18 @@ struct bufferevent *tls_bufferevent_client(struct event_base *, SSL_CTX *,
 /* Why a TLS bufferevent failed: OpenSSL's reasons or the socket error. */
 char	*tls_bufferevent_cause(struct bufferevent *);
 /*
- * After a refused handshake, a server half-closes the socket and calls
- * this on each read event for a bounded time before closing, so that the
- * client reads the alert before any reset (see docs/design/httpd.md):
- * 1 while the peer may send more, 0 once it has closed or failed.
+ * After a refused handshake the alert is in the socket, but under TLS 1.3
+ * the client has already sent its first request or frame: closing with
+ * that unread makes the kernel answer with a reset, which can reach the
+ * client before the alert. So a server half-closes the socket and drops
+ * what comes until the peer closes or ms pass, then done(arg) is called
+ * once; it must free this (see docs/design/httpd.md). NULL when it cannot
+ * be set up: close at once. The socket stays the caller's.
  */
-int	 tls_refused_drain(evutil_socket_t);
+struct tls_refused;
+struct tls_refused *tls_refused_new(struct event_base *, evutil_socket_t,
+	    int ms, void (*done)(void *), void *arg);
+void	 tls_refused_free(struct tls_refused *);
 /* At most this many refused connections linger per server; others close. */
 #define TLS_REFUSED_MAX	32
 
