@@ -468,21 +468,68 @@ dcm_store_rewrite(const char *patient_id, const char *accession)
 }
 
 /*
+ * The sender's values of what rewrite_ids replaces, as the SOP Common
+ * Module records a coercion (PS3.3 C.12.1, IHE Import Reconciliation
+ * Workflow): an item of Original Attributes Sequence, reason COERCE, whose
+ * Modified Attributes Sequence holds the old values. The receiving site
+ * can trace an instance back to the sender's patient and order.
+ */
+static OFCondition
+rewrite_record(DcmDataset *ds, const OFString &pid, const OFString &issuer,
+    const OFString &acc)
+{
+	DcmItem		*orig = NULL, *mod = NULL;
+	OFCondition	 c;
+	char		 now[16];
+	time_t		 t = time(NULL);
+	struct tm	 tm;
+
+	strftime(now, sizeof(now), "%Y%m%d%H%M%S", localtime_r(&t, &tm));
+	c = ds->findOrCreateSequenceItem(DCM_OriginalAttributesSequence, orig,
+	    -2);
+	if (c.good())
+		c = orig->findOrCreateSequenceItem(
+		    DCM_ModifiedAttributesSequence, mod, -2);
+	if (c.good() && !pid.empty())
+		c = mod->putAndInsertString(DCM_PatientID, pid.c_str());
+	if (c.good() && !issuer.empty())
+		c = mod->putAndInsertString(DCM_IssuerOfPatientID,
+		    issuer.c_str());
+	if (c.good() && !acc.empty())
+		c = mod->putAndInsertString(DCM_AccessionNumber, acc.c_str());
+	if (c.good())
+		c = orig->putAndInsertString(DCM_SourceOfPreviousValues, "");
+	if (c.good())
+		c = orig->putAndInsertString(DCM_AttributeModificationDateTime,
+		    now);
+	if (c.good())
+		c = orig->putAndInsertString(DCM_ModifyingSystem, "isn-edge");
+	if (c.good())
+		c = orig->putAndInsertString(
+		    DCM_ReasonForTheAttributeModification, "COERCE");
+	return c;
+}
+
+/*
  * The local patient ID and accession replace the sender's; the sender's
  * patient ID (and its issuer) is kept as an item of Other Patient IDs
- * Sequence. Nothing else changes: pixel data and UIDs stay as they are.
+ * Sequence, where a PACS's patient search finds it, and the old values
+ * of all three in Original Attributes Sequence (rewrite_record). Nothing
+ * else changes: pixel data and UIDs stay as they are.
  */
 static OFCondition
 rewrite_ids(DcmDataset *ds)
 {
-	OFString	 old, issuer;
+	OFString	 old, issuer, acc, was_pid, was_acc;
 	DcmItem		*item = NULL;
 	OFCondition	 c = EC_Normal;
 
+	ds->findAndGetOFString(DCM_PatientID, old);
+	ds->findAndGetOFString(DCM_IssuerOfPatientID, issuer);
+	ds->findAndGetOFString(DCM_AccessionNumber, acc);
 	if (!rewrite_pid.empty()) {
-		ds->findAndGetOFString(DCM_PatientID, old);
-		ds->findAndGetOFString(DCM_IssuerOfPatientID, issuer);
 		if (!old.empty() && old != rewrite_pid) {
+			was_pid = old;
 			c = ds->findOrCreateSequenceItem(
 			    DCM_OtherPatientIDsSequence, item, -2);
 			if (c.good())
@@ -500,10 +547,17 @@ rewrite_ids(DcmDataset *ds)
 		if (c.good())
 			c = ds->putAndInsertString(DCM_PatientID,
 			    rewrite_pid.c_str());
-	}
-	if (c.good() && !rewrite_acc.empty())
+	} else
+		issuer.clear();		/* kept in place */
+	if (c.good() && !rewrite_acc.empty()) {
+		if (acc != rewrite_acc)
+			was_acc = acc;
 		c = ds->putAndInsertString(DCM_AccessionNumber,
 		    rewrite_acc.c_str());
+	}
+	if (c.good() && (!was_pid.empty() || !was_acc.empty() ||
+	    !issuer.empty()))
+		c = rewrite_record(ds, was_pid, issuer, was_acc);
 	return c;
 }
 

@@ -11,8 +11,10 @@
 # a SOP class B's PACS refuses (reported per instance, retried, the rest
 # stored), PACS B killed mid-import (the rest stored once it is back, no
 # instance sent twice), a JPEG lossless instance PACS B takes only
-# uncompressed (decoded on the way, the rest untouched). Reconciliation: a local MRN and accession replace
-# the sender's, which is kept in Other Patient IDs; nothing else differs.
+# uncompressed (decoded on the way, the rest untouched). Reconciliation:
+# a local MRN and accession replace the sender's, whose patient ID is kept
+# in Other Patient IDs and both in Original Attributes; nothing else
+# differs.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 
@@ -516,7 +518,18 @@ check "the API shows the local MRN and accession" \
 norm() {
 	dcmdump -q +L "$1" | grep -v -e "^(0002," -e "^(0010,0020)" \
 	    -e "^(0010,0021)" -e "^(0008,0050)" |
-	    sed "/^(0010,1002)/,/^(fffe,e0dd)/d"
+	    sed -e "/^(0010,1002)/,/^(fffe,e0dd)/d" \
+	        -e "/^(0400,0561)/,/^(fffe,e0dd)/d"
+}
+# recorded FILE: its Original Attributes Sequence holds the sender's
+# PatientID and AccessionNumber, a coercion by isn-edge.
+recorded() {
+	dcmdump -q "$1" | sed -n "/^(0400,0561)/,/^(fffe,e0dd)/p" > orig.txt &&
+	    grep -q "(0010,0020) LO \[P400\]" orig.txt &&
+	    grep -q "(0008,0050) SH \[J400\]" orig.txt &&
+	    grep -q "(0400,0565) CS \[COERCE\]" orig.txt &&
+	    grep -q "(0400,0563) LO \[isn-edge\]" orig.txt &&
+	    grep -q "(0400,0562) DT \[20[0-9]\{12\}\]" orig.txt
 }
 recon() {
 	inpacs_files d 1.2.826.77.4 || return 1
@@ -525,15 +538,17 @@ recon() {
 		g=cmpb/$u
 		[ "$(dcmdump -q +P 0010,0020 "$g" | head -n 1 |
 		    sed 's/.*\[\(.*\)\].*/\1/')" = LOCAL-77 ] &&
-		[ "$(dcmdump -q +P 0008,0050 "$g" | sed 's/.*\[\(.*\)\].*/\1/')" = LACC77 ] &&
-		dcmdump -q +P 0010,1002 +P 0010,0020 "$g" | grep -q "\[P400\]" ||
+		[ "$(dcmdump -q +P 0008,0050 "$g" | head -n 1 |
+		    sed 's/.*\[\(.*\)\].*/\1/')" = LACC77 ] &&
+		dcmdump -q +P 0010,1002 +P 0010,0020 "$g" | grep -q "\[P400\]" &&
+		recorded "$g" ||
 		    { echo "# not reconciled: $u"; return 1; }
 		norm "$f" > want.txt && norm "$g" > got.txt &&
 		    grep -q "^(7fe0,0010)" got.txt && cmp -s want.txt got.txt ||
 		    { echo "# differs beyond the identifiers: $u"; return 1; }
 	done
 }
-check "in PACS B: PatientID LOCAL-77, AccessionNumber LACC77, P400 in Other Patient IDs; all else (pixel data, UIDs) identical" \
+check "in PACS B: PatientID LOCAL-77, AccessionNumber LACC77, P400 in Other Patient IDs, P400 and J400 in Original Attributes (COERCE); all else (pixel data, UIDs) identical" \
     recon
 check "site B's log names neither the sender's nor the local identifiers" \
     '! grep -q -e P400 -e J400 -e LOCAL-77 -e LACC77 b/elog'
