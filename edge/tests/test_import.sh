@@ -22,6 +22,7 @@ top_builddir=${top_builddir:-.}
 . "$top_srcdir/clearinghouse/tests/certs.sh"
 . "$top_srcdir/clearinghouse/tests/lib.sh"
 . "$top_srcdir/edge/tests/edge-lib.sh"
+. "$top_srcdir/edge/tests/dcm-recon.sh"
 ch_begin openssl psql cmp dcmqrscp dcmsend echoscu dcmdump dcmodify \
     dcmcjpeg dcmdjpeg
 edge_paths
@@ -512,25 +513,6 @@ check "a reconciled import is created and reaches 40" \
 bapi GET /api/imports/$i4
 check "the API shows the local MRN and accession" \
     'jhas mrn "\"LOCAL-77\"" && jhas accession "\"LACC77\""'
-# norm FILE: the dump without the meta header and the reconciled
-# identifiers (PatientID, IssuerOfPatientID, AccessionNumber, Other
-# Patient IDs Sequence); pixel data and UIDs included, in full.
-norm() {
-	dcmdump -q +L "$1" | grep -v -e "^(0002," -e "^(0010,0020)" \
-	    -e "^(0010,0021)" -e "^(0008,0050)" |
-	    sed -e "/^(0010,1002)/,/^(fffe,e0dd)/d" \
-	        -e "/^(0400,0561)/,/^(fffe,e0dd)/d"
-}
-# recorded FILE: its Original Attributes Sequence holds the sender's
-# PatientID and AccessionNumber, a coercion by isn-edge.
-recorded() {
-	dcmdump -q "$1" | sed -n "/^(0400,0561)/,/^(fffe,e0dd)/p" > orig.txt &&
-	    grep -q "(0010,0020) LO \[P400\]" orig.txt &&
-	    grep -q "(0008,0050) SH \[J400\]" orig.txt &&
-	    grep -q "(0400,0565) CS \[COERCE\]" orig.txt &&
-	    grep -q "(0400,0563) LO \[isn-edge\]" orig.txt &&
-	    grep -q "(0400,0562) DT \[20[0-9]\{12\}\]" orig.txt
-}
 recon() {
 	inpacs_files d 1.2.826.77.4 || return 1
 	for f in src/d/*.dcm; do
@@ -541,9 +523,9 @@ recon() {
 		[ "$(dcmdump -q +P 0008,0050 "$g" | head -n 1 |
 		    sed 's/.*\[\(.*\)\].*/\1/')" = LACC77 ] &&
 		dcmdump -q +P 0010,1002 +P 0010,0020 "$g" | grep -q "\[P400\]" &&
-		recorded "$g" ||
+		recon_recorded "$g" P400 J400 ||
 		    { echo "# not reconciled: $u"; return 1; }
-		norm "$f" > want.txt && norm "$g" > got.txt &&
+		recon_norm "$f" > want.txt && recon_norm "$g" > got.txt &&
 		    grep -q "^(7fe0,0010)" got.txt && cmp -s want.txt got.txt ||
 		    { echo "# differs beyond the identifiers: $u"; return 1; }
 	done
